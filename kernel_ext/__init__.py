@@ -1,0 +1,1 @@
+"""The Jupyter side: IPython extension, magics and widgets (issue: the notebook workbench). Not built yet."""

@@ -1,0 +1,1 @@
+"""The Litestar REST + WebSocket platform (issue: the platform API). Not built yet."""

@@ -1,0 +1,24 @@
+"""The block contract, the registry, the ``@block`` decorator and the self-test harness."""
+
+from workbench.block.base import (
+    Block,
+    BlockCategory,
+    BlockOutput,
+    BlockSchema,
+    BlockType,
+    get_context,
+)
+from workbench.block.decorator import block
+from workbench.block.registry import BlockRegistry, default_registry
+
+__all__ = [
+    "Block",
+    "BlockCategory",
+    "BlockOutput",
+    "BlockRegistry",
+    "BlockSchema",
+    "BlockType",
+    "block",
+    "default_registry",
+    "get_context",
+]

@@ -1,0 +1,96 @@
+"""Settings, read once from the environment; every knob has a sensible embedded default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import platformdirs
+
+from workbench.errors import ConfigError
+
+APP_NAME = "agent-workbench"
+
+
+def default_home() -> Path:
+    """The per-user data folder used when ``WORKBENCH_HOME`` is not set."""
+    return platformdirs.user_data_path(APP_NAME)
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Configuration of one Workbench process.
+
+    Attributes:
+        home: data folder (``WORKBENCH_HOME``): embedded database, keys, logs.
+        database_url: ``DATABASE_URL``; None means the embedded PostgreSQL under ``home``.
+        node_timeout: default wall-clock limit of one node execution (``WORKBENCH_NODE_TIMEOUT``).
+        execution_concurrency: nodes of one execution running at once (``WORKBENCH_EXECUTION_CONCURRENCY``).
+        process_concurrency: nodes of all executions of this process running at once
+            (``WORKBENCH_PROCESS_CONCURRENCY``).
+        max_node_executions: node executions one run may make before it is failed as runaway
+            (``WORKBENCH_MAX_NODE_EXECUTIONS``).
+        flush_interval: how long node results may wait before being written (``WORKBENCH_FLUSH_INTERVAL``).
+        pool_size: asyncpg pool size (``WORKBENCH_DB_POOL_SIZE``).
+    """
+
+    home: Path
+    database_url: str | None = None
+    node_timeout: float = 600.0
+    execution_concurrency: int = 16
+    process_concurrency: int = 256
+    max_node_executions: int = 100_000
+    flush_interval: float = 0.02
+    pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default: ``os.environ``); a bad value raises ConfigError."""
+        env = dict(os.environ if env is None else env)
+        home = Path(env["WORKBENCH_HOME"]).expanduser() if env.get("WORKBENCH_HOME") else default_home()
+        url = env.get("DATABASE_URL") or None
+        if url is not None and not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"DATABASE_URL must be a postgresql:// URL, got scheme {url.split(':', 1)[0]!r}"
+            )
+        return cls(
+            home=home,
+            database_url=url,
+            node_timeout=_float(env, "WORKBENCH_NODE_TIMEOUT", 600.0),
+            execution_concurrency=_int(env, "WORKBENCH_EXECUTION_CONCURRENCY", 16),
+            process_concurrency=_int(env, "WORKBENCH_PROCESS_CONCURRENCY", 256),
+            max_node_executions=_int(env, "WORKBENCH_MAX_NODE_EXECUTIONS", 100_000),
+            flush_interval=_float(env, "WORKBENCH_FLUSH_INTERVAL", 0.02),
+            pool_size=_int(env, "WORKBENCH_DB_POOL_SIZE", 10),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""The executor: data-flow execution of agent graphs (rules E1-E7 of the interoperability contract)."""
