@@ -47,7 +47,9 @@ class AgentShortTextInputBlock(AgentInputBlock):
     description = "Block for a short, single-line text input."
 
     class Input(AgentInputBlock.Input):
-        value: str | None = Field(default=None, description="Short text input.", json_schema_extra={"format": "short-text"})
+        value: str | None = Field(
+            default=None, description="Short text input.", json_schema_extra={"format": "short-text"}
+        )
 
     class Output(BlockSchema):
         result: str = Field(description="Short text result.")
@@ -64,7 +66,9 @@ class AgentLongTextInputBlock(AgentInputBlock):
     description = "Block for a long, multi-line text input."
 
     class Input(AgentInputBlock.Input):
-        value: str | None = Field(default=None, description="Long text input.", json_schema_extra={"format": "long-text"})
+        value: str | None = Field(
+            default=None, description="Long text input.", json_schema_extra={"format": "long-text"}
+        )
 
     class Output(BlockSchema):
         result: str = Field(description="Long text result.")

@@ -12,7 +12,9 @@ from workbench.block.registry import default_registry
 from workbench.block.selftest import run_selftest
 
 REGISTRY = default_registry()
-AUTOGPT = {b["id"]: b for b in json.loads((Path(__file__).parents[1] / "data" / "autogpt_blocks.json").read_text())}
+AUTOGPT = {
+    b["id"]: b for b in json.loads((Path(__file__).parents[1] / "data" / "autogpt_blocks.json").read_text())
+}
 
 
 @pytest.mark.parametrize("block", list(REGISTRY), ids=lambda b: b.name)
@@ -31,9 +33,7 @@ def test_block_metadata(block):
     assert "error" in schema["output_schema"]["properties"]
 
 
-@pytest.mark.parametrize(
-    "block", [b for b in REGISTRY if b.id in AUTOGPT], ids=lambda b: b.name
-)
+@pytest.mark.parametrize("block", [b for b in REGISTRY if b.id in AUTOGPT], ids=lambda b: b.name)
 def test_autogpt_counterpart_keeps_pins(block):
     ref = AUTOGPT[block.id]
     ours_in = set(block.input_pins)

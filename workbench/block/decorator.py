@@ -28,7 +28,9 @@ from workbench.block.base import Block, BlockCategory, BlockOutput, BlockSchema,
 from workbench.engine.context import RunContext
 
 
-def _input_model(fn: Callable[..., Any], hints: dict[str, Any], name: str) -> tuple[type[BlockSchema], str | None]:
+def _input_model(
+    fn: Callable[..., Any], hints: dict[str, Any], name: str
+) -> tuple[type[BlockSchema], str | None]:
     fields: dict[str, Any] = {}
     context_param = None
     for param in inspect.signature(fn).parameters.values():
@@ -49,7 +51,9 @@ def _output_model(
 ) -> tuple[type[BlockSchema], bool]:
     """Return the Output model and whether results are a mapping of pins (TypedDict)."""
     if outputs:
-        return create_model(f"{name}Output", __base__=BlockSchema, **{k: (v, ...) for k, v in outputs.items()}), True
+        return create_model(
+            f"{name}Output", __base__=BlockSchema, **{k: (v, ...) for k, v in outputs.items()}
+        ), True
     ret = hints.get("return", Any)
     if is_gen:
         args = getattr(ret, "__args__", None)

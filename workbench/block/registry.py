@@ -116,9 +116,9 @@ def _check_block(block: Block, source: str) -> None:
 
 def _blocks_in(module: ModuleType) -> Iterable[type[Block]]:
     for _, obj in inspect.getmembers(module, inspect.isclass):
-        if issubclass(obj, Block) and obj is not Block and obj.__module__ == module.__name__:
-            if "id" in vars(obj) or any("id" in vars(b) for b in obj.__mro__[1:-1] if b is not Block):
-                yield obj
+        defined_here = issubclass(obj, Block) and obj is not Block and obj.__module__ == module.__name__
+        if defined_here and isinstance(getattr(obj, "id", None), str):
+            yield obj
 
 
 def _load_entry_point_target(target: Any, name: str, registry: BlockRegistry, source: str) -> None:

@@ -1,0 +1,116 @@
+"""The Workbench: one object wiring settings, storage, blocks, the bus and the services.
+
+Every front door (CLI, notebook client, server) opens one::
+
+    async with Workbench() as wb:                  # embedded PostgreSQL under WORKBENCH_HOME
+        result = await wb.executions.run(graph, {"name": "Ada"})
+
+    async with Workbench(ephemeral=True) as wb:    # nothing stored, no database started
+        ...
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from types import TracebackType
+
+import asyncpg
+
+from workbench.block.registry import BlockRegistry, default_registry
+from workbench.config import Settings
+from workbench.runtime.bus import EventBus, LocalBus
+from workbench.services.executions import EXECUTOR_LOCK_CLASS, ExecutionService
+from workbench.services.graphs import GraphService
+from workbench.store.blocks import sync_catalogue
+from workbench.store.database import Database
+from workbench.store.executions import ExecutionRepository
+from workbench.store.graphs import GraphRepository
+from workbench.store.writer import WriteBehind
+
+log = logging.getLogger(__name__)
+
+
+class Workbench:
+    """Wires the services; ``start`` connects and resumes interrupted runs, ``stop`` releases all."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        registry: BlockRegistry | None = None,
+        bus: EventBus | None = None,
+        ephemeral: bool = False,
+        resume: bool = True,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.registry = registry or default_registry()
+        self.bus = bus or LocalBus()
+        self.ephemeral = ephemeral
+        self.resume = resume
+        self.db: Database | None = None if ephemeral else Database(self.settings)
+        self.writer: WriteBehind | None = None
+        self._lease: asyncpg.Connection | None = None
+        self.executor_key: int | None = None
+        self.graphs = GraphService(self.registry, self.settings, None)
+        self.executions = ExecutionService(self.settings, self.registry, self.graphs, self.bus)
+        self.started = False
+
+    async def start(self) -> Workbench:
+        """Connect to storage (starting the embedded server if needed), migrate, resume runs."""
+        if self.started:
+            return self
+        await self.bus.start()
+        if self.db is not None:
+            await self.db.start()
+            pool = self.db.pool
+            self.executor_key = await self._take_lease()
+            self.writer = WriteBehind(pool, self.settings.flush_interval)
+            await self.writer.start()
+            self.graphs.repo = GraphRepository(pool)
+            self.executions = ExecutionService(
+                self.settings,
+                self.registry,
+                self.graphs,
+                self.bus,
+                ExecutionRepository(pool),
+                self.writer,
+                self.executor_key,
+            )
+            await sync_catalogue(pool, self.registry)
+            if self.resume:
+                await self.executions.resume_interrupted()
+        self.started = True
+        return self
+
+    async def _take_lease(self) -> int:
+        """Hold this process's executor lock for its lifetime (its runs are ours while it is held)."""
+        assert self.db is not None and self.db.url is not None
+        self._lease = await asyncpg.connect(self.db.url)
+        while True:
+            key = random.randint(1, 2**31 - 1)
+            if await self._lease.fetchval("SELECT pg_try_advisory_lock($1, $2)", EXECUTOR_LOCK_CLASS, key):
+                return key
+
+    async def stop(self) -> None:
+        """Finish or hand back runs, flush, close connections."""
+        if not self.started:
+            return
+        await self.executions.shutdown()
+        if self.writer is not None:
+            await self.writer.stop()
+        if self._lease is not None:
+            await self._lease.close()
+            self._lease = None
+        if self.db is not None:
+            await self.db.stop()
+        await self.bus.stop()
+        self.started = False
+
+    async def __aenter__(self) -> Workbench:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,127 @@
+"""A graph compiled for execution: blocks resolved, links indexed by source pin and sink node."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from workbench.block.base import Block, BlockType
+from workbench.block.registry import BlockRegistry
+from workbench.engine import pins
+from workbench.graph.model import Graph, Link
+
+
+@dataclass(slots=True, eq=False)
+class Route:
+    """One outgoing link, with its sink resolved."""
+
+    link: Link
+    sink: PlannedNode
+    selector: str
+    sink_name: str
+    is_static: bool
+
+
+@dataclass(slots=True, eq=False)
+class PlannedNode:
+    """A node ready to execute: its block, defaults, and indexed links."""
+
+    id: str
+    block: Block
+    defaults: dict[str, Any]
+    metadata: dict[str, Any]
+    linked: tuple[str, ...] = ()
+    """Sink pin names (as written on links) that must hold a value before the node runs (E5.1)."""
+    static_in: tuple[str, ...] = ()
+    exact_out: dict[str, list[Route]] = field(default_factory=dict)
+    selector_out: list[Route] = field(default_factory=list)
+    error_linked: bool = False
+    timeout: float | None = None
+
+    @property
+    def block_type(self) -> BlockType:
+        """The block's type (INPUT, OUTPUT, NOTE, AGENT...)."""
+        return self.block.block_type
+
+
+class Plan:
+    """The executable form of a Graph; built once per (graph id, version) and reused."""
+
+    def __init__(self, graph: Graph, registry: BlockRegistry, default_timeout: float) -> None:
+        self.graph = graph
+        self.nodes: dict[str, PlannedNode] = {}
+        for node in graph.nodes:
+            block = registry.get(node.block_id)
+            timeout = node.metadata.get("timeout") if isinstance(node.metadata, dict) else None
+            if not isinstance(timeout, int | float) or timeout <= 0:
+                timeout = block.timeout or default_timeout
+            self.nodes[node.id] = PlannedNode(
+                id=node.id,
+                block=block,
+                defaults=dict(node.input_default),
+                metadata=node.metadata,
+                timeout=float(timeout),
+            )
+        linked: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        static_in: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        for link in graph.links:
+            source = self.nodes[link.source_id]
+            sink = self.nodes[link.sink_id]
+            route = Route(link, sink, link.source_name, link.sink_name, link.is_static)
+            if link.sink_name not in linked[sink.id]:
+                linked[sink.id].append(link.sink_name)
+            if link.is_static and link.sink_name not in static_in[sink.id]:
+                static_in[sink.id].append(link.sink_name)
+            if pins.is_dynamic(link.source_name) or pins.is_tool_pin(link.source_name):
+                source.selector_out.append(route)
+            else:
+                source.exact_out.setdefault(link.source_name, []).append(route)
+            if pins.base_name(link.source_name) == "error":
+                source.error_linked = True
+        for nid, node in self.nodes.items():
+            node.linked = tuple(linked[nid])
+            node.static_in = tuple(static_in[nid])
+        inbound = {link.sink_id for link in graph.links}
+        self.starting = [
+            n for n in self.nodes.values() if n.id not in inbound and n.block_type != BlockType.NOTE
+        ]
+        self.input_nodes = [n for n in self.nodes.values() if n.block_type == BlockType.INPUT]
+        self.output_nodes = [n for n in self.nodes.values() if n.block_type == BlockType.OUTPUT]
+
+    def input_schema(self) -> dict[str, Any]:
+        """JSON Schema of the graph's inputs (one property per input node name)."""
+        props: dict[str, Any] = {}
+        required = []
+        for node in self.input_nodes:
+            name = node.defaults.get("name")
+            if not isinstance(name, str):
+                continue
+            value_schema = dict(node.block.input_schema().get("properties", {}).get("value", {}))
+            value_schema.pop("default", None)
+            prop = {k: v for k, v in value_schema.items() if k not in ("title", "description")}
+            prop["title"] = node.defaults.get("title") or name
+            if node.defaults.get("description"):
+                prop["description"] = node.defaults["description"]
+            if node.defaults.get("secret"):
+                prop["secret"] = True
+            options = node.defaults.get("options")
+            if isinstance(options, list) and options:
+                prop["enum"] = options
+            if node.defaults.get("value") is not None:
+                prop["default"] = node.defaults["value"]
+            elif name not in required:
+                required.append(name)
+            props[name] = prop
+        return {"type": "object", "properties": props, "required": required}
+
+    def output_schema(self) -> dict[str, Any]:
+        """JSON Schema of the graph's outputs (one property per output node name)."""
+        props: dict[str, Any] = {}
+        for node in self.output_nodes:
+            name = node.defaults.get("name")
+            if isinstance(name, str):
+                prop: dict[str, Any] = {"title": node.defaults.get("title") or name}
+                if node.defaults.get("description"):
+                    prop["description"] = node.defaults["description"]
+                props[name] = prop
+        return {"type": "object", "properties": props}

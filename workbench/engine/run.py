@@ -1,0 +1,547 @@
+"""One graph execution in memory: data-flow scheduling by the contract's rules E2-E7.
+
+A node execution starts when each linked input pin holds a value; every value a block yields travels
+each link from that pin (fan-out, loops); static links keep their last value for later executions of
+their sink. Ready node executions are taken by a small set of worker coroutines: one while work is
+sequential, more (up to ``execution_concurrency``) while a running node leaves others waiting, so a
+chain costs no task per node and independent slow nodes still overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from workbench import jsonutil
+from workbench.block.base import BlockType
+from workbench.config import Settings
+from workbench.engine import pins
+from workbench.engine.context import RunContext, SubgraphRunner
+from workbench.engine.plan import Plan, PlannedNode
+from workbench.engine.recorder import Recorder, Replay
+from workbench.engine.state import ExecutionStatus, NodeExec
+from workbench.errors import BlockError, RetryableError
+from workbench.runtime.bus import EventBus
+from workbench.runtime.events import EventType, ExecutionEvent
+
+log = logging.getLogger("workbench.engine")
+S = ExecutionStatus
+YIELD_EVERY = 64
+"""A worker gives the event loop a turn after this many nodes, so long chains never starve it."""
+SLOW_NODE = 0.001
+"""A node that ran longer than this (seconds) asks the recorder for a prompt write."""
+
+
+@dataclass(slots=True)
+class RunSpec:
+    """What to run: identity of the execution and its inputs."""
+
+    execution_id: str
+    graph_id: str
+    graph_version: int
+    user_id: str
+    inputs: dict[str, Any]
+    parent_execution_id: str | None = None
+
+
+_NO_LIMIT = contextlib.nullcontext()
+
+
+class _Abort(Exception):
+    """Stops the workers of a run (failure or cancellation)."""
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """``pin 'x': message; pin 'y': message`` from a pydantic error."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "input"
+        parts.append(f"pin {loc!r}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class GraphRun:
+    """Executes one graph run to a final status."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        spec: RunSpec,
+        *,
+        settings: Settings,
+        recorder: Recorder,
+        bus: EventBus,
+        limiter: asyncio.Semaphore,
+        replay: Replay | None = None,
+        subgraph_runner: Callable[[GraphRun, NodeExec], SubgraphRunner] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.spec = spec
+        self.settings = settings
+        self.recorder = recorder
+        self.bus = bus
+        self.limiter = limiter
+        self.replay = replay
+        self.subgraph_runner = subgraph_runner
+        self.status = S.QUEUED
+        self.node_execs: list[NodeExec] = []
+        self.outputs: dict[str, list[Any]] = {}
+        self.error: str | None = None
+        self.error_node_id: str | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self._incomplete: dict[str, list[NodeExec]] = {}
+        self._static_values: dict[str, dict[str, Any]] = {}
+        self._seq: dict[str, int] = {}
+        self._ready: deque[NodeExec] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._running: set[NodeExec] = set()
+        self._spawn_scheduled = False
+        self._stopping = False
+        self._cancelled = False
+        self._abandoned = False
+        self._done: asyncio.Future[None] | None = None
+
+    # ---- public --------------------------------------------------------------------------------
+
+    async def run(self) -> GraphRun:
+        """Run to a final status (COMPLETED, FAILED or CANCELLED) and return self."""
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self.status = S.RUNNING
+        self.started_at = time.time()
+        await self.recorder.run_started(self)
+        self._publish_run(EventType.EXECUTION_STARTED)
+        outer_cancelled = False
+        try:
+            try:
+                self._seed()
+            except _Abort:
+                pass
+            if self._ready and not self._stopping:
+                self._spawn()
+                self._spawn_scheduled = True
+                loop.call_soon(self._maybe_spawn)
+                await asyncio.shield(self._done)
+        except asyncio.CancelledError:
+            # The task running this graph was cancelled (e.g. the parent of a sub-graph run).
+            outer_cancelled = self._cancelled = True
+            await self._stop_workers()
+        if self._abandoned:
+            # Shutting down: leave the stored state RUNNING so a later start resumes the run.
+            raise asyncio.CancelledError
+        self._finish_statuses()
+        await self.recorder.run_finished(self)
+        self._publish_run(
+            EventType.EXECUTION_COMPLETED if self.status == S.COMPLETED else EventType.EXECUTION_FAILED
+        )
+        if outer_cancelled:
+            raise asyncio.CancelledError
+        return self
+
+    def cancel(self) -> None:
+        """Stop the run: running nodes are cancelled, the run ends CANCELLED."""
+        if self.status.is_final or self._cancelled:
+            return
+        self._cancelled = True
+        self._stopping = True
+        for task in list(self._workers):
+            task.cancel()
+        if not self._workers and self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def abandon(self) -> None:
+        """Stop without recording an end (process shutdown): the stored run stays resumable."""
+        self._abandoned = True
+        self.cancel()
+
+    # ---- seeding (E2) --------------------------------------------------------------------------
+
+    def _seed(self) -> None:
+        inputs = self.spec.inputs
+        for node in self.plan.starting:
+            ne = self._new_exec(node)
+            if node.block_type == BlockType.INPUT:
+                name = node.defaults.get("name")
+                if isinstance(name, str) and name in inputs:
+                    ne.inputs["value"] = inputs[name]
+            self._incomplete.setdefault(node.id, []).append(ne)
+            self._check_ready(ne)
+            if self._stopping:
+                return
+        if not self.plan.starting:
+            self._abort_run("No starting nodes found for the graph: every node has an inbound link", None)
+
+    # ---- delivery (E3, E4) ---------------------------------------------------------------------
+
+    def _new_exec(self, node: PlannedNode) -> NodeExec:
+        seq = self._seq.get(node.id, 0)
+        self._seq[node.id] = seq + 1
+        if len(self.node_execs) >= self.settings.max_node_executions:
+            self._abort_run(
+                f"the run made more than {self.settings.max_node_executions} node executions "
+                "(a loop that never ends?); raise WORKBENCH_MAX_NODE_EXECUTIONS if this is intended",
+                node.id,
+            )
+            raise _Abort
+        exec_id = self.replay.id_for(node.id, seq) if self.replay is not None else None
+        ne = NodeExec(node, seq, exec_id)
+        self.node_execs.append(ne)
+        return ne
+
+    def _deliver(self, sink: PlannedNode, pin: str, value: Any, is_static: bool) -> None:
+        execs = self._incomplete.get(sink.id)
+        if execs is None:
+            execs = self._incomplete[sink.id] = []
+        target = None
+        for ne in execs:
+            if pin not in ne.inputs:
+                target = ne
+                break
+        if target is None:
+            target = self._new_exec(sink)
+            execs.append(target)
+        target.inputs[pin] = value
+        if sink.static_in:
+            statics = self._static_values.setdefault(sink.id, {})
+            if is_static:
+                statics[pin] = value
+                for other in list(execs):
+                    if other is not target and pin not in other.inputs:
+                        other.inputs[pin] = value
+                        self._check_ready(other)
+            for spin in sink.static_in:
+                if spin not in target.inputs and spin in statics:
+                    target.inputs[spin] = statics[spin]
+        self._check_ready(target)
+
+    def _check_ready(self, ne: NodeExec) -> None:
+        if ne.status is not S.INCOMPLETE:
+            return
+        inputs = ne.inputs
+        for pin in ne.node.linked:
+            if pin not in inputs:
+                if self.recorder.durable:
+                    self.recorder.node_changed(ne)
+                return
+        self._incomplete[ne.node.id].remove(ne)
+        if self._prepare(ne):
+            ne.status = S.QUEUED
+            ne.queued_at = time.time()
+            self._ready.append(ne)
+            if self._workers and not self._spawn_scheduled:
+                self._spawn_scheduled = True
+                asyncio.get_running_loop().call_soon(self._maybe_spawn)
+
+    # ---- validation (E5) -----------------------------------------------------------------------
+
+    def _prepare(self, ne: NodeExec) -> bool:
+        node = ne.node
+        block = node.block
+        data = dict(node.defaults)
+        data.update(ne.inputs)
+        try:
+            data = pins.merge_dynamic(data)
+        except pins.PinError as exc:
+            self._fail_validation(ne, data, str(exc))
+            return False
+        if node.block_type == BlockType.AGENT:
+            data = self._agent_input(node, data)
+        clean = {k: v for k, v in data.items() if v is not None}
+        block.coerce_inputs(clean)
+        try:
+            ne.input_obj = block.Input.model_validate(clean)
+        except ValidationError as exc:
+            self._fail_validation(ne, data, format_validation_error(exc))
+            return False
+        ne.data = data
+        return True
+
+    def _agent_input(self, node: PlannedNode, data: dict[str, Any]) -> dict[str, Any]:
+        """Agent executor nodes receive sub-graph inputs on their pins; gather them under ``inputs``."""
+        own = node.block.input_pins
+        given = dict(node.defaults.get("inputs") or {})
+        for key, value in data.items():
+            if key not in own and not pins.is_dynamic(key):
+                given[key] = value
+        out = {k: v for k, v in data.items() if k in own}
+        out["inputs"] = given
+        return out
+
+    def _fail_validation(self, ne: NodeExec, data: dict[str, Any], message: str) -> None:
+        ne.data = data
+        ne.started_at = ne.ended_at = time.time()
+        self._node_failed(ne, f"invalid input: {message}")
+
+    # ---- workers -------------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._worker())
+        self._workers.add(task)
+
+    def _maybe_spawn(self) -> None:
+        self._spawn_scheduled = False
+        if self._stopping:
+            return
+        idle_needed = len(self._ready)
+        room = self.settings.execution_concurrency - len(self._workers)
+        for _ in range(min(idle_needed, room)):
+            self._spawn()
+
+    async def _worker(self) -> None:
+        count = 0
+        try:
+            while self._ready and not self._stopping:
+                ne = self._ready.popleft()
+                await self._execute(ne)
+                count += 1
+                if count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        except _Abort:
+            pass
+        finally:
+            self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
+            if not self._workers:
+                if self._ready and not self._stopping:
+                    self._spawn()
+                elif self._done is not None and not self._done.done():
+                    self._done.set_result(None)
+
+    async def _stop_workers(self) -> None:
+        self._stopping = True
+        tasks = list(self._workers)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ---- running one node (E6) -----------------------------------------------------------------
+
+    async def _execute(self, ne: NodeExec) -> None:
+        if self.replay is not None and self._replay(ne):
+            return
+        node = ne.node
+        block = node.block
+        ne.status = S.RUNNING
+        ne.started_at = time.time()
+        self.recorder.node_changed(ne)
+        if self.bus.active:
+            self._publish_node(EventType.EXECUTION_UPDATED, ne)
+        self._running.add(ne)
+        kwargs: dict[str, Any] = {"context": self._context(ne)}
+        # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents.
+        limiter = self.limiter if node.block_type != BlockType.AGENT else _NO_LIMIT
+        try:
+            async with limiter:
+                while True:
+                    ne.attempts += 1
+                    try:
+                        async with asyncio.timeout(node.timeout):
+                            async for name, value in block.run(ne.input_obj, **kwargs):
+                                if name == "error":
+                                    raise BlockError(str(value))
+                                self._emit(ne, name, value)
+                        break
+                    except RetryableError as exc:
+                        if ne.outputs or ne.attempts > block.max_retries:
+                            raise
+                        delay = block.retry_backoff * (2 ** (ne.attempts - 1))
+                        log.info("retrying node %s in %.2fs: %s", node.id, delay, exc)
+                        await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            ne.status = S.CANCELLED
+            ne.ended_at = time.time()
+            self._running.discard(ne)
+            self.recorder.node_changed(ne)
+            raise
+        except TimeoutError:
+            self._running.discard(ne)
+            ne.ended_at = time.time()
+            self._node_failed(ne, f"timed out after {node.timeout:g}s")
+            return
+        except _Abort:
+            self._running.discard(ne)
+            raise
+        except Exception as exc:
+            self._running.discard(ne)
+            ne.ended_at = time.time()
+            self._node_failed(ne, _message(exc))
+            return
+        self._running.discard(ne)
+        ne.status = S.COMPLETED
+        ne.ended_at = time.time()
+        self.recorder.node_changed(ne, urgent=ne.ended_at - ne.started_at > SLOW_NODE)
+        if self.bus.active:
+            self._publish_node(EventType.NODE_EXECUTED, ne)
+
+    def _emit(self, ne: NodeExec, name: str, value: Any) -> None:
+        node = ne.node
+        block = node.block
+        if name not in block.output_pins and not block.dynamic_outputs and not name.startswith("tools_^_"):
+            raise BlockError(f"{block.name} yielded unknown output {name!r}")
+        validator = block.output_validators.get(name)
+        if validator is not None:
+            try:
+                value = validator.validate_python(value)
+            except ValidationError as exc:
+                raise BlockError(f"output {name!r} has the wrong type: {exc.errors()[0]['msg']}") from None
+        ne.outputs.append((name, value))
+        if name == "output" and node.block_type == BlockType.OUTPUT:
+            out_name = (ne.data or {}).get("name") or node.defaults.get("name")
+            self.outputs.setdefault(str(out_name), []).append(value)
+        self._route(node, name, value)
+
+    def _route(self, node: PlannedNode, name: str, value: Any) -> None:
+        routes = node.exact_out.get(name)
+        if routes:
+            for r in routes:
+                self._deliver(r.sink, r.sink_name, value, r.is_static)
+        for r in node.selector_out:
+            selected = pins.select(name, value, r.selector, r.sink.id, r.sink_name)
+            if selected is not pins.NOTHING:
+                self._deliver(r.sink, r.sink_name, selected, r.is_static)
+
+    def _node_failed(self, ne: NodeExec, message: str) -> None:
+        """Store the error as the node's ``error`` output and route it; fail the run if unlinked."""
+        ne.status = S.FAILED
+        ne.error = message
+        ne.outputs.append(("error", message))
+        self.recorder.node_changed(ne, urgent=True)
+        if self.bus.active:
+            self._publish_node(EventType.NODE_EXECUTED, ne)
+        if ne.node.error_linked:
+            self._route(ne.node, "error", message)
+        else:
+            self._abort_run(f"node {ne.node.id!r} ({ne.node.block.name}) failed: {message}", ne.node.id)
+
+    def _abort_run(self, message: str, node_id: str | None) -> None:
+        if self.error is None:
+            self.error = message
+            self.error_node_id = node_id
+        self._stopping = True
+        current = asyncio.current_task()
+        for task in list(self._workers):
+            if task is not current:
+                task.cancel()
+
+    def _context(self, ne: NodeExec) -> RunContext:
+        spec = self.spec
+        ctx = RunContext(
+            user_id=spec.user_id,
+            graph_id=spec.graph_id,
+            graph_version=spec.graph_version,
+            graph_execution_id=spec.execution_id,
+            node_id=ne.node.id,
+            node_execution_id=ne.id,
+            settings=self.settings,
+            logger=log,
+        )
+        if self.subgraph_runner is not None and ne.node.block_type == BlockType.AGENT:
+            ctx.run_subgraph = self.subgraph_runner(self, ne)
+        return ctx
+
+    # ---- resume ---------------------------------------------------------------------------------
+
+    def _replay(self, ne: NodeExec) -> bool:
+        """Re-deliver the stored outputs of a node execution that already finished before a restart."""
+        assert self.replay is not None
+        stored = self.replay.match(ne.node.id, ne.seq, jsonutil.normalize(ne.data))
+        if stored is None:
+            return False
+        ne.id = stored.id
+        ne.replayed = True
+        ne.status = S(stored.status)
+        ne.error = stored.error
+        ne.started_at = ne.ended_at = time.time()
+        for name, value in stored.outputs:
+            ne.outputs.append((name, value))
+            if name == "error":
+                continue
+            if name == "output" and ne.node.block_type == BlockType.OUTPUT:
+                out_name = (ne.data or {}).get("name") or ne.node.defaults.get("name")
+                self.outputs.setdefault(str(out_name), []).append(value)
+            self._route(ne.node, name, value)
+        if ne.status == S.FAILED:
+            if ne.node.error_linked:
+                self._route(ne.node, "error", ne.error)
+            else:
+                self._abort_run(f"node {ne.node.id!r} ({ne.node.block.name}) failed: {ne.error}", ne.node.id)
+        return True
+
+    # ---- finishing ------------------------------------------------------------------------------
+
+    def _finish_statuses(self) -> None:
+        self.ended_at = time.time()
+        if self._cancelled:
+            self.status = S.CANCELLED
+            if self.error is None:
+                self.error = "cancelled"
+        elif self.error is not None:
+            self.status = S.FAILED
+        else:
+            self.status = S.COMPLETED
+        for ne in self.node_execs:
+            if ne.status in (S.QUEUED, S.RUNNING):
+                ne.status = S.CANCELLED
+                ne.ended_at = self.ended_at
+                self.recorder.node_changed(ne)
+
+    def _publish_run(self, kind: EventType) -> None:
+        if not self.bus.active:
+            return
+        spec = self.spec
+        data: dict[str, Any] = {}
+        if self.status.is_final:
+            data = {"outputs": self.outputs, "error": self.error, "error_node_id": self.error_node_id}
+        self.bus.publish(
+            ExecutionEvent(
+                kind,
+                spec.execution_id,
+                spec.graph_id,
+                spec.graph_version,
+                spec.user_id,
+                str(self.status),
+                data=data,
+            )
+        )
+
+    def _publish_node(self, kind: EventType, ne: NodeExec) -> None:
+        spec = self.spec
+        data: dict[str, Any] = {"seq": ne.seq, "block_name": ne.node.block.name}
+        if kind == EventType.NODE_EXECUTED:
+            data.update(
+                inputs=ne.data,
+                outputs=[list(o) for o in ne.outputs],
+                error=ne.error,
+                started_at=ne.started_at,
+                ended_at=ne.ended_at,
+            )
+        self.bus.publish(
+            ExecutionEvent(
+                kind,
+                spec.execution_id,
+                spec.graph_id,
+                spec.graph_version,
+                spec.user_id,
+                str(ne.status),
+                node_id=ne.node.id,
+                node_execution_id=ne.id,
+                block_id=ne.node.block.id,
+                data=data,
+            )
+        )
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, BlockError | ValueError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

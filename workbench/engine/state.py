@@ -1,0 +1,74 @@
+"""Execution statuses and the in-memory record of one node execution."""
+
+from __future__ import annotations
+
+import enum
+import random
+import uuid
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.engine.plan import PlannedNode
+
+
+class ExecutionStatus(enum.StrEnum):
+    """Statuses of graph executions (QUEUED..CANCELLED) and node executions (also INCOMPLETE)."""
+
+    INCOMPLETE = "INCOMPLETE"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        """Whether nothing more will happen to an execution in this status."""
+        return self in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+
+
+def fast_uuid() -> str:
+    """A random (version 4) UUID string, cheaper than ``uuid.uuid4()``."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+
+
+class NodeExec:
+    """One execution of one node within a graph run."""
+
+    __slots__ = (
+        "attempts",
+        "data",
+        "ended_at",
+        "error",
+        "id",
+        "input_obj",
+        "inputs",
+        "node",
+        "outputs",
+        "queued_at",
+        "replayed",
+        "seq",
+        "started_at",
+        "status",
+    )
+
+    def __init__(self, node: PlannedNode, seq: int, exec_id: str | None = None) -> None:
+        self.id = exec_id or fast_uuid()
+        self.node = node
+        self.seq = seq
+        self.status = ExecutionStatus.INCOMPLETE
+        self.inputs: dict[str, Any] = {}
+        """Values delivered by links (and graph inputs), by sink pin name."""
+        self.data: dict[str, Any] | None = None
+        """The full input the block ran with: defaults, delivered values, dynamic pins merged."""
+        self.input_obj: Any = None
+        self.outputs: list[tuple[str, Any]] = []
+        self.error: str | None = None
+        self.attempts = 0
+        self.queued_at: float | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.replayed = False
+
+    def __repr__(self) -> str:
+        return f"<NodeExec {self.node.id}#{self.seq} {self.status}>"

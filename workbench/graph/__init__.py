@@ -1,0 +1,1 @@
+"""The graph model (AutoGPT export format), its validation, import and the Python builder."""

@@ -1,0 +1,258 @@
+"""Graph validation: every problem at once, each located (node, link, pin).
+
+Checks unknown blocks, duplicate ids, links to missing nodes, unknown or malformed pins, required
+inputs neither linked nor defaulted, and defaults of the wrong type. :func:`normalize` applies rule E1:
+links leaving a block with static output are static.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from workbench.block.base import Block, BlockType
+from workbench.block.registry import BlockRegistry
+from workbench.engine import pins
+from workbench.errors import GraphValidationError, NotFoundError, Problem
+from workbench.graph.model import Graph
+
+SubgraphResolver = Callable[[str, int | None], Graph | None]
+
+
+@lru_cache(maxsize=1024)
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(annotation)
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def subgraph_io(node_defaults: dict[str, Any], key: str) -> dict[str, Any]:
+    """The ``input_schema``/``output_schema`` properties an agent executor node declares."""
+    schema = node_defaults.get(key)
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        return schema["properties"]
+    return {}
+
+
+def validate_graph(
+    graph: Graph, registry: BlockRegistry, resolve_subgraph: SubgraphResolver | None = None
+) -> list[Problem]:
+    """Return every problem of ``graph`` (and its sub-graphs); an empty list means valid."""
+    problems: list[Problem] = []
+    blocks: dict[str, Block] = {}
+    seen: set[str] = set()
+    for node in graph.nodes:
+        if node.id in seen:
+            problems.append(Problem("duplicate node id", node_id=node.id, code="duplicate_node"))
+        seen.add(node.id)
+        try:
+            blocks[node.id] = registry.get(node.block_id)
+        except NotFoundError:
+            problems.append(
+                Problem(f"unknown block {node.block_id!r}", node_id=node.id, code="unknown_block")
+            )
+    link_ids: set[str] = set()
+    linked_inputs: dict[str, set[str]] = {}
+    for link in graph.links:
+        if link.id in link_ids:
+            problems.append(Problem("duplicate link id", link_id=link.id, code="duplicate_link"))
+        link_ids.add(link.id)
+        problems.extend(_check_link(graph, link, blocks, seen))
+        linked_inputs.setdefault(link.sink_id, set()).add(pins.base_name(link.sink_name))
+    for node in graph.nodes:
+        block = blocks.get(node.id)
+        if block is not None:
+            problems.extend(
+                _check_node(node, block, linked_inputs.get(node.id, set()), graph, resolve_subgraph)
+            )
+    sub_ids = set()
+    for sub in graph.sub_graphs:
+        sub_ids.add(sub.id)
+        for p in validate_graph(sub, registry, resolve_subgraph):
+            problems.append(
+                Problem(
+                    f"in sub-graph {sub.name!r} ({sub.id}): {p.message}", p.node_id, p.pin, p.link_id, p.code
+                )
+            )
+    return problems
+
+
+def _check_link(graph: Graph, link: Any, blocks: dict[str, Block], node_ids: set[str]) -> list[Problem]:
+    out = []
+    for end, node_id in (("source", link.source_id), ("sink", link.sink_id)):
+        if node_id not in node_ids:
+            out.append(
+                Problem(f"{end} node {node_id!r} does not exist", link_id=link.id, code="missing_node")
+            )
+    source = blocks.get(link.source_id)
+    if source is not None:
+        out.extend(_check_source_pin(graph, link, source))
+    sink = blocks.get(link.sink_id)
+    if sink is not None:
+        out.extend(_check_sink_pin(graph, link, sink))
+    return out
+
+
+def _check_source_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
+    name = link.source_name
+    if pins.is_tool_pin(name) and block.block_type == BlockType.AI:
+        return []
+    base = pins.base_name(name)
+    if block.dynamic_outputs:
+        declared = set(subgraph_io(graph.node(link.source_id).input_default, "output_schema"))
+        if not declared or base in declared or base == "error":
+            return []
+        valid = sorted(declared | {"error"})
+    else:
+        if base in block.output_pins:
+            return _check_dynamic_suffix(name, base, link, link.source_id)
+        valid = sorted(block.output_pins)
+    return [
+        Problem(
+            f"unknown output pin {name!r} of {block.name}; valid: {', '.join(valid)}",
+            node_id=link.source_id,
+            link_id=link.id,
+            pin=name,
+            code="unknown_pin",
+        )
+    ]
+
+
+def _check_sink_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
+    name = link.sink_name
+    base = pins.base_name(name)
+    if block.block_type == BlockType.AGENT:
+        declared = set(subgraph_io(graph.node(link.sink_id).input_default, "input_schema"))
+        if base in declared or base in block.input_pins:
+            return []
+        valid = sorted(declared)
+    else:
+        if base in block.input_pins:
+            return _check_dynamic_suffix(name, base, link, link.sink_id)
+        valid = sorted(block.input_pins)
+    return [
+        Problem(
+            f"unknown input pin {name!r} of {block.name}; valid: {', '.join(valid) or '(none)'}",
+            node_id=link.sink_id,
+            link_id=link.id,
+            pin=name,
+            code="unknown_pin",
+        )
+    ]
+
+
+def _check_dynamic_suffix(name: str, base: str, link: Any, node_id: str) -> list[Problem]:
+    if name == base or not pins.is_dynamic(name):
+        return []
+    tokens = pins._tokens(name[len(base) :])
+    if tokens is None:
+        return [
+            Problem(
+                f"malformed dynamic pin {name!r}", node_id=node_id, link_id=link.id, pin=name, code="bad_pin"
+            )
+        ]
+    return []
+
+
+def _check_node(
+    node: Any,
+    block: Block,
+    linked: set[str],
+    graph: Graph,
+    resolve_subgraph: SubgraphResolver | None,
+) -> list[Problem]:
+    out = []
+    defaults = node.input_default
+    dynamic_bases = {pins.base_name(k) for k in defaults if pins.is_dynamic(k)}
+    for name in sorted(block.required_inputs):
+        if name in linked or name in dynamic_bases:
+            continue
+        if defaults.get(name) is None:
+            out.append(
+                Problem(
+                    "required input is neither linked nor given a default",
+                    node_id=node.id,
+                    pin=name,
+                    code="missing_input",
+                )
+            )
+    for key, value in defaults.items():
+        pin = block.input_pins.get(key)
+        if pin is None or value is None or pin.annotation is Any:
+            continue
+        try:
+            _adapter(pin.annotation).validate_python(value)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            out.append(
+                Problem(
+                    f"default has the wrong type: expected {_type_name(pin.annotation)}, "
+                    f"got {type(value).__name__} {_short(value)} ({msg})",
+                    node_id=node.id,
+                    pin=key,
+                    code="bad_default",
+                )
+            )
+        except Exception:  # annotations pydantic cannot build a validator for are not checked
+            continue
+    if block.block_type == BlockType.AGENT:
+        out.extend(_check_agent_node(node, graph, resolve_subgraph))
+    return out
+
+
+def _check_agent_node(node: Any, graph: Graph, resolve_subgraph: SubgraphResolver | None) -> list[Problem]:
+    graph_id = node.input_default.get("graph_id")
+    version = node.input_default.get("graph_version")
+    if not graph_id:
+        return [
+            Problem(
+                "agent executor node names no graph_id", node_id=node.id, pin="graph_id", code="missing_input"
+            )
+        ]
+    if any(s.id == graph_id and (version is None or s.version == version) for s in graph.sub_graphs):
+        return []
+    if graph_id == graph.id:
+        return []
+    if resolve_subgraph is None or resolve_subgraph(graph_id, version) is not None:
+        return []
+    return [
+        Problem(
+            f"sub-graph {graph_id} version {version} not found (include it in sub_graphs or save it first)",
+            node_id=node.id,
+            pin="graph_id",
+            code="unknown_graph",
+        )
+    ]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def normalize(graph: Graph, registry: BlockRegistry) -> Graph:
+    """Apply rule E1: every link leaving a block with static output becomes static."""
+    static_nodes = {
+        n.id for n in graph.nodes if n.block_id in registry and registry.get(n.block_id).static_output
+    }
+    for link in graph.links:
+        if link.source_id in static_nodes:
+            link.is_static = True
+    for sub in graph.sub_graphs:
+        normalize(sub, registry)
+    return graph
+
+
+def check_graph(
+    graph: Graph, registry: BlockRegistry, resolve_subgraph: SubgraphResolver | None = None
+) -> Graph:
+    """Normalize and validate ``graph``; raise GraphValidationError listing every problem."""
+    problems = validate_graph(graph, registry, resolve_subgraph)
+    if problems:
+        raise GraphValidationError(problems)
+    return normalize(graph, registry)

@@ -1,0 +1,146 @@
+"""The event bus: publish execution events, subscribe with an async iterator.
+
+:class:`EventBus` is the port; :class:`LocalBus` the in-process implementation (the distributed one,
+over Redis pub/sub, comes with the runtime issue). Publishing never waits: each subscriber has a
+bounded buffer, and a subscriber that falls behind loses its oldest events and is marked ``lagged``,
+so a slow consumer never slows an execution.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from workbench.runtime.events import ExecutionEvent
+
+
+class Subscription:
+    """An async iterator of the events matching its filters; close it (or use ``async with``)."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        execution_id: str | None = None,
+        graph_id: str | None = None,
+        user_id: str | None = None,
+        maxsize: int = 10_000,
+    ) -> None:
+        self._bus = bus
+        self.execution_id = execution_id
+        self.graph_id = graph_id
+        self.user_id = user_id
+        self._buffer: deque[ExecutionEvent] = deque(maxlen=maxsize)
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        self.lagged = 0
+        """How many events were dropped because this subscriber fell behind."""
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        """Whether ``event`` passes this subscription's filters."""
+        return (
+            (self.execution_id is None or event.execution_id == self.execution_id)
+            and (self.graph_id is None or event.graph_id == self.graph_id)
+            and (self.user_id is None or event.user_id == self.user_id)
+        )
+
+    def _push(self, event: ExecutionEvent) -> None:
+        if len(self._buffer) == self._buffer.maxlen:
+            self.lagged += 1
+        self._buffer.append(event)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self, timeout: float | None = None) -> ExecutionEvent:
+        """The next event; raises TimeoutError after ``timeout`` seconds, StopAsyncIteration when closed."""
+        while not self._buffer:
+            if self._closed:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                if timeout is None:
+                    await self._waiter
+                else:
+                    await asyncio.wait_for(self._waiter, timeout)
+            finally:
+                self._waiter = None
+        return self._buffer.popleft()
+
+    def __aiter__(self) -> AsyncIterator[ExecutionEvent]:
+        return self
+
+    async def __anext__(self) -> ExecutionEvent:
+        return await self.get()
+
+    def close(self) -> None:
+        """Stop receiving events; a pending ``get`` ends with StopAsyncIteration."""
+        if not self._closed:
+            self._closed = True
+            self._bus._remove(self)
+            if self._waiter is not None and not self._waiter.done():
+                self._waiter.set_result(None)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class EventBus(ABC):
+    """Port for execution events."""
+
+    @abstractmethod
+    def publish(self, event: ExecutionEvent) -> None:
+        """Deliver ``event`` to every matching subscriber without waiting."""
+
+    @abstractmethod
+    def subscribe(
+        self, *, execution_id: str | None = None, graph_id: str | None = None, user_id: str | None = None
+    ) -> Subscription:
+        """A new subscription; events published from now on that match reach it."""
+
+    @property
+    @abstractmethod
+    def active(self) -> bool:
+        """Whether anyone listens (publishers skip building events otherwise)."""
+
+    @abstractmethod
+    def _remove(self, sub: Subscription) -> None: ...
+
+    async def start(self) -> None:
+        """Connect (no-op for the in-process bus)."""
+
+    async def stop(self) -> None:
+        """Disconnect (no-op for the in-process bus)."""
+
+
+class LocalBus(EventBus):
+    """In-process bus: subscribers in this process only."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subs)
+
+    def publish(self, event: ExecutionEvent) -> None:
+        for sub in self._subs:
+            if sub.matches(event):
+                sub._push(event)
+
+    def subscribe(
+        self, *, execution_id: str | None = None, graph_id: str | None = None, user_id: str | None = None
+    ) -> Subscription:
+        sub = Subscription(self, execution_id=execution_id, graph_id=graph_id, user_id=user_id)
+        self._subs.append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)

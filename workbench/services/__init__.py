@@ -1,0 +1,1 @@
+"""The services every front door calls: graphs and executions."""

@@ -1,0 +1,441 @@
+"""Execution service: start runs (durable or ephemeral), await them, stream events, cancel, resume.
+
+Runs are dispatched in this process (an asyncio task each). The database is the source of truth:
+a durable run is inserted QUEUED and owned by this process (``executor_key``); if the process dies,
+the next process to start claims it and resumes it from what is stored, replaying completed nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workbench.block.registry import BlockRegistry
+from workbench.config import Settings
+from workbench.engine.context import SubgraphRunner
+from workbench.engine.plan import Plan
+from workbench.engine.recorder import NullRecorder, Recorder, Replay
+from workbench.engine.run import GraphRun, RunSpec
+from workbench.engine.state import ExecutionStatus, NodeExec, fast_uuid
+from workbench.errors import BlockError, InputError, NotFoundError
+from workbench.graph.model import Graph
+from workbench.runtime.bus import EventBus
+from workbench.runtime.events import ExecutionEvent
+from workbench.services.graphs import GraphService
+from workbench.store.executions import ExecutionRecord, ExecutionRepository
+from workbench.store.writer import StoreRecorder, WriteBehind
+
+log = logging.getLogger(__name__)
+LOCAL_USER_ID = "00000000-0000-0000-0000-000000000001"
+EXECUTOR_LOCK_CLASS = 0x57424558  # "WBEX"
+POLL_INTERVAL = 0.1
+
+
+@dataclass(slots=True)
+class ExecutionResult:
+    """The outcome of a run: status, outputs by name (rule E7), the error, and node details."""
+
+    execution_id: str
+    graph_id: str
+    graph_version: int
+    status: ExecutionStatus
+    outputs: dict[str, list[Any]]
+    error: str | None = None
+    error_node_id: str | None = None
+    node_executions: list[dict[str, Any]] = field(default_factory=list)
+    started_at: float | None = None
+    ended_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run COMPLETED."""
+        return self.status == ExecutionStatus.COMPLETED
+
+    def output(self, name: str) -> Any:
+        """The last value of output ``name`` (KeyError if it produced none)."""
+        return self.outputs[name][-1]
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's ``--json`` document."""
+        return {
+            "execution_id": self.execution_id,
+            "status": str(self.status),
+            "outputs": self.outputs,
+            "error": self.error,
+        }
+
+
+def _result_from_run(run: GraphRun) -> ExecutionResult:
+    return ExecutionResult(
+        execution_id=run.spec.execution_id,
+        graph_id=run.spec.graph_id,
+        graph_version=run.spec.graph_version,
+        status=run.status,
+        outputs=run.outputs,
+        error=run.error,
+        error_node_id=run.error_node_id,
+        node_executions=[_node_view(ne) for ne in run.node_execs],
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+    )
+
+
+def _node_view(ne: NodeExec) -> dict[str, Any]:
+    return {
+        "id": ne.id,
+        "node_id": ne.node.id,
+        "block_id": ne.node.block.id,
+        "block_name": ne.node.block.name,
+        "seq": ne.seq,
+        "status": str(ne.status),
+        "inputs": ne.data if ne.data is not None else ne.inputs,
+        "outputs": [list(o) for o in ne.outputs],
+        "error": ne.error,
+        "attempts": ne.attempts,
+        "started_at": ne.started_at,
+        "ended_at": ne.ended_at,
+    }
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _result_from_record(rec: ExecutionRecord) -> ExecutionResult:
+    return ExecutionResult(
+        execution_id=rec.id,
+        graph_id=rec.graph_id,
+        graph_version=rec.graph_version,
+        status=ExecutionStatus(rec.status),
+        outputs=rec.outputs,
+        error=rec.error,
+        error_node_id=rec.error_node_id,
+        node_executions=[n.to_dict() for n in rec.nodes],
+        started_at=_ts(rec.started_at),
+        ended_at=_ts(rec.ended_at),
+    )
+
+
+class ExecutionService:
+    """Starts, tracks and resumes graph runs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: BlockRegistry,
+        graphs: GraphService,
+        bus: EventBus,
+        repo: ExecutionRepository | None = None,
+        writer: WriteBehind | None = None,
+        executor_key: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.graphs = graphs
+        self.bus = bus
+        self.repo = repo
+        self.writer = writer
+        self.executor_key = executor_key
+        self.limiter = asyncio.Semaphore(settings.process_concurrency)
+        self._tasks: dict[str, asyncio.Task[GraphRun]] = {}
+        self._runs: dict[str, GraphRun] = {}
+
+    @property
+    def durable(self) -> bool:
+        """Whether runs can be stored (a database is attached)."""
+        return self.repo is not None
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    @staticmethod
+    def check_inputs(plan: Plan, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Refuse unknown input names and missing required inputs, naming them and the valid ones."""
+        schema = plan.input_schema()
+        known = schema["properties"]
+        unknown = [k for k in inputs if k not in known]
+        problems = []
+        if unknown:
+            valid = ", ".join(sorted(known)) or "(this graph takes no inputs)"
+            problems.append(
+                f"unknown input(s) {', '.join(map(repr, unknown))}; the graph's inputs are: {valid}"
+            )
+        missing = [k for k in schema["required"] if inputs.get(k) is None]
+        if missing:
+            where = {
+                n.defaults.get("name"): n.id for n in plan.input_nodes if n.defaults.get("name") in missing
+            }
+            problems.append(
+                "missing required input(s): " + ", ".join(f"{k!r} (node {where.get(k)!r})" for k in missing)
+            )
+        if problems:
+            raise InputError("; ".join(problems))
+        return inputs
+
+    # ---- starting runs -------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        graph: Graph | str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        user_id: str = LOCAL_USER_ID,
+        version: int | None = None,
+        ephemeral: bool = False,
+        priority: int = 0,
+        execution_id: str | None = None,
+    ) -> str:
+        """Start a run and return its execution id at once."""
+        inputs = dict(inputs or {})
+        if ephemeral or not self.durable:
+            if isinstance(graph, str):
+                graph = await self.graphs.get(graph, user_id, version)
+            else:
+                graph = await self.graphs.check(
+                    graph.model_copy(deep=True), user_id if self.durable else None
+                )
+            plan = self.graphs.plan(graph, stored=False)
+            self.check_inputs(plan, inputs)
+            spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
+            self._start(plan, spec, NullRecorder())
+            return spec.execution_id
+        assert self.repo is not None and self.writer is not None
+        if isinstance(graph, str):
+            graph = await self.graphs.get(graph, user_id, version)
+        else:
+            graph = await self.graphs.save(graph, user_id)
+        plan = self.graphs.plan(graph, stored=True)
+        self.check_inputs(plan, inputs)
+        spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
+        await self.repo.create(
+            spec.execution_id,
+            graph.id,
+            graph.version,
+            user_id,
+            inputs,
+            priority=priority,
+            executor_key=self.executor_key,
+        )
+        self._start(plan, spec, StoreRecorder(self.writer, spec.execution_id))
+        return spec.execution_id
+
+    def _start(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None = None) -> GraphRun:
+        run = GraphRun(
+            plan,
+            spec,
+            settings=self.settings,
+            recorder=recorder,
+            bus=self.bus,
+            limiter=self.limiter,
+            replay=replay,
+            subgraph_runner=self._subgraph_runner,
+        )
+        self._runs[spec.execution_id] = run
+        task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run-{spec.execution_id}")
+        self._tasks[spec.execution_id] = task
+        return run
+
+    async def _drive(self, run: GraphRun) -> GraphRun:
+        try:
+            return await run.run()
+        except Exception:
+            log.exception("run %s crashed", run.spec.execution_id)
+            raise
+        finally:
+            self._tasks.pop(run.spec.execution_id, None)
+            self._runs.pop(run.spec.execution_id, None)
+
+    async def run(
+        self,
+        graph: Graph | str,
+        inputs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ExecutionResult:
+        """Start a run and wait for its result."""
+        execution_id = await self.submit(graph, inputs, **kwargs)
+        return await self.wait(execution_id, timeout=timeout, user_id=kwargs.get("user_id", LOCAL_USER_ID))
+
+    async def stream(
+        self, graph: Graph | str, inputs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Start a run and yield its events until the final one."""
+        execution_id = kwargs.pop("execution_id", None) or fast_uuid()
+        sub = self.bus.subscribe(execution_id=execution_id)
+        try:
+            await self.submit(graph, inputs, execution_id=execution_id, **kwargs)
+            async for event in sub:
+                yield event
+                if event.is_final:
+                    return
+        finally:
+            sub.close()
+
+    async def wait(
+        self, execution_id: str, *, timeout: float | None = None, user_id: str | None = LOCAL_USER_ID
+    ) -> ExecutionResult:
+        """Wait for a run to end; TimeoutError after ``timeout`` seconds (the run goes on)."""
+        task = self._tasks.get(execution_id)
+        run = self._runs.get(execution_id)
+        if task is not None and run is not None:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+            return _result_from_run(run)
+        if self.repo is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            rec = await self.repo.get(execution_id, user_id, with_nodes=False)
+            if rec is None:
+                raise NotFoundError(f"execution {execution_id} not found")
+            if ExecutionStatus(rec.status).is_final:
+                full = await self.repo.get(execution_id, user_id)
+                assert full is not None
+                return _result_from_record(full)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"execution {execution_id} still {rec.status} after {timeout}s")
+            await asyncio.sleep(POLL_INTERVAL)
+
+    # ---- sub-graphs ----------------------------------------------------------------------------
+
+    def _subgraph_runner(self, parent: GraphRun, ne: NodeExec) -> SubgraphRunner:
+        async def run_subgraph(
+            graph_id: str, version: int | None, inputs: dict[str, Any]
+        ) -> AsyncIterator[tuple[str, Any]]:
+            graph = next(
+                (
+                    g
+                    for g in parent.plan.graph.sub_graphs
+                    if g.id == graph_id and (version is None or g.version == version)
+                ),
+                None,
+            )
+            durable = isinstance(parent.recorder, StoreRecorder)
+            if graph is None:
+                if graph_id == parent.plan.graph.id and (
+                    version is None or version == parent.plan.graph.version
+                ):
+                    graph = parent.plan.graph
+                elif self.graphs.repo is not None:
+                    graph = await self.graphs.get(graph_id, parent.spec.user_id, version)
+                else:
+                    raise BlockError(f"sub-graph {graph_id} is not included in the graph's sub_graphs")
+            plan = self.graphs.plan(graph, stored=durable)
+            replay = None
+            child_id = fast_uuid()
+            if durable:
+                assert self.repo is not None and self.writer is not None
+                existing = await self.repo.child_of(ne.id)
+                if existing is not None:
+                    child_id = existing.id
+                    replay = await self.repo.load_replay(child_id)
+                else:
+                    await self.repo.create(
+                        child_id,
+                        graph.id,
+                        graph.version,
+                        parent.spec.user_id,
+                        inputs,
+                        parent_execution_id=parent.spec.execution_id,
+                        parent_node_execution_id=ne.id,
+                        executor_key=self.executor_key,
+                    )
+                recorder: Recorder = StoreRecorder(self.writer, child_id)
+            else:
+                recorder = NullRecorder()
+            spec = RunSpec(
+                child_id, graph.id, graph.version, parent.spec.user_id, inputs, parent.spec.execution_id
+            )
+            child = GraphRun(
+                plan,
+                spec,
+                settings=self.settings,
+                recorder=recorder,
+                bus=self.bus,
+                limiter=self.limiter,
+                replay=replay,
+                subgraph_runner=self._subgraph_runner,
+            )
+            await child.run()
+            if child.status != ExecutionStatus.COMPLETED:
+                raise BlockError(f"sub-graph {graph.name!r} {str(child.status).lower()}: {child.error}")
+            for name, values in child.outputs.items():
+                for value in values:
+                    yield name, value
+
+        return run_subgraph
+
+    # ---- control -------------------------------------------------------------------------------
+
+    async def cancel(self, execution_id: str, user_id: str | None = LOCAL_USER_ID) -> str:
+        """Cancel a run wherever it is; returns its status after the request."""
+        run = self._runs.get(execution_id)
+        if run is not None and (user_id is None or run.spec.user_id == user_id):
+            run.cancel()
+            task = self._tasks.get(execution_id)
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(task), 10)
+            return str(run.status)
+        if self.repo is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        status = await self.repo.request_cancel(execution_id, user_id)
+        if status is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        return status
+
+    async def get(self, execution_id: str, user_id: str | None = LOCAL_USER_ID) -> ExecutionResult:
+        """A run's current state (live for local runs, else as stored)."""
+        run = self._runs.get(execution_id)
+        if run is not None and (user_id is None or run.spec.user_id == user_id):
+            return _result_from_run(run)
+        if self.repo is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        rec = await self.repo.get(execution_id, user_id)
+        if rec is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        return _result_from_record(rec)
+
+    async def list(self, user_id: str = LOCAL_USER_ID, **filters: Any) -> tuple[list[ExecutionRecord], int]:
+        """Stored runs of the user, newest first."""
+        if self.repo is None:
+            return [], 0
+        return await self.repo.list(user_id, **filters)
+
+    async def resume_interrupted(self) -> list[str]:
+        """Claim and resume runs whose owning process died; returns their ids."""
+        if self.repo is None or self.executor_key is None:
+            return []
+        resumed = []
+        for rec in await self.repo.claim_orphans(EXECUTOR_LOCK_CLASS, self.executor_key):
+            try:
+                graph = await self.graphs.get(rec.graph_id, rec.user_id, rec.graph_version)
+            except NotFoundError:
+                continue
+            plan = self.graphs.plan(graph, stored=True)
+            replay = await self.repo.load_replay(rec.id)
+            spec = RunSpec(rec.id, rec.graph_id, rec.graph_version, rec.user_id, rec.inputs)
+            assert self.writer is not None
+            self._start(plan, spec, StoreRecorder(self.writer, rec.id), replay)
+            resumed.append(rec.id)
+            log.info("resuming interrupted execution %s", rec.id)
+        return resumed
+
+    async def shutdown(self, timeout: float = 10.0) -> None:
+        """Let runs finish for up to ``timeout`` seconds; stop the rest unrecorded (they resume later)."""
+        tasks = list(self._tasks.values())
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for run in list(self._runs.values()):
+            if self.durable:
+                run.abandon()
+            else:
+                run.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)

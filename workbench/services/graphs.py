@@ -1,0 +1,187 @@
+"""Graph service: validate, save (versioned), load, list, activate, delete and export graphs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import jsonutil
+from workbench.block.base import BlockType
+from workbench.block.registry import BlockRegistry
+from workbench.config import Settings
+from workbench.engine.plan import Plan
+from workbench.errors import GraphValidationError, NotFoundError, Problem
+from workbench.graph.model import Graph
+from workbench.graph.validate import normalize, validate_graph
+from workbench.store.graphs import GraphRepository, GraphSummary
+
+PLAN_CACHE_SIZE = 256
+
+
+class GraphService:
+    """Everything about graphs; ``repo`` is None for an ephemeral (storage-less) workbench."""
+
+    def __init__(self, registry: BlockRegistry, settings: Settings, repo: GraphRepository | None) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.repo = repo
+        self._plans: dict[tuple[str, int], Plan] = {}
+
+    def _require_repo(self) -> GraphRepository:
+        if self.repo is None:
+            raise RuntimeError("this workbench is ephemeral: it stores no graphs")
+        return self.repo
+
+    # ---- validation ----------------------------------------------------------------------------
+
+    async def _referenced(self, graph: Graph, user_id: str | None) -> dict[tuple[str, int | None], Graph]:
+        """Stored graphs that agent executor nodes of ``graph`` refer to."""
+        found: dict[tuple[str, int | None], Graph] = {}
+        if self.repo is None or user_id is None:
+            return found
+        for g in [graph, *graph.sub_graphs]:
+            for node in g.nodes:
+                if (
+                    node.block_id in self.registry
+                    and self.registry.get(node.block_id).block_type == BlockType.AGENT
+                ):
+                    gid = node.input_default.get("graph_id")
+                    ver = node.input_default.get("graph_version")
+                    if isinstance(gid, str) and (gid, ver) not in found:
+                        try:
+                            sub = await self.repo.get(gid, user_id, ver if isinstance(ver, int) else None)
+                        except Exception:  # a malformed id is reported by validation
+                            sub = None
+                        if sub is not None:
+                            found[(gid, ver)] = sub
+        return found
+
+    async def problems(self, graph: Graph, user_id: str | None = None) -> list[Problem]:
+        """Every located problem of ``graph`` (empty when valid)."""
+        known = await self._referenced(graph, user_id)
+        return validate_graph(graph, self.registry, lambda gid, ver: known.get((gid, ver)))
+
+    async def check(self, graph: Graph, user_id: str | None = None) -> Graph:
+        """Validate and normalize (rule E1); raise GraphValidationError with every problem."""
+        problems = await self.problems(graph, user_id)
+        if problems:
+            raise GraphValidationError(problems)
+        return normalize(graph, self.registry)
+
+    # ---- storage -------------------------------------------------------------------------------
+
+    async def create(self, graph: Graph, user_id: str) -> Graph:
+        """Store a new graph (version 1 unless the document says otherwise), with its sub-graphs."""
+        repo = self._require_repo()
+        graph = await self.check(graph, user_id)
+        owner = await repo.owner(graph.id)
+        if owner is not None:
+            if owner != user_id:
+                graph = graph.model_copy(update={"id": _new_id()})
+            else:
+                return await self.update(graph.id, graph, user_id)
+        await self._store(graph, user_id, keep_version=True)
+        return graph
+
+    async def update(self, graph_id: str, graph: Graph, user_id: str) -> Graph:
+        """Store ``graph`` as the next version of ``graph_id`` and make it active."""
+        repo = self._require_repo()
+        if await repo.owner(graph_id) != user_id:
+            raise NotFoundError(f"graph {graph_id} not found")
+        graph = graph.model_copy(update={"id": graph_id, "is_active": True})
+        graph = await self.check(graph, user_id)
+        await self._store(graph, user_id, keep_version=False)
+        return graph
+
+    async def save(self, graph: Graph, user_id: str) -> Graph:
+        """Store ``graph`` unless an identical version exists; a changed graph becomes a new version."""
+        repo = self._require_repo()
+        owner = await repo.owner(graph.id)
+        if owner is None or owner != user_id:
+            return await self.create(graph, user_id)
+        current = await repo.get(graph.id, user_id, None)
+        if current is not None and _same_content(current, await self.check(graph, user_id)):
+            return current
+        return await self.update(graph.id, graph, user_id)
+
+    async def _store(self, graph: Graph, user_id: str, *, keep_version: bool) -> None:
+        repo = self._require_repo()
+        async with repo.pool.acquire() as conn, conn.transaction():
+            for sub in graph.sub_graphs:
+                exists = await conn.fetchval(
+                    "SELECT 1 FROM graphs WHERE id = $1 AND version = $2", sub.id, sub.version
+                )
+                if not exists:
+                    plan = Plan(normalize(sub, self.registry), self.registry, self.settings.node_timeout)
+                    await repo.insert(conn, sub, user_id, plan.input_schema(), plan.output_schema())
+            latest = await repo.latest_version(conn, graph.id)
+            if not keep_version or graph.version <= latest:
+                graph.version = latest + 1
+            plan = Plan(graph, self.registry, self.settings.node_timeout)
+            await repo.insert(conn, graph, user_id, plan.input_schema(), plan.output_schema())
+
+    async def get(self, graph_id: str, user_id: str, version: int | None = None) -> Graph:
+        """A stored graph version (the active one by default); NotFoundError otherwise."""
+        graph = await self._require_repo().get(graph_id, user_id, version)
+        if graph is None:
+            what = f"graph {graph_id}" + (f" version {version}" if version is not None else "")
+            raise NotFoundError(f"{what} not found")
+        return graph
+
+    async def list(
+        self, user_id: str, *, search: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[GraphSummary], int]:
+        """The user's graphs (active versions), newest first, with the total count."""
+        return await self._require_repo().list(user_id, search=search, limit=limit, offset=offset)
+
+    async def versions(self, graph_id: str, user_id: str) -> list[GraphSummary]:
+        """Every version of a graph."""
+        found = await self._require_repo().versions(graph_id, user_id)
+        if not found:
+            raise NotFoundError(f"graph {graph_id} not found")
+        return found
+
+    async def set_active(self, graph_id: str, version: int, user_id: str) -> None:
+        """Make a version the active one."""
+        if not await self._require_repo().set_active(graph_id, version, user_id):
+            raise NotFoundError(f"graph {graph_id} version {version} not found")
+
+    async def delete(self, graph_id: str, user_id: str) -> None:
+        """Delete a graph with all its versions and executions."""
+        if not await self._require_repo().delete(graph_id, user_id):
+            raise NotFoundError(f"graph {graph_id} not found")
+
+    async def export(self, graph_id: str, user_id: str, version: int | None = None) -> dict[str, Any]:
+        """The AutoGPT-format document, with the stored sub-graphs it uses included."""
+        graph = await self.get(graph_id, user_id, version)
+        subs = await self._referenced(graph, user_id)
+        graph.sub_graphs = [g for g in subs.values() if g.id != graph.id]
+        return graph.export()
+
+    # ---- plans ---------------------------------------------------------------------------------
+
+    def plan(self, graph: Graph, *, stored: bool) -> Plan:
+        """The compiled graph; stored versions are immutable, so their plans are cached."""
+        if not stored:
+            return Plan(graph, self.registry, self.settings.node_timeout)
+        key = (graph.id, graph.version)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) >= PLAN_CACHE_SIZE:
+                self._plans.pop(next(iter(self._plans)))
+            plan = self._plans[key] = Plan(graph, self.registry, self.settings.node_timeout)
+        return plan
+
+
+def _new_id() -> str:
+    from workbench.graph.model import new_id
+
+    return new_id()
+
+
+def _content(graph: Graph) -> Any:
+    doc = graph.model_dump(mode="json", exclude={"version", "is_active", "sub_graphs"})
+    return jsonutil.normalize(doc)
+
+
+def _same_content(a: Graph, b: Graph) -> bool:
+    return _content(a) == _content(b)

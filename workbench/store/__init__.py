@@ -1,0 +1,1 @@
+"""Storage: PostgreSQL through asyncpg; one small repository module per aggregate, no ORM."""

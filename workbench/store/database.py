@@ -1,0 +1,92 @@
+"""The database: an asyncpg pool on the embedded PostgreSQL or on ``DATABASE_URL``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import asyncpg
+
+from workbench import jsonutil
+from workbench.config import Settings
+from workbench.errors import StoreUnavailable
+from workbench.store.embedded import embedded_url
+from workbench.store.migrate import applied_versions, discover, migrate
+
+log = logging.getLogger(__name__)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("jsonb", "json"):
+        await conn.set_type_codec(name, encoder=jsonutil.dumps, decoder=jsonutil.loads, schema="pg_catalog")
+
+
+class Database:
+    """Owns the connection pool; ``start`` connects (starting the embedded server) and migrates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: asyncpg.Pool | None = None
+        self.url: str | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool; using it before :meth:`start` is an error that says so."""
+        if self._pool is None:
+            raise RuntimeError("Database.start() has not been called")
+        return self._pool
+
+    @property
+    def embedded(self) -> bool:
+        """Whether this is the embedded server (no DATABASE_URL)."""
+        return self.settings.database_url is None
+
+    async def start(self, *, run_migrations: bool = True) -> None:
+        """Connect, and apply pending migrations unless told not to."""
+        if self._pool is not None:
+            return
+        self.url = self.settings.database_url or await embedded_url(self.settings.home)
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self.settings.pool_size, init=_init_connection
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL ({self.describe()}): {exc}") from exc
+        if run_migrations:
+            async with self._pool.acquire() as conn:
+                await migrate(conn)
+
+    async def stop(self) -> None:
+        """Close the pool."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def describe(self) -> str:
+        """Where the data lives, without credentials."""
+        if self.embedded:
+            return f"embedded PostgreSQL in {self.settings.home / 'pgdata'}"
+        url = self.settings.database_url or ""
+        return url.split("@")[-1] if "@" in url else url
+
+    async def health(self) -> dict[str, Any]:
+        """Reachability, latency, server version, extensions and migration state."""
+        started = time.perf_counter()
+        async with self.pool.acquire() as conn:
+            version = await conn.fetchval("SHOW server_version")
+            extensions = {
+                r["extname"]: r["extversion"]
+                for r in await conn.fetch("SELECT extname, extversion FROM pg_extension")
+            }
+            applied = await applied_versions(conn)
+        known = [m.version for m in discover()]
+        return {
+            "ok": True,
+            "database": self.describe(),
+            "server_version": version,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            "extensions": extensions,
+            "migrations_applied": applied,
+            "migrations_pending": [v for v in known if v not in applied],
+        }

@@ -1,0 +1,57 @@
+"""The embedded PostgreSQL (pgserver): started on demand under ``WORKBENCH_HOME``, shared by processes.
+
+pgserver serializes initdb and start-up with an inter-process file lock and reuses a server another
+process already started on the same data folder, so a notebook kernel and the server can start at the
+same moment. The server listens on a Unix socket only (no TCP port to collide with), and stops when
+the last process that uses it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from pathlib import Path
+
+from workbench.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+DATABASE = "workbench"
+
+
+def _start(pgdata: Path) -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    return server.get_uri()
+
+
+async def embedded_url(home: Path) -> str:
+    """Start (or join) the embedded server for ``home`` and return the URL of its workbench database."""
+    home.mkdir(parents=True, exist_ok=True)
+    pgdata = home / "pgdata"
+    try:
+        admin_url = await asyncio.to_thread(_start, pgdata)
+    except Exception as exc:
+        log_path = pgdata / "log"
+        detail = log_path.read_text()[-2000:] if log_path.exists() else ""
+        raise StoreUnavailable(f"cannot start the embedded PostgreSQL in {pgdata}: {exc}\n{detail}") from exc
+    await _ensure_database(admin_url)
+    return admin_url.replace("/postgres?", f"/{DATABASE}?", 1)
+
+
+async def _ensure_database(admin_url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE)
+        if not exists:
+            try:
+                await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another process created it at the same moment
+    finally:
+        await conn.close()

@@ -1,0 +1,320 @@
+"""Execution repository: graph executions and their node executions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from workbench.engine.recorder import Replay, StoredNodeExec
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(slots=True)
+class NodeExecutionRecord:
+    """A stored node execution."""
+
+    id: str
+    node_id: str
+    block_id: str
+    seq: int
+    status: str
+    inputs: Any
+    outputs: list[list[Any]]
+    error: str | None
+    attempts: int
+    queued_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "id": self.id,
+            "node_id": self.node_id,
+            "block_id": self.block_id,
+            "seq": self.seq,
+            "status": self.status,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "error": self.error,
+            "attempts": self.attempts,
+            "queued_at": _iso(self.queued_at),
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+        }
+
+
+@dataclass(slots=True)
+class ExecutionRecord:
+    """A stored graph execution, with its node executions when loaded in detail."""
+
+    id: str
+    graph_id: str
+    graph_version: int
+    user_id: str
+    status: str
+    inputs: dict[str, Any]
+    outputs: dict[str, list[Any]]
+    error: str | None
+    error_node_id: str | None
+    stats: dict[str, Any]
+    parent_execution_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    cancel_requested: bool = False
+    nodes: list[NodeExecutionRecord] = field(default_factory=list)
+
+    def to_dict(self, *, with_nodes: bool = True) -> dict[str, Any]:
+        """JSON-ready form."""
+        out = {
+            "id": self.id,
+            "graph_id": self.graph_id,
+            "graph_version": self.graph_version,
+            "status": self.status,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "error": self.error,
+            "error_node_id": self.error_node_id,
+            "stats": self.stats,
+            "parent_execution_id": self.parent_execution_id,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+        }
+        if with_nodes:
+            out["node_executions"] = [n.to_dict() for n in self.nodes]
+        return out
+
+
+def _record(row: asyncpg.Record) -> ExecutionRecord:
+    return ExecutionRecord(
+        id=str(row["id"]),
+        graph_id=str(row["graph_id"]),
+        graph_version=row["graph_version"],
+        user_id=str(row["user_id"]),
+        status=row["status"],
+        inputs=row["inputs"],
+        outputs=row["outputs"],
+        error=row["error"],
+        error_node_id=row["error_node_id"],
+        stats=row["stats"],
+        parent_execution_id=str(row["parent_execution_id"]) if row["parent_execution_id"] else None,
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        cancel_requested=row["cancel_requested"],
+    )
+
+
+def _node(row: asyncpg.Record) -> NodeExecutionRecord:
+    return NodeExecutionRecord(
+        id=str(row["id"]),
+        node_id=row["node_id"],
+        block_id=row["block_id"],
+        seq=row["seq"],
+        status=row["status"],
+        inputs=row["inputs"],
+        outputs=row["outputs"],
+        error=row["error"],
+        attempts=row["attempts"],
+        queued_at=row["queued_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+    )
+
+
+class ExecutionRepository:
+    """Stores and loads executions; reads are scoped to a user."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create(
+        self,
+        execution_id: str,
+        graph_id: str,
+        graph_version: int,
+        user_id: str,
+        inputs: dict[str, Any],
+        *,
+        priority: int = 0,
+        parent_execution_id: str | None = None,
+        parent_node_execution_id: str | None = None,
+        executor_key: int | None = None,
+    ) -> None:
+        """Insert a QUEUED graph execution owned by the process holding ``executor_key``."""
+        await self.pool.execute(
+            """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs, priority,
+                                             parent_execution_id, parent_node_execution_id, executor_key)
+               VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9)""",
+            execution_id,
+            graph_id,
+            graph_version,
+            user_id,
+            inputs,
+            priority,
+            parent_execution_id,
+            parent_node_execution_id,
+            executor_key,
+        )
+
+    async def claim_orphans(self, lock_class: int, my_key: int) -> list[ExecutionRecord]:
+        """Take over unfinished top-level runs whose owner process is gone (its advisory lock is free)."""
+        claimed = []
+        rows = await self.pool.fetch(
+            """SELECT id, executor_key FROM graph_executions WHERE status IN ('QUEUED', 'RUNNING')
+               AND parent_execution_id IS NULL AND executor_key IS DISTINCT FROM $1 ORDER BY created_at""",
+            my_key,
+        )
+        for row in rows:
+            async with self.pool.acquire() as conn, conn.transaction():
+                old = row["executor_key"]
+                if old is not None:
+                    free = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", lock_class, old)
+                    if not free:
+                        continue  # its owner is alive
+                taken = await conn.fetchrow(
+                    """UPDATE graph_executions SET executor_key = $1, updated_at = now()
+                       WHERE id = $2 AND executor_key IS NOT DISTINCT FROM $3 AND status IN ('QUEUED', 'RUNNING')
+                       RETURNING *""",
+                    my_key,
+                    row["id"],
+                    old,
+                )
+            if taken is not None:
+                claimed.append(_record(taken))
+        return claimed
+
+    async def get(
+        self, execution_id: str, user_id: str | None, *, with_nodes: bool = True
+    ) -> ExecutionRecord | None:
+        """One execution (None if absent or not the user's), with node executions in creation order."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM graph_executions WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+                execution_id,
+                user_id,
+            )
+            if row is None:
+                return None
+            record = _record(row)
+            if with_nodes:
+                rows = await conn.fetch(
+                    """SELECT * FROM node_executions WHERE graph_execution_id = $1
+                       ORDER BY coalesce(queued_at, started_at, ended_at), node_id, seq""",
+                    execution_id,
+                )
+                record.nodes = [_node(r) for r in rows]
+        return record
+
+    async def list(
+        self,
+        user_id: str,
+        *,
+        graph_id: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[ExecutionRecord], int]:
+        """Top-level executions of the user, newest first, with filters."""
+        rows = await self.pool.fetch(
+            """SELECT *, count(*) OVER () AS total FROM graph_executions
+               WHERE user_id = $1 AND parent_execution_id IS NULL
+                 AND ($2::uuid IS NULL OR graph_id = $2) AND ($3::text IS NULL OR status = $3)
+                 AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
+               ORDER BY created_at DESC, id LIMIT $6 OFFSET $7""",
+            user_id,
+            graph_id,
+            status,
+            since,
+            until,
+            limit,
+            offset,
+        )
+        total = rows[0]["total"] if rows else 0
+        return [_record(r) for r in rows], total
+
+    async def unfinished(self) -> list[ExecutionRecord]:
+        """Top-level executions that are QUEUED or RUNNING (candidates for pick-up after a restart)."""
+        rows = await self.pool.fetch(
+            """SELECT * FROM graph_executions WHERE status IN ('QUEUED', 'RUNNING')
+               AND parent_execution_id IS NULL ORDER BY created_at"""
+        )
+        return [_record(r) for r in rows]
+
+    async def child_of(self, parent_node_execution_id: str) -> ExecutionRecord | None:
+        """The sub-graph execution started by an agent executor node execution, if any."""
+        row = await self.pool.fetchrow(
+            "SELECT * FROM graph_executions WHERE parent_node_execution_id = $1 ORDER BY created_at DESC LIMIT 1",
+            parent_node_execution_id,
+        )
+        return _record(row) if row else None
+
+    async def load_replay(self, execution_id: str) -> Replay:
+        """What a run stored before it was interrupted, for resuming it."""
+        rows = await self.pool.fetch(
+            "SELECT id::text, node_id, seq, status, inputs, outputs, error FROM node_executions "
+            "WHERE graph_execution_id = $1",
+            execution_id,
+        )
+        replay = Replay()
+        for r in rows:
+            replay.add(
+                StoredNodeExec(
+                    id=r["id"],
+                    node_id=r["node_id"],
+                    seq=r["seq"],
+                    status=r["status"],
+                    inputs=r["inputs"],
+                    outputs=[(o[0], o[1]) for o in r["outputs"]],
+                    error=r["error"],
+                )
+            )
+        return replay
+
+    async def request_cancel(self, execution_id: str, user_id: str | None) -> str | None:
+        """Flag a run for cancellation; QUEUED runs are cancelled at once. Returns the status, or None."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT status FROM graph_executions WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) FOR UPDATE",
+                execution_id,
+                user_id,
+            )
+            if row is None:
+                return None
+            status = row["status"]
+            if status == "QUEUED":
+                await conn.execute(
+                    """UPDATE graph_executions SET status = 'CANCELLED', error = 'cancelled', cancel_requested = true,
+                       ended_at = now(), updated_at = now() WHERE id = $1""",
+                    execution_id,
+                )
+                return "CANCELLED"
+            if status == "RUNNING":
+                await conn.execute(
+                    "UPDATE graph_executions SET cancel_requested = true, updated_at = now() WHERE id = $1",
+                    execution_id,
+                )
+            return status
+
+    async def delete(self, execution_id: str, user_id: str) -> bool:
+        """Delete a finished execution and its node executions."""
+        result = await self.pool.execute(
+            "DELETE FROM graph_executions WHERE id = $1 AND user_id = $2 AND status NOT IN ('QUEUED', 'RUNNING')",
+            execution_id,
+            user_id,
+        )
+        return result != "DELETE 0"
+
+    async def status(self, execution_id: str) -> str | None:
+        """The stored status of an execution."""
+        return await self.pool.fetchval("SELECT status FROM graph_executions WHERE id = $1", execution_id)
