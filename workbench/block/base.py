@@ -28,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import enum
 import uuid
 from collections.abc import AsyncGenerator, Callable
@@ -190,11 +191,19 @@ class Block:
         return data
 
     def input_schema(self) -> dict[str, Any]:
-        """JSON Schema of the inputs."""
-        return _json_schema(self.Input)
+        """JSON Schema of the inputs (a fresh copy; computed once per block)."""
+        return copy.deepcopy(self._input_schema)
 
     def output_schema(self) -> dict[str, Any]:
-        """JSON Schema of the outputs (with the implicit ``error`` pin)."""
+        """JSON Schema of the outputs, with the implicit ``error`` pin (a fresh copy)."""
+        return copy.deepcopy(self._output_schema)
+
+    @cached_property
+    def _input_schema(self) -> dict[str, Any]:
+        return _json_schema(self.Input)
+
+    @cached_property
+    def _output_schema(self) -> dict[str, Any]:
         schema = _json_schema(self.Output)
         schema.setdefault("properties", {}).setdefault(
             "error", {"type": "string", "title": "Error", "description": "Why the block failed."}

@@ -81,6 +81,7 @@ def block(
     max_retries: int = 0,
     test_input: dict[str, Any] | list[dict[str, Any]] | None = None,
     test_output: list[tuple[str, Any]] | None = None,
+    register: bool = True,
 ) -> Any:
     """Decorate a function to make it a Block class (usable at once in a graph)."""
 
@@ -134,6 +135,12 @@ def block(
             "__module__": func.__module__,
             "__doc__": inspect.getdoc(func),
         }
-        return type(block_name, (Block,), attrs)
+        cls = type(block_name, (Block,), attrs)
+        if register:
+            # Usable at once in local runs; re-running the defining cell replaces the old definition.
+            from workbench.block.registry import register_local
+
+            register_local(cls, f"{func.__module__}.{func.__qualname__}")
+        return cls
 
     return wrap(fn) if fn is not None else wrap

@@ -156,14 +156,31 @@ def load_entry_points(registry: BlockRegistry) -> None:
 
 
 _default: BlockRegistry | None = None
+_pending: list[tuple[type[Block], str]] = []
 
 
 def default_registry() -> BlockRegistry:
-    """The process-wide registry of built-in and installed blocks (loaded once)."""
+    """The process-wide registry of built-in, installed and locally defined blocks (loaded once)."""
     global _default
     if _default is None:
         registry = BlockRegistry()
         load_builtin(registry)
         load_entry_points(registry)
         _default = registry
+        while _pending:
+            cls, source = _pending.pop(0)
+            registry.register(cls, source, replace=True)
     return _default
+
+
+def register_local(cls: type[Block], source: str) -> None:
+    """Register a block defined at run time (``@block`` in a notebook cell) in the default registry.
+
+    Defining it again from the same place replaces the earlier definition.
+    """
+    if _default is None:
+        if not source.startswith("blocks."):
+            _pending.append((cls, source))
+        return
+    if not source.startswith("blocks."):
+        _default.register(cls, source, replace=True)

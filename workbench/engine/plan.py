@@ -87,9 +87,15 @@ class Plan:
         ]
         self.input_nodes = [n for n in self.nodes.values() if n.block_type == BlockType.INPUT]
         self.output_nodes = [n for n in self.nodes.values() if n.block_type == BlockType.OUTPUT]
+        self._input_schema: dict[str, Any] | None = None
 
     def input_schema(self) -> dict[str, Any]:
-        """JSON Schema of the graph's inputs (one property per input node name)."""
+        """JSON Schema of the graph's inputs (one property per input node name); computed once."""
+        if self._input_schema is None:
+            self._input_schema = self._build_input_schema()
+        return self._input_schema
+
+    def _build_input_schema(self) -> dict[str, Any]:
         props: dict[str, Any] = {}
         required = []
         for node in self.input_nodes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def new_id() -> str:
@@ -38,7 +38,7 @@ class Link(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(default_factory=new_id, min_length=1)
+    id: str = Field(default="", description="Derived from the endpoints when not given.")
     source_id: str = Field(description="The node the value comes from.")
     sink_id: str = Field(description="The node the value goes to.")
     source_name: str = Field(description="Output pin (or dynamic selector) of the source.")
@@ -72,6 +72,16 @@ class Graph(BaseModel):
             return str(uuid.UUID(value))
         except ValueError:
             raise ValueError(f"graph id must be a UUID, got {value!r}") from None
+
+    @model_validator(mode="after")
+    def _derive_link_ids(self) -> Graph:
+        # Links written by hand often carry no id; derive a stable one so that saving the same
+        # file twice is recognised as the same graph.
+        for link in self.links:
+            if not link.id:
+                key = f"{self.id}|{link.source_id}|{link.source_name}|{link.sink_id}|{link.sink_name}"
+                link.id = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        return self
 
     def node(self, node_id: str) -> Node:
         """The node with this id (KeyError if none)."""

@@ -195,11 +195,9 @@ class ExecutionService:
         if ephemeral or not self.durable:
             if isinstance(graph, str):
                 graph = await self.graphs.get(graph, user_id, version)
+                plan = self.graphs.plan(graph, stored=True)
             else:
-                graph = await self.graphs.check(
-                    graph.model_copy(deep=True), user_id if self.durable else None
-                )
-            plan = self.graphs.plan(graph, stored=False)
+                graph, plan = await self.graphs.checked_plan(graph, user_id if self.durable else None)
             self.check_inputs(plan, inputs)
             spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
             self._start(plan, spec, NullRecorder())

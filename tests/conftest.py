@@ -1,0 +1,58 @@
+"""Shared fixtures: one fresh embedded PostgreSQL per test run, under a temporary WORKBENCH_HOME."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from workbench.app import Workbench
+from workbench.block.registry import BlockRegistry, default_registry
+from workbench.config import Settings
+
+
+@pytest.fixture(scope="session")
+def workbench_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh data folder for this test run (its own embedded database)."""
+    home = tmp_path_factory.mktemp("workbench-home")
+    os.environ["WORKBENCH_HOME"] = str(home)
+    os.environ.pop("DATABASE_URL", None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings(workbench_home: Path) -> Settings:
+    """Settings pointing at the test run's data folder."""
+    return Settings.from_env({"WORKBENCH_HOME": str(workbench_home)})
+
+
+@pytest.fixture(scope="session")
+def registry() -> BlockRegistry:
+    """The built-in blocks plus the test blocks of tests/support/blocks.py."""
+    from tests.support import blocks as test_blocks
+
+    reg = default_registry().copy()
+    reg.register_module(test_blocks, "tests.support.blocks")
+    return reg
+
+
+@pytest.fixture(scope="session")
+async def wb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Workbench]:
+    """A durable Workbench on the test run's embedded PostgreSQL."""
+    async with Workbench(settings, registry=registry) as bench:
+        yield bench
+
+
+@pytest.fixture(scope="session")
+async def ewb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Workbench]:
+    """An ephemeral Workbench: no database, nothing stored."""
+    async with Workbench(settings, registry=registry, ephemeral=True) as bench:
+        yield bench
+
+
+@pytest.fixture(params=["ephemeral", "durable"])
+def bench(request: pytest.FixtureRequest) -> Workbench:
+    """Both modes: engine behaviour must not depend on whether runs are stored."""
+    return request.getfixturevalue("ewb" if request.param == "ephemeral" else "wb")
