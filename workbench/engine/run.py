@@ -210,18 +210,22 @@ class GraphRun:
             target = self._new_exec(sink)
             execs.append(target)
         target.inputs[pin] = value
+        others: list[NodeExec] = []
         if sink.static_in:
             statics = self._static_values.setdefault(sink.id, {})
             if is_static:
                 statics[pin] = value
-                for other in list(execs):
+                for other in execs:
                     if other is not target and pin not in other.inputs:
                         other.inputs[pin] = value
-                        self._check_ready(other)
+                        others.append(other)
             for spin in sink.static_in:
                 if spin not in target.inputs and spin in statics:
                     target.inputs[spin] = statics[spin]
+        # The target first, then the others in creation order, so executions queue in item order.
         self._check_ready(target)
+        for other in others:
+            self._check_ready(other)
 
     def _check_ready(self, ne: NodeExec) -> None:
         if ne.status is not S.INCOMPLETE:

@@ -9,21 +9,43 @@ the last process that uses it exits.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from workbench.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 DATABASE = "workbench"
+HANDLES = ".handle_pids.json"  # pgserver's list of the processes using the server
+
+
+def _prune_dead_handles(pgdata: Path, lock: Any) -> None:
+    """Forget processes that died without saying so (kill -9), so the last live one stops the server."""
+    handles = pgdata / HANDLES
+    if not handles.exists():
+        return
+    with lock:
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [p for p in pids if isinstance(p, int) and psutil.pid_exists(p)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
 
 
 def _start(pgdata: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
+        from pgserver.postgres_server import PostgresServer
 
+        _prune_dead_handles(pgdata, PostgresServer._lock)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
     return server.get_uri()
 

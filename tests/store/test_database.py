@@ -1,0 +1,119 @@
+"""The embedded PostgreSQL and the migrations: real servers, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.config import Settings
+from workbench.store.database import Database
+from workbench.store.migrate import discover, migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+START_AND_REPORT = """
+import asyncio, json
+from workbench.config import Settings
+from workbench.store.database import Database
+
+async def main():
+    db = Database(Settings.from_env())
+    await db.start()
+    health = await db.health()
+    async with db.pool.acquire() as conn:
+        rows = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+    await db.stop()
+    print(json.dumps({"applied": health["migrations_applied"], "rows": rows, "ext": sorted(health["extensions"])}))
+
+asyncio.run(main())
+"""
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["WORKBENCH_HOME"] = str(home)
+    env.pop("DATABASE_URL", None)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.mark.slow
+def test_concurrent_first_start_from_two_processes(tmp_path: Path) -> None:
+    home = tmp_path / "fresh-home"  # does not exist yet: both processes race to create everything
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", START_AND_REPORT],
+            env=_env(home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for proc, (out, err) in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, err
+        report = json.loads(out.strip().splitlines()[-1])
+        versions = [m.version for m in discover()]
+        assert report["applied"] == versions
+        assert report["rows"] == len(versions)  # each migration recorded once, not once per process
+        assert "vector" in report["ext"]
+
+
+async def test_migrations_are_recorded_and_idempotent(wb) -> None:
+    async with wb.db.pool.acquire() as conn:
+        assert await migrate(conn) == []  # already applied at start
+        rows = await conn.fetch("SELECT version, name FROM schema_migrations ORDER BY version")
+        assert [(r["version"], r["name"]) for r in rows] == [(m.version, m.name) for m in discover()]
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert {
+        "users",
+        "graphs",
+        "graph_nodes",
+        "graph_links",
+        "blocks",
+        "graph_executions",
+        "node_executions",
+        "credentials",
+        "schedules",
+    } <= tables
+
+
+async def test_pgvector_and_uuid_generation_work(wb) -> None:
+    async with wb.db.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT '[1,2,3]'::vector <-> '[1,2,4]'::vector") == pytest.approx(1.0)
+        assert len(str(await conn.fetchval("SELECT gen_random_uuid()"))) == 36
+
+
+async def test_health_reports_state(wb) -> None:
+    health = await wb.db.health()
+    assert health["ok"] is True
+    assert health["server_version"].startswith("16")
+    assert health["migrations_pending"] == []
+    assert "embedded PostgreSQL" in health["database"]
+
+
+async def test_block_catalogue_synced(wb) -> None:
+    count = await wb.db.pool.fetchval("SELECT count(*) FROM blocks")
+    assert count == len(wb.registry)
+    row = await wb.db.pool.fetchrow("SELECT * FROM blocks WHERE id = 'db7d8f02-2f44-4c55-ab7a-eae0941f0c30'")
+    assert row["name"] == "FillTextTemplateBlock"
+    assert "format" in row["input_schema"]["properties"]
+
+
+async def test_bad_database_url_is_a_clear_error() -> None:
+    from workbench.errors import ConfigError, StoreUnavailable
+
+    with pytest.raises(ConfigError, match="DATABASE_URL must be a postgresql:// URL"):
+        Settings.from_env({"DATABASE_URL": "mysql://x"})
+    db = Database(Settings.from_env({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}))
+    with pytest.raises(StoreUnavailable, match=r"cannot connect to PostgreSQL \(127\.0\.0\.1:1/none\)"):
+        await db.start()
