@@ -118,7 +118,8 @@ def convert(value: Any, target: Any) -> Any:
     if base not in _SCALAR:
         return value
     if base in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
-        return value if base is float or isinstance(value, int) else _num(value)
+        # A float for an int pin is truncated, as AutoGPT's int(float(value)) does.
+        return value if base is float or isinstance(value, int) else _SCALAR[int](value)
     if not isinstance(value, base) or (base is int and isinstance(value, bool)):
         value = _SCALAR[base](value)
     args = get_args(target)

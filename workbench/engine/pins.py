@@ -158,9 +158,9 @@ def merge_dynamic(data: dict[str, Any]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for key, value in data.items():
         if not is_dynamic(key):
-            # A plain base key seen before its dynamic parts is extended by them, else replaced.
-            if key not in merged:
-                merged[key] = _copy(value)
+            # Copied as-is: a plain base key seen before its dynamic parts is extended by them; seen
+            # after them, it replaces what they assembled (AutoGPT's merge_execution_input).
+            merged[key] = _copy(value)
             continue
         base = base_name(key)
         tokens = _tokens(key[len(base) :])
@@ -176,7 +176,8 @@ def _set_path(container: Any, tokens: list[tuple[str, str]], value: Any) -> Any:
     delim, token = tokens[0]
     if len(tokens) == 1:
         return _assign(container, delim, token, value)
-    child = _get(container, delim, token)
+    # A nested container may belong to a default or a delivered value: write into a copy of it.
+    child = _copy(_get(container, delim, token))
     return _assign(container, delim, token, _set_path(child, tokens[1:], value))
 
 

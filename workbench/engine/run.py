@@ -343,12 +343,14 @@ class GraphRun:
         kwargs: dict[str, Any] = {"context": self._context(ne)}
         # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents.
         limiter = self.limiter if node.block_type != BlockType.AGENT else _NO_LIMIT
+        deadline: asyncio.Timeout | None = None
         try:
             async with limiter:
                 while True:
                     ne.attempts += 1
                     try:
-                        async with asyncio.timeout(node.timeout):
+                        deadline = asyncio.timeout(node.timeout)
+                        async with deadline:
                             async for name, value in block.run(ne.input_obj, **kwargs):
                                 if name == "error":
                                     raise BlockError(str(value))
@@ -366,10 +368,12 @@ class GraphRun:
             self._running.discard(ne)
             self.recorder.node_changed(ne)
             raise
-        except TimeoutError:
+        except TimeoutError as exc:
             self._running.discard(ne)
             ne.ended_at = time.time()
-            self._node_failed(ne, f"timed out after {node.timeout:g}s")
+            # Only the node's own time limit is reported as such; a block's TimeoutError is its error.
+            expired = deadline is not None and deadline.expired()
+            self._node_failed(ne, f"timed out after {node.timeout:g}s" if expired else _message(exc))
             return
         except _Abort:
             self._running.discard(ne)

@@ -187,6 +187,13 @@ class GraphBuilder:
 
         sub = graph.build() if isinstance(graph, GraphBuilder) else graph
         plan = Plan(sub, self.registry, 600.0)
+        input_schema = plan.input_schema()
+        unknown = [k for k in inputs if k not in input_schema["properties"]]
+        if unknown:
+            valid = ", ".join(sorted(input_schema["properties"])) or "(none)"
+            raise InputError(
+                f"sub-graph {sub.name!r} has no input(s) {', '.join(map(repr, unknown))}; valid inputs: {valid}"
+            )
         if not any(s.id == sub.id and s.version == sub.version for s in self.graph.sub_graphs):
             self.graph.sub_graphs.append(sub)
             self.graph.sub_graphs.extend(s for s in sub.sub_graphs if s not in self.graph.sub_graphs)
@@ -196,7 +203,7 @@ class GraphBuilder:
             graph_id=sub.id,
             graph_version=sub.version,
             agent_name=sub.name,
-            input_schema=plan.input_schema(),
+            input_schema=input_schema,
             output_schema=plan.output_schema(),
             inputs=inputs,
         )

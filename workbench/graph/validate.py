@@ -200,7 +200,7 @@ def _check_node(
             )
         except Exception:  # annotations pydantic cannot build a validator for are not checked
             continue
-    if block.block_type == BlockType.AGENT:
+    if block.block_type == BlockType.AGENT and not any(p.pin == "graph_id" for p in out):
         out.extend(_check_agent_node(node, graph, resolve_subgraph))
     return out
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 LOCAL_USER_ID = "00000000-0000-0000-0000-000000000001"
 EXECUTOR_LOCK_CLASS = 0x57424558  # "WBEX"
 POLL_INTERVAL = 0.1
+RECENT_EPHEMERAL = 1000
 
 
 @dataclass(slots=True)
@@ -145,6 +147,8 @@ class ExecutionService:
         self.limiter = asyncio.Semaphore(settings.process_concurrency)
         self._tasks: dict[str, asyncio.Task[GraphRun]] = {}
         self._runs: dict[str, GraphRun] = {}
+        self._recent: OrderedDict[str, ExecutionResult] = OrderedDict()
+        """Results of finished ephemeral runs (nothing else remembers them), newest last."""
 
     @property
     def durable(self) -> bool:
@@ -245,6 +249,10 @@ class ExecutionService:
             log.exception("run %s crashed", run.spec.execution_id)
             raise
         finally:
+            if not run.recorder.durable and run.status.is_final:
+                self._recent[run.spec.execution_id] = _result_from_run(run)
+                while len(self._recent) > RECENT_EPHEMERAL:
+                    self._recent.popitem(last=False)
             self._tasks.pop(run.spec.execution_id, None)
             self._runs.pop(run.spec.execution_id, None)
 
@@ -283,7 +291,9 @@ class ExecutionService:
         run = self._runs.get(execution_id)
         if task is not None and run is not None:
             await asyncio.wait_for(asyncio.shield(task), timeout)
-            return _result_from_run(run)
+            return self._recent.get(execution_id) or _result_from_run(run)
+        if execution_id in self._recent:
+            return self._recent[execution_id]
         if self.repo is None:
             raise NotFoundError(f"execution {execution_id} not found")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -392,6 +402,8 @@ class ExecutionService:
         run = self._runs.get(execution_id)
         if run is not None and (user_id is None or run.spec.user_id == user_id):
             return _result_from_run(run)
+        if execution_id in self._recent:
+            return self._recent[execution_id]
         if self.repo is None:
             raise NotFoundError(f"execution {execution_id} not found")
         rec = await self.repo.get(execution_id, user_id)

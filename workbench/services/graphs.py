@@ -72,17 +72,18 @@ class GraphService:
     # ---- storage -------------------------------------------------------------------------------
 
     async def create(self, graph: Graph, user_id: str) -> Graph:
-        """Store a new graph (version 1 unless the document says otherwise), with its sub-graphs."""
+        """Store a new graph (version 1 unless the document says otherwise), with its sub-graphs.
+
+        A graph id that another user already owns gets a fresh id; one the caller owns becomes a
+        new version of it.
+        """
         repo = self._require_repo()
         graph = await self.check(graph, user_id)
         owner = await repo.owner(graph.id)
-        if owner is not None:
-            if owner != user_id:
-                graph = graph.model_copy(update={"id": _new_id()})
-            else:
-                return await self.update(graph.id, graph, user_id)
-        await self._store(graph, user_id, keep_version=True)
-        return graph
+        if owner is not None and owner != user_id:
+            graph = graph.model_copy(update={"id": _new_id()})
+            owner = None
+        return await self._store(graph, user_id, keep_version=owner is None, dedupe=False)
 
     async def update(self, graph_id: str, graph: Graph, user_id: str) -> Graph:
         """Store ``graph`` as the next version of ``graph_id`` and make it active."""
@@ -91,23 +92,26 @@ class GraphService:
             raise NotFoundError(f"graph {graph_id} not found")
         graph = graph.model_copy(update={"id": graph_id, "is_active": True})
         graph = await self.check(graph, user_id)
-        await self._store(graph, user_id, keep_version=False)
-        return graph
+        return await self._store(graph, user_id, keep_version=False, dedupe=False)
 
     async def save(self, graph: Graph, user_id: str) -> Graph:
-        """Store ``graph`` unless an identical version exists; a changed graph becomes a new version."""
+        """Store ``graph`` unless its active version is identical; a changed graph becomes a new version.
+
+        Safe when several callers save the same graph at once: one stores it, the others get it back.
+        """
         repo = self._require_repo()
         owner = await repo.owner(graph.id)
-        if owner is None or owner != user_id:
+        if owner is not None and owner != user_id:
             return await self.create(graph, user_id)
-        current = await repo.get(graph.id, user_id, None)
-        if current is not None and _same_content(current, await self.check(graph, user_id)):
-            return current
-        return await self.update(graph.id, graph, user_id)
+        graph = await self.check(graph.model_copy(update={"is_active": True}), user_id)
+        return await self._store(graph, user_id, keep_version=owner is None, dedupe=True)
 
-    async def _store(self, graph: Graph, user_id: str, *, keep_version: bool) -> None:
+    async def _store(self, graph: Graph, user_id: str, *, keep_version: bool, dedupe: bool) -> Graph:
+        """Insert ``graph`` (and missing sub-graphs) under per-graph locks; return what is stored."""
         repo = self._require_repo()
         async with repo.pool.acquire() as conn, conn.transaction():
+            for graph_id in sorted({graph.id, *(sub.id for sub in graph.sub_graphs)}):
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", graph_id)
             for sub in graph.sub_graphs:
                 exists = await conn.fetchval(
                     "SELECT 1 FROM graphs WHERE id = $1 AND version = $2", sub.id, sub.version
@@ -115,11 +119,16 @@ class GraphService:
                 if not exists:
                     plan = Plan(normalize(sub, self.registry), self.registry, self.settings.node_timeout)
                     await repo.insert(conn, sub, user_id, plan.input_schema(), plan.output_schema())
+            if dedupe:
+                current = await repo.get(graph.id, user_id, None, conn)
+                if current is not None and _same_content(current, graph):
+                    return current
             latest = await repo.latest_version(conn, graph.id)
             if not keep_version or graph.version <= latest:
                 graph.version = latest + 1
             plan = Plan(graph, self.registry, self.settings.node_timeout)
             await repo.insert(conn, graph, user_id, plan.input_schema(), plan.output_schema())
+        return graph
 
     async def get(self, graph_id: str, user_id: str, version: int | None = None) -> Graph:
         """A stored graph version (the active one by default); NotFoundError otherwise."""

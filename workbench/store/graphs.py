@@ -122,32 +122,36 @@ class GraphRepository:
         """The highest version number of a graph (0 when it has none)."""
         return await conn.fetchval("SELECT coalesce(max(version), 0) FROM graphs WHERE id = $1", graph_id)
 
-    async def get(self, graph_id: str, user_id: str, version: int | None = None) -> Graph | None:
+    async def get(
+        self, graph_id: str, user_id: str, version: int | None = None, conn: asyncpg.Connection | None = None
+    ) -> Graph | None:
         """One version of a graph (the active one when ``version`` is None)."""
-        async with self.pool.acquire() as conn:
-            if version is None:
-                row = await conn.fetchrow(
-                    "SELECT * FROM graphs WHERE id = $1 AND user_id = $2 AND is_active", graph_id, user_id
-                )
-            else:
-                row = await conn.fetchrow(
-                    "SELECT * FROM graphs WHERE id = $1 AND user_id = $2 AND version = $3",
-                    graph_id,
-                    user_id,
-                    version,
-                )
-            if row is None:
-                return None
-            nodes = await conn.fetch(
-                "SELECT * FROM graph_nodes WHERE graph_id = $1 AND graph_version = $2 ORDER BY position",
-                row["id"],
-                row["version"],
+        if conn is None:
+            async with self.pool.acquire() as own:
+                return await self.get(graph_id, user_id, version, own)
+        if version is None:
+            row = await conn.fetchrow(
+                "SELECT * FROM graphs WHERE id = $1 AND user_id = $2 AND is_active", graph_id, user_id
             )
-            links = await conn.fetch(
-                "SELECT * FROM graph_links WHERE graph_id = $1 AND graph_version = $2 ORDER BY position",
-                row["id"],
-                row["version"],
+        else:
+            row = await conn.fetchrow(
+                "SELECT * FROM graphs WHERE id = $1 AND user_id = $2 AND version = $3",
+                graph_id,
+                user_id,
+                version,
             )
+        if row is None:
+            return None
+        nodes = await conn.fetch(
+            "SELECT * FROM graph_nodes WHERE graph_id = $1 AND graph_version = $2 ORDER BY position",
+            row["id"],
+            row["version"],
+        )
+        links = await conn.fetch(
+            "SELECT * FROM graph_links WHERE graph_id = $1 AND graph_version = $2 ORDER BY position",
+            row["id"],
+            row["version"],
+        )
         return Graph(
             id=str(row["id"]),
             version=row["version"],
