@@ -3,7 +3,8 @@
 A block is a class with a stable UUID, a name, a description, categories, a pydantic ``Input`` and
 ``Output`` model whose fields are its pins, and ``async def run(self, input_data, **kwargs)`` that yields
 ``(output_name, value)`` pairs any number of times. Yielding ``("error", message)`` or raising fails the
-node. Self-test data (``test_input``, ``test_output``, ``test_mock``) travels with the block and one
+node. Values are passed between nodes by reference (no copy per link, for speed): a block must not
+mutate its inputs in place; build a new value instead. Self-test data (``test_input``, ``test_output``, ``test_mock``) travels with the block and one
 parametrized test runs it for every registered block.
 
 Example::

@@ -104,8 +104,12 @@ def convert(value: Any, target: Any) -> Any:
     origin = get_origin(target)
     if origin is Union or origin is types.UnionType:
         options = [a for a in get_args(target) if a is not type(None)]
-        if any(_matches(value, a) for a in options):
-            return value
+        for option in options:
+            if _matches(value, option):
+                # Same outer type: still convert the elements of a parametrized container.
+                if _origin_type(option) in _CONTAINERS and get_args(option):
+                    return convert(value, option)
+                return value
         for option in options:
             if _origin_type(option) in _SCALAR:
                 return convert(value, option)
@@ -175,4 +179,8 @@ def needs_conversion(value: Any, annotation: Any) -> bool:
         return False
     if not _matches(value, annotation):
         return True
-    return _origin_type(annotation) in _CONTAINERS and bool(get_args(annotation))
+    origin = _origin_type(annotation)
+    if origin is Union or origin is types.UnionType:
+        matching = [a for a in get_args(annotation) if a is not type(None) and _matches(value, a)]
+        return bool(matching) and needs_conversion(value, matching[0])
+    return origin in _CONTAINERS and bool(get_args(annotation))
