@@ -20,8 +20,12 @@ import asyncpg
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 from workbench.runtime.bus import EventBus, LocalBus
+from workbench.secrets import Keys
+from workbench.services.accounts import AccountService
+from workbench.services.credentials import CredentialVault
 from workbench.services.executions import EXECUTOR_LOCK_CLASS, ExecutionService
 from workbench.services.graphs import GraphService
+from workbench.store.accounts import AccountRepository
 from workbench.store.blocks import sync_catalogue
 from workbench.store.database import Database
 from workbench.store.executions import ExecutionRepository
@@ -54,6 +58,9 @@ class Workbench:
         self.executor_key: int | None = None
         self.graphs = GraphService(self.registry, self.settings, None)
         self.executions = ExecutionService(self.settings, self.registry, self.graphs, self.bus)
+        self.keys: Keys | None = None
+        self.accounts: AccountService | None = None
+        self.credentials: CredentialVault | None = None
         self.started = False
 
     async def start(self) -> Workbench:
@@ -77,6 +84,9 @@ class Workbench:
                 self.writer,
                 self.executor_key,
             )
+            self.keys = Keys.load(self.settings)
+            self.accounts = AccountService(AccountRepository(pool), self.keys)
+            self.credentials = CredentialVault(pool, self.keys)
             await sync_catalogue(pool, self.registry)
             if self.resume:
                 await self.executions.resume_interrupted()

@@ -183,6 +183,15 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.config import ServerConfig
+    from server.serve import run
+
+    config = ServerConfig.from_env(host=args.host, port=args.port, auth=args.auth)
+    run(config, log_level=args.log_level)
+    return EXIT_OK
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 
@@ -233,6 +242,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_executions)
+
+    for name, text in (
+        ("serve", "serve the REST API and WebSocket"),
+        ("up", "everything in one process: API, WebSocket and executor on the embedded database"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=8006, help="port (default 8006)")
+        p.add_argument(
+            "--auth",
+            choices=["none", "accounts"],
+            default=None,
+            help="none: one local user, loopback only (default); accounts: tokens or API keys required",
+        )
+        p.add_argument("--log-level", default="info")
+        p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
     p.add_argument("--timeout", type=float, default=None)

@@ -8,7 +8,10 @@ are translated where they are caught (``raise StoreUnavailable(...) from exc``):
     ├── UserError                 the caller's mistake (4xx at the API); says what and where
     │   ├── GraphValidationError  every located problem of a graph at once (``.problems``)
     │   ├── InputError            bad run inputs, bad CLI arguments, bad block input
-    │   └── NotFoundError         an unknown id (graph, execution, block)
+    │   ├── NotFoundError         an unknown id, or another user's resource (graph, execution...)
+    │   ├── ConflictError         the resource exists already (an email taken)
+    │   ├── AuthError             not authenticated: bad or missing credentials or token (401)
+    │   └── PermissionDenied      authenticated, but a scope is missing (403)
     ├── RegistryError             block registration clash (names both sources)
     ├── StoreError                the database failed
     │   └── StoreUnavailable      it cannot be reached
@@ -84,6 +87,18 @@ class InputError(UserError):
 
 class NotFoundError(UserError):
     """An unknown id."""
+
+
+class ConflictError(UserError):
+    """The resource exists already."""
+
+
+class AuthError(UserError):
+    """Not authenticated: a missing, wrong or expired credential or token."""
+
+
+class PermissionDenied(UserError):
+    """Authenticated, but not allowed (a scope is missing)."""
 
 
 class RegistryError(WorkbenchError):

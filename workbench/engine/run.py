@@ -15,7 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -50,6 +50,8 @@ class RunSpec:
     user_id: str
     inputs: dict[str, Any]
     parent_execution_id: str | None = None
+    credentials: dict[str, str] = field(default_factory=dict)
+    """Credential ids by credentials field name (resolved by the vault when a block needs one)."""
 
 
 _NO_LIMIT = contextlib.nullcontext()

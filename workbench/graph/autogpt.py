@@ -95,3 +95,12 @@ def load_graph_file(path: str | Path) -> Graph:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read graph file {p}: {exc}") from exc
     return parse_graph(text)
+
+
+def apply_legacy_ids(graph: Graph) -> Graph:
+    """Rewrite legacy block ids in an already parsed graph (and its sub-graphs), in place."""
+    for node in graph.nodes:
+        node.block_id = LEGACY_BLOCK_IDS.get(node.block_id, node.block_id)
+    for sub in graph.sub_graphs:
+        apply_legacy_ids(sub)
+    return graph

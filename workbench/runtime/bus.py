@@ -100,9 +100,14 @@ class EventBus(ABC):
 
     @abstractmethod
     def subscribe(
-        self, *, execution_id: str | None = None, graph_id: str | None = None, user_id: str | None = None
+        self,
+        *,
+        execution_id: str | None = None,
+        graph_id: str | None = None,
+        user_id: str | None = None,
+        maxsize: int = 10_000,
     ) -> Subscription:
-        """A new subscription; events published from now on that match reach it."""
+        """A new subscription; events published from now on that match reach it (``maxsize`` buffered)."""
 
     @property
     @abstractmethod
@@ -135,9 +140,16 @@ class LocalBus(EventBus):
                 sub._push(event)
 
     def subscribe(
-        self, *, execution_id: str | None = None, graph_id: str | None = None, user_id: str | None = None
+        self,
+        *,
+        execution_id: str | None = None,
+        graph_id: str | None = None,
+        user_id: str | None = None,
+        maxsize: int = 10_000,
     ) -> Subscription:
-        sub = Subscription(self, execution_id=execution_id, graph_id=graph_id, user_id=user_id)
+        sub = Subscription(
+            self, execution_id=execution_id, graph_id=graph_id, user_id=user_id, maxsize=maxsize
+        )
         self._subs.append(sub)
         return sub
 

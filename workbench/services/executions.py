@@ -33,7 +33,8 @@ from workbench.store.executions import ExecutionRecord, ExecutionRepository
 from workbench.store.writer import StoreRecorder, WriteBehind
 
 log = logging.getLogger(__name__)
-LOCAL_USER_ID = "00000000-0000-0000-0000-000000000001"
+from workbench.auth import LOCAL_USER_ID  # noqa: E402
+
 EXECUTOR_LOCK_CLASS = 0x57424558  # "WBEX"
 POLL_INTERVAL = 0.1
 RECENT_EPHEMERAL = 1000
@@ -53,6 +54,9 @@ class ExecutionResult:
     node_executions: list[dict[str, Any]] = field(default_factory=list)
     started_at: float | None = None
     ended_at: float | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    created_at: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,6 +89,9 @@ def _result_from_run(run: GraphRun) -> ExecutionResult:
         node_executions=[_node_view(ne) for ne in run.node_execs],
         started_at=run.started_at,
         ended_at=run.ended_at,
+        inputs=run.spec.inputs,
+        user_id=run.spec.user_id,
+        created_at=run.started_at,
     )
 
 
@@ -121,6 +128,9 @@ def _result_from_record(rec: ExecutionRecord) -> ExecutionResult:
         node_executions=[n.to_dict() for n in rec.nodes],
         started_at=_ts(rec.started_at),
         ended_at=_ts(rec.ended_at),
+        inputs=rec.inputs,
+        user_id=rec.user_id,
+        created_at=_ts(rec.created_at),
     )
 
 
@@ -193,6 +203,7 @@ class ExecutionService:
         ephemeral: bool = False,
         priority: int = 0,
         execution_id: str | None = None,
+        credentials: dict[str, str] | None = None,
     ) -> str:
         """Start a run and return its execution id at once."""
         inputs = dict(inputs or {})
@@ -208,10 +219,10 @@ class ExecutionService:
             return spec.execution_id
         assert self.repo is not None and self.writer is not None
         if isinstance(graph, str):
-            graph = await self.graphs.get(graph, user_id, version)
+            plan = await self.graphs.stored_plan(graph, user_id, version)
         else:
-            graph = await self.graphs.save(graph, user_id)
-        plan = self.graphs.plan(graph, stored=True)
+            plan = self.graphs.plan(await self.graphs.save(graph, user_id), stored=True)
+        graph = plan.graph
         self.check_inputs(plan, inputs)
         spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
         await self.repo.create(
@@ -289,11 +300,12 @@ class ExecutionService:
         """Wait for a run to end; TimeoutError after ``timeout`` seconds (the run goes on)."""
         task = self._tasks.get(execution_id)
         run = self._runs.get(execution_id)
-        if task is not None and run is not None:
+        if task is not None and run is not None and (user_id is None or run.spec.user_id == user_id):
             await asyncio.wait_for(asyncio.shield(task), timeout)
             return self._recent.get(execution_id) or _result_from_run(run)
-        if execution_id in self._recent:
-            return self._recent[execution_id]
+        recent = self._recent.get(execution_id)
+        if recent is not None and (user_id is None or recent.user_id == user_id):
+            return recent
         if self.repo is None:
             raise NotFoundError(f"execution {execution_id} not found")
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -402,8 +414,9 @@ class ExecutionService:
         run = self._runs.get(execution_id)
         if run is not None and (user_id is None or run.spec.user_id == user_id):
             return _result_from_run(run)
-        if execution_id in self._recent:
-            return self._recent[execution_id]
+        recent = self._recent.get(execution_id)
+        if recent is not None and (user_id is None or recent.user_id == user_id):
+            return recent
         if self.repo is None:
             raise NotFoundError(f"execution {execution_id} not found")
         rec = await self.repo.get(execution_id, user_id)
@@ -429,7 +442,9 @@ class ExecutionService:
                 continue
             plan = self.graphs.plan(graph, stored=True)
             replay = await self.repo.load_replay(rec.id)
-            spec = RunSpec(rec.id, rec.graph_id, rec.graph_version, rec.user_id, rec.inputs)
+            spec = RunSpec(
+                rec.id, rec.graph_id, rec.graph_version, rec.user_id, rec.inputs, credentials=rec.credentials
+            )
             assert self.writer is not None
             self._start(plan, spec, StoreRecorder(self.writer, rec.id), replay)
             resumed.append(rec.id)

@@ -187,6 +187,18 @@ class GraphService:
         self._checked[key] = entry
         return entry
 
+    async def stored_plan(self, graph_id: str, user_id: str, version: int | None = None) -> Plan:
+        """The plan of a stored graph version the user owns: one small query when the plan is cached."""
+        repo = self._require_repo()
+        found = await repo.owned_version(graph_id, user_id, version)
+        if found is None:
+            what = f"graph {graph_id}" + (f" version {version}" if version is not None else "")
+            raise NotFoundError(f"{what} not found")
+        cached = self._plans.get((graph_id, found))
+        if cached is not None:
+            return cached
+        return self.plan(await self.get(graph_id, user_id, found), stored=True)
+
     def plan(self, graph: Graph, *, stored: bool) -> Plan:
         """The compiled graph; stored versions are immutable, so their plans are cached."""
         if not stored:

@@ -69,6 +69,7 @@ class ExecutionRecord:
     started_at: datetime | None
     ended_at: datetime | None
     cancel_requested: bool = False
+    credentials: dict[str, str] = field(default_factory=dict)
     nodes: list[NodeExecutionRecord] = field(default_factory=list)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict[str, Any]:
@@ -110,6 +111,7 @@ def _record(row: asyncpg.Record) -> ExecutionRecord:
         started_at=row["started_at"],
         ended_at=row["ended_at"],
         cancel_requested=row["cancel_requested"],
+        credentials=row.get("credentials") or {},
     )
 
 
@@ -148,12 +150,14 @@ class ExecutionRepository:
         parent_execution_id: str | None = None,
         parent_node_execution_id: str | None = None,
         executor_key: int | None = None,
+        credentials: dict[str, str] | None = None,
     ) -> None:
         """Insert a QUEUED graph execution owned by the process holding ``executor_key``."""
         await self.pool.execute(
             """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs, priority,
-                                             parent_execution_id, parent_node_execution_id, executor_key)
-               VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9)""",
+                                             parent_execution_id, parent_node_execution_id, executor_key,
+                                             credentials)
+               VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9, $10)""",
             execution_id,
             graph_id,
             graph_version,
@@ -163,6 +167,7 @@ class ExecutionRepository:
             parent_execution_id,
             parent_node_execution_id,
             executor_key,
+            credentials or {},
         )
 
     async def claim_orphans(self, lock_class: int, my_key: int) -> list[ExecutionRecord]:

@@ -118,6 +118,19 @@ class GraphRepository:
         row = await self.pool.fetchval("SELECT user_id::text FROM graphs WHERE id = $1 LIMIT 1", graph_id)
         return row
 
+    async def owned_version(self, graph_id: str, user_id: str, version: int | None) -> int | None:
+        """The active version (or ``version`` if it exists) of a graph of the user, else None."""
+        if version is None:
+            return await self.pool.fetchval(
+                "SELECT version FROM graphs WHERE id = $1 AND user_id = $2 AND is_active", graph_id, user_id
+            )
+        return await self.pool.fetchval(
+            "SELECT version FROM graphs WHERE id = $1 AND user_id = $2 AND version = $3",
+            graph_id,
+            user_id,
+            version,
+        )
+
     async def latest_version(self, conn: asyncpg.Connection, graph_id: str) -> int:
         """The highest version number of a graph (0 when it has none)."""
         return await conn.fetchval("SELECT coalesce(max(version), 0) FROM graphs WHERE id = $1", graph_id)

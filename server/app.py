@@ -1,0 +1,128 @@
+"""The Litestar application: REST under /api/v1, the WebSocket at /ws, OpenAPI at /api/docs.
+
+Route handlers are thin: they parse, call a ``workbench`` service, and return a model. Errors are
+turned into one JSON shape by ``server.errors``; auth, request ids, no-cache headers, rate limits,
+CORS, gzip and body size limits are configured here.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+
+from server.auth import auth_middleware
+from server.config import ServerConfig
+from server.errors import EXCEPTION_HANDLERS
+from server.middleware import request_context_middleware
+from server.routes.accounts import AccountController
+from server.routes.apikeys import ApiKeyController
+from server.routes.blocks import BlockController
+from server.routes.credentials import CredentialController
+from server.routes.executions import ExecuteController, ExecutionController
+from server.routes.graphs import GraphController
+from server.routes.health import health
+from server.ws import websocket_handler
+from workbench import __version__
+from workbench.app import Workbench
+from workbench.config import Settings
+
+
+def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
+    """Per user (or client address when anonymous) and route."""
+    user = request.scope.get("user")
+    who = getattr(user, "user_id", None) or (request.client.host if request.client else "unknown")
+    return f"{who}:{request.method}:{request.scope.get('path_template', request.url.path)}"
+
+
+def _rate_limit_store() -> Store:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        from litestar.stores.redis import RedisStore
+
+        return RedisStore.with_client(url=url, namespace="workbench-ratelimit")
+    return MemoryStore()
+
+
+def create_app(
+    settings: Settings | None = None,
+    config: ServerConfig | None = None,
+    *,
+    workbench: Workbench | None = None,
+) -> Litestar:
+    """Build the application; the Workbench starts and stops with it."""
+    config = config or ServerConfig()
+    wb = workbench or Workbench(settings)
+
+    async def start(app: Litestar) -> None:
+        await wb.start()
+        app.state.workbench = wb
+
+    async def stop(app: Litestar) -> None:
+        await wb.stop()
+
+    api = Router(
+        "/api/v1",
+        route_handlers=[
+            health,
+            GraphController,
+            ExecuteController,
+            ExecutionController,
+            BlockController,
+            CredentialController,
+            ApiKeyController,
+            AccountController,
+        ],
+    )
+    middleware: list[Any] = [request_context_middleware, auth_middleware(config.auth)]
+    if config.rate_limit is not None:
+        unit, count = config.rate_limit
+        middleware.append(
+            RateLimitConfig(
+                rate_limit=(unit, count),  # type: ignore[arg-type]
+                identifier_for_request=_rate_limit_key,
+                exclude=["^/api/docs", "^/api/openapi", "^/api/v1/health$"],
+            ).middleware
+        )
+    openapi = OpenAPIConfig(
+        title="Agent Workbench API",
+        version=__version__,
+        description="Agents as graphs of blocks: store them, run them, watch them. "
+        "Authenticate with `Authorization: Bearer <access token or API key>` or `X-API-Key`.",
+        path="/api",
+        render_plugins=[SwaggerRenderPlugin(path="/docs")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="Access token or API key"),
+                "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+            }
+        ),
+        security=[{"bearer": []}, {"apiKey": []}] if config.auth == "accounts" else None,
+    )
+    return Litestar(
+        route_handlers=[api, websocket_handler],
+        middleware=middleware,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi,
+        cors_config=CORSConfig(allow_origins=list(config.cors_origins), allow_credentials=False)
+        if config.cors_origins
+        else None,
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        request_max_body_size=config.max_body_size,
+        stores={"rate_limit": _rate_limit_store()},
+        on_startup=[start],
+        on_shutdown=[stop],
+        state=State({"workbench": wb, "config": config}),
+        logging_config=None,  # logging is configured by the process (JSON lines), not by Litestar
+        debug=False,
+    )

@@ -1,0 +1,94 @@
+"""Server configuration: bind address, auth mode, CORS, limits."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from workbench.errors import ConfigError
+
+AuthMode = Literal["none", "accounts"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _rate(raw: str) -> tuple[str, int] | None:
+    if raw in ("off", "0", ""):
+        return None
+    count, _, unit = raw.partition("/")
+    if unit not in ("second", "minute", "hour", "day") or not count.isdigit() or int(count) <= 0:
+        raise ConfigError(f"WORKBENCH_RATE_LIMIT must look like 100/second, 600/minute or off; got {raw!r}")
+    return unit, int(count)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """How the API server runs.
+
+    Attributes:
+        host, port: where to listen (``--host``, ``--port``; default 127.0.0.1:8006).
+        auth: ``none`` (single local user, no login; only on loopback) or ``accounts``.
+        cors_origins: allowed browser origins (``WORKBENCH_CORS_ORIGINS``, comma-separated; none by default).
+        rate_limit: (unit, requests) per user and route (``WORKBENCH_RATE_LIMIT``), None for off.
+        max_body_size: request body limit in bytes (``WORKBENCH_MAX_BODY_SIZE``).
+        oauth: provider name -> (client id, client secret, server metadata URL or None).
+        public_url: the URL browsers reach this server at (for OAuth redirects).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8006
+    auth: AuthMode = "none"
+    cors_origins: tuple[str, ...] = ()
+    rate_limit: tuple[str, int] | None = ("second", 100)
+    max_body_size: int = 5_000_000
+    oauth: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    public_url: str | None = None
+
+    def check(self) -> ServerConfig:
+        """Refuse unsafe combinations with a message that says what to change."""
+        if self.auth == "none" and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.host} without accounts: anyone on the network could use it. "
+                "Use --auth accounts, or bind to 127.0.0.1."
+            )
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"--port must be between 1 and 65535, got {self.port}")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The URL this server is reached at."""
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ServerConfig:
+        """Defaults, then environment variables, then explicit overrides (command-line flags)."""
+        env = os.environ
+        oauth: dict[str, tuple[str, str, str | None]] = {}
+        for provider in ("github", "google"):
+            cid = env.get(f"WORKBENCH_OAUTH_{provider.upper()}_CLIENT_ID")
+            secret = env.get(f"WORKBENCH_OAUTH_{provider.upper()}_CLIENT_SECRET")
+            if cid and secret:
+                oauth[provider] = (cid, secret, env.get(f"WORKBENCH_OAUTH_{provider.upper()}_METADATA_URL"))
+        values: dict[str, object] = {
+            "auth": env.get("WORKBENCH_AUTH", "none"),
+            "cors_origins": tuple(
+                o.strip() for o in env.get("WORKBENCH_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+            "rate_limit": _rate(env.get("WORKBENCH_RATE_LIMIT", "100/second")),
+            "max_body_size": int(env.get("WORKBENCH_MAX_BODY_SIZE", "5000000")),
+            "oauth": oauth,
+            "public_url": env.get("WORKBENCH_PUBLIC_URL") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).check()  # type: ignore[arg-type]

@@ -1,0 +1,88 @@
+"""Request id, no-cache headers and one structured (JSON) log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+access_log = logging.getLogger("server.access")
+
+NO_CACHE = {
+    "cache-control": "no-store, no-cache, must-revalidate, private",
+    "pragma": "no-cache",
+    "expires": "0",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats log records as one JSON object per line (with the request id when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key in ("request_id", "method", "path", "status", "duration_ms", "user_id"):
+            if hasattr(record, key):
+                doc[key] = getattr(record, key)
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
+
+
+def request_context_middleware(app: ASGIApp) -> ASGIApp:
+    """Give every request an id (``X-Request-ID``, kept when the client sends a sane one), add the
+    seed's no-cache headers to API responses, and log the request when it ends."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        is_api = scope["path"].startswith("/api/v1")
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableScopeHeaders.from_message(message)
+                headers["x-request-id"] = request_id
+                if is_api:
+                    for key, value in NO_CACHE.items():
+                        if key not in headers or key == "cache-control":
+                            headers[key] = value
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            if access_log.isEnabledFor(logging.INFO):
+                user = scope.get("user")
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "user_id": getattr(user, "user_id", None),
+                    },
+                )
+
+    return middleware

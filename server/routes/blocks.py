@@ -1,0 +1,96 @@
+"""/api/v1/blocks: the catalogue (with ETag), one block, and running one block."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from pydantic import ValidationError
+
+from server.deps import caller, errors, workbench_of
+from server.schemas import BlockOut, BlockRunIn, BlockRunOut
+from workbench import jsonutil
+from workbench.block.base import BlockType
+from workbench.block.selftest import run_block_once
+from workbench.engine.context import RunContext
+from workbench.engine.run import format_validation_error
+from workbench.errors import InputError, NotFoundError
+
+BLOCK_RUN_TIMEOUT = 60.0
+
+
+def _catalogue(request: Request[Any, Any, Any]) -> tuple[bytes, str]:
+    """The catalogue JSON and its ETag, computed once per registry size."""
+    wb = workbench_of(request)
+    state = request.app.state
+    cached = state.get("block_catalogue")
+    if cached is None or cached[0] != len(wb.registry):
+        body = json.dumps(sorted((b.describe() for b in wb.registry), key=lambda d: d["name"])).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        cached = (len(wb.registry), body, etag)
+        state["block_catalogue"] = cached
+    return cached[1], cached[2]
+
+
+class BlockController(Controller):
+    """The block catalogue."""
+
+    path = "/blocks"
+    tags = ["blocks"]
+
+    @get(
+        "/",
+        responses={
+            304: ResponseSpec(None, description="Unchanged since the ETag given in If-None-Match."),
+            **errors(),
+        },
+        summary="List blocks",
+    )
+    async def list_blocks(self, request: Request[Any, Any, Any]) -> Response[list[BlockOut]]:
+        """Every block with its JSON Schemas and categories. Send ``If-None-Match`` to get 304 when unchanged."""
+        caller(request, "blocks:read")
+        body, etag = _catalogue(request)
+        if request.headers.get("if-none-match") == etag:
+            return Response(b"", status_code=304, headers={"ETag": etag})
+        return Response(body, media_type="application/json", headers={"ETag": etag})  # type: ignore[arg-type]
+
+    @get("/{block_id:uuid}", responses=errors(404), summary="Get a block")
+    async def get_block(self, request: Request[Any, Any, Any], block_id: UUID) -> BlockOut:
+        """One catalogue entry."""
+        caller(request, "blocks:read")
+        return BlockOut(**workbench_of(request).registry.get(str(block_id)).describe())
+
+    @post("/{block_id:uuid}/execute", status_code=200, responses=errors(404, 422), summary="Run one block")
+    async def execute_block(
+        self, request: Request[Any, Any, Any], block_id: UUID, data: BlockRunIn
+    ) -> BlockRunOut:
+        """Run a single block on the given inputs and return what it yielded (an error is an output too)."""
+        principal = caller(request, "blocks:execute")
+        wb = workbench_of(request)
+        block = wb.registry.get(str(block_id))
+        if block.block_type == BlockType.AGENT:
+            raise InputError("the agent executor block runs only inside a graph; run the graph instead")
+        context = RunContext.for_test(wb.settings)
+        context.user_id = principal.user_id
+        outputs: list[list[Any]] = []
+        try:
+            async with asyncio.timeout(block.timeout or BLOCK_RUN_TIMEOUT):
+                for name, value in await run_block_once(block, dict(data.inputs), context):
+                    outputs.append([name, jsonutil.normalize(value)])
+        except ValidationError as exc:
+            raise InputError(f"invalid input: {format_validation_error(exc)}") from None
+        except NotFoundError:
+            raise
+        except TimeoutError:
+            return BlockRunOut(
+                outputs=outputs, error=f"timed out after {block.timeout or BLOCK_RUN_TIMEOUT:g}s"
+            )
+        except Exception as exc:
+            return BlockRunOut(outputs=outputs, error=f"{type(exc).__name__}: {exc}")
+        error = next((v for n, v in outputs if n == "error"), None)
+        return BlockRunOut(outputs=outputs, error=error)

@@ -1,0 +1,114 @@
+"""Real server processes for the API tests: one per auth mode, each on its own fresh data folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    """A running ``workbench serve``."""
+
+    base_url: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket endpoint."""
+        return self.base_url.replace("http", "ws", 1) + "/ws"
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """A synchronous client on this server."""
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+def start_server(home: Path, auth: str, extra_env: dict[str, str] | None = None) -> ServerProcess:
+    """Start ``workbench serve`` and wait until its health endpoint answers."""
+    port = free_port()
+    env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    env.pop("DATABASE_URL", None)
+    log = home.parent / f"server-{auth}-{port}.log"
+    home.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workbench.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--auth",
+                auth,
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(base + "/api/v1/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not come up:\n{log.read_text()}")
+        time.sleep(0.1)
+    return ServerProcess(base, home, proc, log)
+
+
+def stop_server(server: ServerProcess) -> None:
+    """Stop it gracefully (SIGTERM), then for sure."""
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``--auth none``: the single local user."""
+    server = start_server(
+        tmp_path_factory.mktemp("srv-local") / "home", "none", {"WORKBENCH_RATE_LIMIT": "off"}
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``--auth accounts``: tokens or API keys on every route but health, docs and login."""
+    server = start_server(
+        tmp_path_factory.mktemp("srv-accounts") / "home", "accounts", {"WORKBENCH_RATE_LIMIT": "off"}
+    )
+    yield server
+    stop_server(server)
