@@ -14,10 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run the example agent end to end on the embedded PostgreSQL.
+## Everything in one process on the embedded PostgreSQL: API + WebSocket on :8006, executor.
 run: $(STAMP)
 	$(BIN)/workbench db migrate
 	$(BIN)/workbench run examples/hello_agent.json --input name=World
+	$(BIN)/workbench up
 
 ## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
 test: $(STAMP)
@@ -31,6 +32,7 @@ lint: $(STAMP)
 ## Measured targets (prints JSON figures).
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_engine.py
+	$(BIN)/python tests/benchmarks/bench_api.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
