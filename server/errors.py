@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from server.middleware import NO_CACHE, request_id_of
 from server.schemas import ErrorDetail, ErrorOut
 from workbench.errors import (
     AuthError,
@@ -45,17 +47,28 @@ _HTTP_CODES = {
 }
 
 
-def _request_id(request: Request[Any, Any, Any]) -> str | None:
-    return request.scope.get("state", {}).get("request_id")
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return request_id_of(request.scope)
 
 
 def _response(
     request: Request[Any, Any, Any], detail: ErrorDetail, headers: dict[str, str] | None = None
 ) -> Response[Any]:
+    """The error response. Its headers are complete by themselves (request id, no-cache, and
+    ``WWW-Authenticate`` or ``Retry-After`` where they apply), because errors of routing (unknown
+    path, wrong method) are answered outside the middleware that adds them to other responses."""
     detail.request_id = _request_id(request)
-    return Response(
-        ErrorOut(error=detail).model_dump(mode="json"), status_code=detail.status, headers=headers
-    )
+    given = {k.lower(): v for k, v in (headers or {}).items()}
+    out: dict[str, str] = {"x-request-id": detail.request_id}
+    if request.scope.get("path", "").startswith("/api/v1"):
+        out.update(NO_CACHE)
+    if detail.status == 401:
+        out["www-authenticate"] = 'Bearer realm="agent-workbench"'
+    if detail.status == 429 and "retry-after" not in given:
+        reset = given.get("ratelimit-reset", "")
+        out["retry-after"] = str(max(1, int(reset))) if reset.isdigit() else "1"
+    out.update(given)
+    return Response(ErrorOut(error=detail).model_dump(mode="json"), status_code=detail.status, headers=out)
 
 
 def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -67,11 +80,8 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
                     [p.to_dict() for p in exc.problems] if isinstance(exc, GraphValidationError) else []
                 )
                 message = "the graph has problems" if problems else str(exc)
-                headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
                 return _response(
-                    request,
-                    ErrorDetail(status=status, code=code, message=message, problems=problems),
-                    headers,
+                    request, ErrorDetail(status=status, code=code, message=message, problems=problems)
                 )
     if isinstance(exc, StoreUnavailable):
         log.error("database unavailable: %s", exc)
@@ -90,8 +100,14 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
     message = exc.detail or "error"
     if isinstance(exc, ValidationException):
         # Field errors of a well-formed body are 422; malformed bodies and bad parameters are 400.
-        details = [e for e in exc.extra if isinstance(e, dict)] if isinstance(exc.extra, list) else []
-        status = 422 if details and all(e.get("source") == "body" for e in details) else 400
+        # Litestar marks parameter errors with their source (query, path, header, cookie) and leaves
+        # body errors unmarked: mark those "body".
+        details = [
+            {**e, "source": e.get("source") or "body"}
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        status = 422 if details and all(e["source"] == "body" for e in details) else 400
         message = "the request is not valid" if details else (exc.detail or "the request is not valid")
     if status >= 500:
         return handle_internal_error(request, exc)
@@ -115,7 +131,18 @@ def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Re
     )
 
 
+def handle_data_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A value PostgreSQL refused (a NUL character in text, an out-of-range number): the client's
+    input, so 422, never 500."""
+    log.info("database refused a value on %s %s: %s", request.method, request.url.path, exc)
+    message = "a value cannot be stored"
+    if "0x00" in str(exc) or "\\u0000" in str(exc):
+        message += ": text must not contain NUL characters"
+    return _response(request, ErrorDetail(status=422, code="invalid_input", message=message))
+
+
 EXCEPTION_HANDLERS = {
+    asyncpg.DataError: handle_data_error,
     WorkbenchError: handle_workbench_error,
     HTTPException: handle_http_exception,
     Exception: handle_internal_error,

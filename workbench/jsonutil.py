@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import orjson
@@ -28,6 +29,21 @@ def _default(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Encode any value as JSON text; what JSON cannot hold becomes its closest JSON form."""
     return orjson.dumps(value, default=_default, option=_OPTS).decode()
+
+
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def dumps_db(value: Any) -> str:
+    """Like :func:`dumps`, for PostgreSQL ``jsonb``: NUL characters (which jsonb cannot hold) become
+    U+FFFD, so a block yielding one can never make a write fail."""
+    text = dumps(value)
+    return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def clean_text(value: str | None) -> str | None:
+    """A string PostgreSQL ``text`` can hold (NUL replaced by U+FFFD)."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
 
 
 def dumpb(value: Any) -> bytes:

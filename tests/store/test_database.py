@@ -119,3 +119,27 @@ async def test_bad_database_url_is_a_clear_error() -> None:
     db = Database(Settings.from_env({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}))
     with pytest.raises(StoreUnavailable, match=r"cannot connect to PostgreSQL \(127\.0\.0\.1:1/none\)"):
         await db.start()
+
+
+async def test_nul_characters_never_break_storage(wb) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb; a block yielding one must not poison the writer."""
+    from workbench import block
+    from workbench.graph.builder import GraphBuilder
+
+    @block(register=False)
+    async def nul_maker(text: str) -> str:
+        """Yields a text with a NUL character."""
+        return text + "\x00end"
+
+    g = GraphBuilder("nul", registry=wb.registry)
+    src = g.input("text")
+    node = g.add(nul_maker)
+    src.result >> node.text
+    node.result >> g.output("out").value
+    result = await wb.executions.run(g.build(), {"text": "a\x00b"})
+    assert result.status == "COMPLETED"
+    assert result.outputs == {"out": ["a\x00b\x00end"]}  # in memory the value is intact
+    stored = await wb.executions.repo.get(result.execution_id, None)
+    assert stored.status == "COMPLETED"
+    assert stored.outputs == {"out": ["a\ufffdb\ufffdend"]}  # stored with U+FFFD in place of NUL
+    assert stored.inputs == {"text": "a\ufffdb"}

@@ -27,10 +27,18 @@ class Node(BaseModel):
     input_default: dict[str, Any] = Field(default_factory=dict, description="Default input values by pin.")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Editor data (position...), opaque.")
 
+    _ids = field_validator("id", "block_id")(lambda cls, v: _no_nul(v))
+
     @field_validator("input_default", "metadata", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
 
 
 class Link(BaseModel):
@@ -44,6 +52,10 @@ class Link(BaseModel):
     source_name: str = Field(description="Output pin (or dynamic selector) of the source.")
     sink_name: str = Field(description="Input pin (or dynamic pin) of the sink.")
     is_static: bool = Field(default=False, description="A static value is kept for every later execution.")
+
+    _names = field_validator("id", "source_id", "sink_id", "source_name", "sink_name")(
+        lambda cls, v: _no_nul(v)
+    )
 
 
 class Graph(BaseModel):
@@ -59,6 +71,8 @@ class Graph(BaseModel):
     nodes: list[Node] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
     sub_graphs: list[Graph] = Field(default_factory=list, description="Graphs used by agent executor nodes.")
+
+    _texts = field_validator("name", "description")(lambda cls, v: _no_nul(v))
 
     @field_validator("description", mode="before")
     @classmethod

@@ -20,7 +20,8 @@ import asyncpg
 
 from workbench.engine.recorder import Recorder
 from workbench.errors import StoreError
-from workbench.jsonutil import dumps
+from workbench.jsonutil import clean_text
+from workbench.jsonutil import dumps_db as dumps
 
 if TYPE_CHECKING:
     from workbench.engine.run import GraphRun
@@ -148,7 +149,7 @@ class WriteBehind:
             cols[5].append(str(ne.status))
             cols[6].append(dumps(ne.data if ne.data is not None else ne.inputs))
             cols[7].append(dumps(ne.outputs))
-            cols[8].append(ne.error)
+            cols[8].append(clean_text(ne.error))
             cols[9].append(ne.attempts)
             cols[10].append(_ts(ne.queued_at))
             cols[11].append(_ts(ne.started_at))
@@ -162,7 +163,7 @@ class WriteBehind:
             cols[0].append(run.spec.execution_id)
             cols[1].append(str(run.status))
             cols[2].append(dumps(run.outputs))
-            cols[3].append(run.error)
+            cols[3].append(clean_text(run.error))
             cols[4].append(run.error_node_id)
             cols[5].append(_ts(run.started_at))
             cols[6].append(_ts(run.ended_at))

@@ -1,0 +1,66 @@
+"""Property-based run of schemathesis against the served OpenAPI schema: no 5xx, and no response
+that contradicts the schema (status codes, content types, bodies)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server.conftest import ServerProcess
+
+CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
+
+
+def _schemathesis() -> list[str]:
+    exe = Path(sys.executable).parent / "schemathesis"
+    found = str(exe) if exe.exists() else shutil.which("schemathesis")
+    assert found, "schemathesis is a dev dependency: install with pip install -e '.[dev]'"
+    return [found]
+
+
+def _run(server: ServerProcess, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *_schemathesis(),
+            "run",
+            server.base_url + "/api/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            "15",
+            "--workers",
+            "1",
+            "--seed",
+            "20261124",
+            "--suppress-health-check",
+            "all",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_schemathesis_local_mode(local_server: ServerProcess) -> None:
+    result = _run(local_server)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert "passed" in result.stdout
+
+
+@pytest.mark.slow
+def test_schemathesis_accounts_mode(accounts_server: ServerProcess) -> None:
+    signup = httpx.post(
+        accounts_server.base_url + "/api/v1/auth/signup",
+        json={"email": "fuzz@example.com", "password": "fuzz-password-1"},
+        timeout=30,
+    )
+    token = signup.json()["access_token"]
+    result = _run(accounts_server, "--header", f"Authorization: Bearer {token}")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
