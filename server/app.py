@@ -32,6 +32,7 @@ from server.routes.credentials import CredentialController
 from server.routes.executions import ExecuteController, ExecutionController
 from server.routes.graphs import GraphController
 from server.routes.health import health
+from server.routes.oauth import OAuthController
 from server.ws import websocket_handler
 from workbench import __version__
 from workbench.app import Workbench
@@ -82,6 +83,7 @@ def create_app(
             CredentialController,
             ApiKeyController,
             AccountController,
+            OAuthController,
         ],
     )
     middleware: list[Any] = [request_context_middleware, auth_middleware(config.auth)]

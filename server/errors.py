@@ -109,6 +109,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Re
         ]
         status = 422 if details and all(e["source"] == "body" for e in details) else 400
         message = "the request is not valid" if details else (exc.detail or "the request is not valid")
+        if any(e.get("key") == "data" and e.get("message") == "'data'" for e in details):
+            # Litestar's way of saying that there was no body at all.
+            status, message, details = 400, "a JSON body is required", []
     if status >= 500:
         return handle_internal_error(request, exc)
     return _response(
@@ -129,6 +132,17 @@ def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Re
             status=500, code="internal", message="internal error; quote the request id when reporting it"
         ),
     )
+
+
+def check_text_parameter(key: str, value: str | None) -> str | None:
+    """A text query parameter that goes into SQL: one with a NUL character (which PostgreSQL refuses,
+    and no stored text contains) is a bad parameter, 400 like any other."""
+    if value is not None and "\x00" in value:
+        raise ValidationException(
+            detail="the request is not valid",
+            extra=[{"message": "must not contain NUL characters", "key": key, "source": "query"}],
+        )
+    return value
 
 
 def handle_data_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

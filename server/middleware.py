@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -38,17 +39,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str)
 
 
+def request_id_of(scope: Scope) -> str:
+    """The request's id: the one already given to it, the client's ``X-Request-ID`` when it is sane
+    (1-64 printable characters), or a new one; remembered in the scope state."""
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if request_id is None:
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        state["request_id"] = request_id
+    return request_id
+
+
 def request_context_middleware(app: ASGIApp) -> ASGIApp:
     """Give every request an id (``X-Request-ID``, kept when the client sends a sane one), add the
     seed's no-cache headers to API responses, and log the request when it ends."""
+    # Errors raised by the middleware inside this one (authentication, rate limiting) would otherwise
+    # reach Litestar's outermost exception handler, which answers with the raw ``send``: without the
+    # request id and no-cache headers, and unseen by the access log. Turn them into responses here.
+    guarded = wrap_in_exception_handler(app=app)
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_of(scope)
         started = time.perf_counter()
         status = 500
         is_api = scope["path"].startswith("/api/v1")
@@ -66,7 +81,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await app(scope, receive, send_wrapper)
+            await guarded(scope, receive, send_wrapper)
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 user = scope.get("user")

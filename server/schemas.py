@@ -101,8 +101,8 @@ class NodeExecutionOut(BaseModel):
     outputs: list[list[Any]] = Field(default_factory=list, description="[pin, value] pairs in yield order.")
     error: str | None = None
     attempts: int = 0
-    started_at: float | str | None = None
-    ended_at: float | str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
 
 class ExecutionOut(BaseModel):

@@ -1,5 +1,8 @@
 """WebSocket ``/ws``: live execution events for the caller's runs.
 
+Authentication is the API's (a bearer token or API key; browsers, which cannot set headers on a
+WebSocket, pass ``?token=`` or ``?api_key=``); without it the handshake is refused (HTTP 403).
+
 Protocol (JSON text frames). The client sends::
 
     {"action": "subscribe", "execution_id": "..."}   # one run; its current state comes first
@@ -8,11 +11,17 @@ Protocol (JSON text frames). The client sends::
     {"action": "unsubscribe", ...same keys...}
     {"action": "ping"}
 
-The server sends ``{"type": "subscribed" | "unsubscribed" | "pong" | "heartbeat" | "error", ...}``,
-``{"type": "EXECUTION_STATE", "execution": {...}}`` on subscribing to a run, and the seed's events
-(``EXECUTION_STARTED``, ``EXECUTION_UPDATED``, ``EXECUTION_COMPLETED``, ``EXECUTION_FAILED``,
-``NODE_EXECUTED``) as ``ExecutionEvent.to_dict()``. A client that cannot keep up loses its oldest
-events (the execution never waits for it); one that stops reading is disconnected.
+The server sends ``{"type": "subscribed" | "unsubscribed" | "pong" | "heartbeat" | "error" |
+"lagged", ...}``, ``{"type": "EXECUTION_STATE", "execution": {...}}`` right after subscribing to a
+run (before any later event of it), and the seed's events (``EXECUTION_STARTED``,
+``EXECUTION_UPDATED``, ``EXECUTION_COMPLETED``, ``EXECUTION_FAILED``, ``NODE_EXECUTED``) as
+``ExecutionEvent.to_dict()``. A heartbeat goes out whenever nothing else was sent for
+``WORKBENCH_WS_HEARTBEAT`` seconds (15 by default).
+
+A slow or dead client never slows an execution: publishing never waits, each connection has a
+bounded buffer (a client that cannot keep up loses its oldest events and is told so with
+``{"type": "lagged", "dropped": n}``), and a client that stops reading for ``WORKBENCH_WS_SEND_TIMEOUT``
+seconds (10 by default) is disconnected. ``ws_info`` reports the open connections (``/api/v1/health``).
 """
 
 from __future__ import annotations
@@ -20,22 +29,75 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from litestar import WebSocket, websocket
+from litestar import Litestar, WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from workbench import jsonutil
 from workbench.app import Workbench
 from workbench.auth import Principal
-from workbench.errors import NotFoundError
+from workbench.errors import NotFoundError, WorkbenchError
 from workbench.runtime.bus import Subscription
+from workbench.runtime.events import ExecutionEvent
 
 log = logging.getLogger(__name__)
 HEARTBEAT = 15.0
+"""Default seconds of silence after which a heartbeat is sent (``WORKBENCH_WS_HEARTBEAT``)."""
 SEND_TIMEOUT = 10.0
+"""Default seconds a send may wait on a client that does not read (``WORKBENCH_WS_SEND_TIMEOUT``)."""
 BUFFER = 1000
+"""Events buffered per connection; beyond that the oldest are dropped."""
+CLOSE_TIMEOUT = 1.0
+POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %s", name, raw, default)
+        return default
+    return value if value > 0 else default
+
+
+@dataclass
+class WsStats:
+    """Connection counts of one application."""
+
+    open: int = 0
+    total: int = 0
+    dropped_slow: int = 0
+
+
+def ws_stats(app: Litestar) -> WsStats:
+    """The connection counters of ``app`` (created on first use)."""
+    stats = app.state.get("ws_stats")
+    if stats is None:
+        stats = app.state["ws_stats"] = WsStats()
+    return stats
+
+
+def ws_info(app: Litestar) -> dict[str, int]:
+    """What the health endpoint reports about WebSockets."""
+    stats = ws_stats(app)
+    return {
+        "websockets": stats.open,
+        "websockets_total": stats.total,
+        "websockets_dropped": stats.dropped_slow,
+    }
+
+
+class _SlowClient(Exception):
+    """The client did not take a frame within the send timeout."""
 
 
 class _Interest:
@@ -43,11 +105,15 @@ class _Interest:
 
     def __init__(self) -> None:
         self.everything = False
-        self.executions: set[str] = set()
+        self.executions: dict[str, float] = {}
+        """execution id -> when its state was read: older events of it are already in that state."""
         self.graphs: set[str] = set()
 
-    def wants(self, event: dict[str, Any]) -> bool:
-        return self.everything or event["execution_id"] in self.executions or event["graph_id"] in self.graphs
+    def wants(self, event: ExecutionEvent) -> bool:
+        if self.everything or event.graph_id in self.graphs:
+            return True
+        since = self.executions.get(event.execution_id)
+        return since is not None and event.at >= since
 
 
 def _uuid(value: Any, name: str) -> str:
@@ -55,60 +121,6 @@ def _uuid(value: Any, name: str) -> str:
         return str(UUID(str(value)))
     except ValueError:
         raise ValueError(f"{name} must be a UUID") from None
-
-
-async def _send(socket: WebSocket[Any, Any, Any], doc: dict[str, Any]) -> None:
-    await asyncio.wait_for(socket.send_text(jsonutil.dumps(doc)), SEND_TIMEOUT)
-
-
-async def _handle(
-    socket: WebSocket[Any, Any, Any], wb: Workbench, principal: Principal, interest: _Interest, msg: Any
-) -> None:
-    if not isinstance(msg, dict) or msg.get("action") not in ("subscribe", "unsubscribe", "ping"):
-        await _send(
-            socket,
-            {"type": "error", "message": 'expected {"action": "subscribe" | "unsubscribe" | "ping", ...}'},
-        )
-        return
-    action = msg["action"]
-    if action == "ping":
-        await _send(socket, {"type": "pong"})
-        return
-    try:
-        execution_id = _uuid(msg["execution_id"], "execution_id") if msg.get("execution_id") else None
-        graph_id = _uuid(msg["graph_id"], "graph_id") if msg.get("graph_id") else None
-    except ValueError as exc:
-        await _send(socket, {"type": "error", "message": str(exc)})
-        return
-    principal.require("graphs:read")
-    adding = action == "subscribe"
-    if execution_id:
-        if adding:
-            try:
-                state = await wb.executions.get(execution_id, principal.user_id)
-            except NotFoundError:
-                await _send(socket, {"type": "error", "message": f"execution {execution_id} not found"})
-                return
-            interest.executions.add(execution_id)
-            await _send(socket, {"type": "subscribed", "execution_id": execution_id})
-            await _send(socket, {"type": "EXECUTION_STATE", "execution": _state(state)})
-        else:
-            interest.executions.discard(execution_id)
-            await _send(socket, {"type": "unsubscribed", "execution_id": execution_id})
-    elif graph_id:
-        if adding:
-            try:
-                await wb.graphs.versions(graph_id, principal.user_id)
-            except NotFoundError:
-                await _send(socket, {"type": "error", "message": f"graph {graph_id} not found"})
-                return
-            interest.graphs.add(graph_id)
-        else:
-            interest.graphs.discard(graph_id)
-        await _send(socket, {"type": "subscribed" if adding else "unsubscribed", "graph_id": graph_id})
-    else:
-        interest.everything = adding
-        await _send(socket, {"type": "subscribed" if adding else "unsubscribed", "all": True})
 
 
 def _state(result: Any) -> dict[str, Any]:
@@ -119,54 +131,184 @@ def _state(result: Any) -> dict[str, Any]:
         "status": str(result.status),
         "outputs": result.outputs,
         "error": result.error,
+        "error_node_id": result.error_node_id,
         "node_executions": result.node_executions,
     }
 
 
-async def _pump(socket: WebSocket[Any, Any, Any], sub: Subscription, interest: _Interest) -> None:
-    while True:
+class _Connection:
+    """One client: a reader of its requests and a pump of its events, sharing one send path."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any], wb: Workbench, principal: Principal) -> None:
+        self.socket = socket
+        self.wb = wb
+        self.principal = principal
+        self.interest = _Interest()
+        self.heartbeat = _seconds("WORKBENCH_WS_HEARTBEAT", HEARTBEAT)
+        self.send_timeout = _seconds("WORKBENCH_WS_SEND_TIMEOUT", SEND_TIMEOUT)
+        # Subscribed before anything else: every event of the caller from now on is buffered.
+        self.sub: Subscription = wb.bus.subscribe(user_id=principal.user_id, maxsize=BUFFER)
+        # Held while a frame is sent, and while a subscription reads a run's state and answers, so the
+        # state always goes out before that run's later events.
+        self.lock = asyncio.Lock()
+        self.last_sent = time.monotonic()
+        self.lagged_reported = 0
+
+    async def send(self, doc: dict[str, Any]) -> None:
+        """Send one frame (the caller holds ``lock``); _SlowClient if the client does not take it."""
         try:
-            event = await sub.get(timeout=HEARTBEAT)
+            await asyncio.wait_for(self.socket.send_text(jsonutil.dumps(doc)), self.send_timeout)
         except TimeoutError:
-            await _send(socket, {"type": "heartbeat"})
-            continue
-        doc = event.to_dict()
-        if interest.wants(doc):
-            await _send(socket, doc)
+            raise _SlowClient from None
+        self.last_sent = time.monotonic()
+
+    async def reply(self, doc: dict[str, Any]) -> None:
+        async with self.lock:
+            await self.send(doc)
+
+    # ---- events to the client ------------------------------------------------------------------
+
+    async def pump(self) -> None:
+        while True:
+            wait = self.last_sent + self.heartbeat - time.monotonic()
+            try:
+                event = await self.sub.get(timeout=max(wait, 0.001))
+            except TimeoutError:
+                async with self.lock:
+                    if time.monotonic() - self.last_sent >= self.heartbeat:
+                        await self.send({"type": "heartbeat", "at": time.time()})
+                continue
+            except StopAsyncIteration:
+                return
+            async with self.lock:
+                if self.sub.lagged > self.lagged_reported:
+                    dropped = self.sub.lagged - self.lagged_reported
+                    self.lagged_reported = self.sub.lagged
+                    await self.send({"type": "lagged", "dropped": dropped})
+                if self.interest.wants(event):
+                    await self.send(event.to_dict())
+
+    # ---- requests from the client --------------------------------------------------------------
+
+    async def read(self) -> None:
+        while True:
+            raw = await self.socket.receive_text()
+            try:
+                msg = jsonutil.loads(raw)
+            except ValueError:
+                await self.reply({"type": "error", "message": "frames must be JSON"})
+                continue
+            try:
+                await self.handle(msg)
+            except (_SlowClient, WebSocketDisconnect, OSError):
+                raise
+            except WorkbenchError as exc:  # a bad request never takes the connection down
+                await self.reply({"type": "error", "message": str(exc)})
+            except Exception:
+                log.exception("websocket request failed: %r", msg)
+                await self.reply({"type": "error", "message": "internal error"})
+
+    async def handle(self, msg: Any) -> None:
+        if not isinstance(msg, dict) or msg.get("action") not in ("subscribe", "unsubscribe", "ping"):
+            await self.reply(
+                {"type": "error", "message": 'expected {"action": "subscribe" | "unsubscribe" | "ping", ...}'}
+            )
+            return
+        action = msg["action"]
+        if action == "ping":
+            await self.reply({"type": "pong"})
+            return
+        try:
+            execution_id = _uuid(msg["execution_id"], "execution_id") if msg.get("execution_id") else None
+            graph_id = _uuid(msg["graph_id"], "graph_id") if msg.get("graph_id") else None
+        except ValueError as exc:
+            await self.reply({"type": "error", "message": str(exc)})
+            return
+        self.principal.require("graphs:read")
+        adding = action == "subscribe"
+        user_id = self.principal.user_id
+        interest = self.interest
+        if execution_id:
+            if not adding:
+                interest.executions.pop(execution_id, None)
+                await self.reply({"type": "unsubscribed", "execution_id": execution_id})
+                return
+            async with self.lock:  # the pump waits: nothing of this run goes out before its state
+                since = time.time()
+                try:
+                    state = await self.wb.executions.get(execution_id, user_id)
+                except NotFoundError:
+                    await self.send(
+                        {
+                            "type": "error",
+                            "message": f"execution {execution_id} not found",
+                            "execution_id": execution_id,
+                        }
+                    )
+                    return
+                interest.executions[execution_id] = since
+                await self.send({"type": "subscribed", "execution_id": execution_id})
+                await self.send({"type": "EXECUTION_STATE", "execution": _state(state)})
+        elif graph_id:
+            if adding:
+                try:
+                    await self.wb.graphs.versions(graph_id, user_id)
+                except NotFoundError:
+                    await self.reply(
+                        {"type": "error", "message": f"graph {graph_id} not found", "graph_id": graph_id}
+                    )
+                    return
+                interest.graphs.add(graph_id)
+            else:
+                interest.graphs.discard(graph_id)
+            await self.reply({"type": "subscribed" if adding else "unsubscribed", "graph_id": graph_id})
+        else:
+            interest.everything = adding
+            await self.reply({"type": "subscribed" if adding else "unsubscribed", "all": True})
+
+    # ---- lifetime ------------------------------------------------------------------------------
+
+    async def serve(self) -> int:
+        """Run until the client leaves or falls behind; the close code to send."""
+        tasks = [asyncio.create_task(self.pump()), asyncio.create_task(self.read())]
+        code = 1000
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                exc = task.exception()
+                if isinstance(exc, _SlowClient):
+                    code = TRY_AGAIN_LATER
+                elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+                    log.error("websocket connection failed", exc_info=exc)
+                    code = 1011
+        finally:
+            self.sub.close()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+        return code
 
 
 @websocket("/ws")
 async def websocket_handler(socket: WebSocket[Any, Any, Any]) -> None:
-    """Live events of the caller's executions."""
+    """Live events of the caller's executions (see the module documentation for the protocol)."""
     principal: Principal = socket.user
     wb: Workbench = socket.app.state.workbench
+    stats = ws_stats(socket.app)
     await socket.accept()
-    interest = _Interest()
-    sub = wb.bus.subscribe(user_id=principal.user_id, maxsize=BUFFER)
-    pump = asyncio.create_task(_pump(socket, sub, interest))
+    stats.open += 1
+    stats.total += 1
+    code = 1000
     try:
-        while True:
-            receive = asyncio.ensure_future(socket.receive_text())
-            done, _ = await asyncio.wait({receive, pump}, return_when=asyncio.FIRST_COMPLETED)
-            if pump in done:
-                receive.cancel()
-                pump.result()  # re-raise why the sender stopped (slow or gone client)
-                return
-            try:
-                msg = jsonutil.loads(receive.result())
-            except ValueError:
-                await _send(socket, {"type": "error", "message": "frames must be JSON"})
-                continue
-            try:
-                await _handle(socket, wb, principal, interest, msg)
-            except Exception as exc:  # a bad message never takes the connection down
-                await _send(socket, {"type": "error", "message": str(exc)})
-    except (WebSocketDisconnect, TimeoutError, ConnectionError):
-        pass
+        conn = _Connection(socket, wb, principal)
+        code = await conn.serve()
+        if code == TRY_AGAIN_LATER:
+            stats.dropped_slow += 1
+            log.warning("websocket client of user %s stopped reading; disconnected", principal.user_id)
     finally:
-        sub.close()
-        pump.cancel()
-        with contextlib.suppress(BaseException):
-            await pump
+        stats.open -= 1
+        # A client that does not read cannot take the close frame either: do not wait for it.
         with contextlib.suppress(Exception):
-            await socket.close()
+            await asyncio.wait_for(socket.close(code=code), CLOSE_TIMEOUT)

@@ -37,6 +37,15 @@ def _catalogue(request: Request[Any, Any, Any]) -> tuple[bytes, str]:
     return cached[1], cached[2]
 
 
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag``: a list of tags, weak ones (``W/``) or ``*``."""
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
 class BlockController(Controller):
     """The block catalogue."""
 
@@ -55,7 +64,7 @@ class BlockController(Controller):
         """Every block with its JSON Schemas and categories. Send ``If-None-Match`` to get 304 when unchanged."""
         caller(request, "blocks:read")
         body, etag = _catalogue(request)
-        if request.headers.get("if-none-match") == etag:
+        if _etag_matches(request.headers.get("if-none-match"), etag):
             return Response(b"", status_code=304, headers={"ETag": etag})
         return Response(body, media_type="application/json", headers={"ETag": etag})  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.params import Parameter
 
 from server.deps import caller, errors, workbench_of
+from server.errors import check_text_parameter
 from server.schemas import CredentialIn, CredentialOut
 from workbench.services.credentials import CredentialVault
 
@@ -42,6 +43,7 @@ class CredentialController(Controller):
     ) -> list[CredentialOut]:
         """The caller's credentials (metadata; never a secret)."""
         principal = caller(request, "credentials:manage")
+        provider = check_text_parameter("provider", provider)
         return [CredentialOut(**m.to_dict()) for m in await _vault(request).list(principal.user_id, provider)]
 
     @delete("/{credential_id:uuid}", status_code=204, responses=errors(404), summary="Delete a credential")

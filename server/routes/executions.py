@@ -24,6 +24,22 @@ def _dt(ts: float | None) -> datetime | None:
     return datetime.fromtimestamp(ts, UTC) if ts is not None else None
 
 
+def _when(value: float | str | datetime | None) -> datetime | None:
+    """A node timing as a datetime: live runs keep epoch seconds, stored ones ISO strings."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return _aware(datetime.fromisoformat(value))
+    return _dt(value)
+
+
+def node_out(node: dict[str, Any]) -> NodeExecutionOut:
+    """The API form of a node execution (live or stored: the same types either way)."""
+    return NodeExecutionOut(
+        **{**node, "started_at": _when(node.get("started_at")), "ended_at": _when(node.get("ended_at"))}
+    )
+
+
 def execution_out(result: ExecutionResult, *, with_nodes: bool = True) -> ExecutionOut:
     """The API form of an execution result."""
     return ExecutionOut(
@@ -38,7 +54,7 @@ def execution_out(result: ExecutionResult, *, with_nodes: bool = True) -> Execut
         created_at=_dt(result.created_at),
         started_at=_dt(result.started_at),
         ended_at=_dt(result.ended_at),
-        node_executions=[NodeExecutionOut(**n) for n in result.node_executions] if with_nodes else None,
+        node_executions=[node_out(n) for n in result.node_executions] if with_nodes else None,
     )
 
 
@@ -105,7 +121,9 @@ class ExecuteController(Controller):
                 result = await wb.executions.wait(execution_id, timeout=wait, user_id=principal.user_id)
                 return Response(execution_out(result), status_code=200)
         result = await wb.executions.get(execution_id, principal.user_id)
-        return Response(execution_out(result), status_code=200 if result.status.is_final else 202)
+        # Without ``wait`` the answer is always 202, however fast the run: callers can rely on it.
+        final = wait > 0 and result.status.is_final
+        return Response(execution_out(result), status_code=200 if final else 202)
 
 
 class ExecutionController(Controller):
@@ -129,15 +147,16 @@ class ExecutionController(Controller):
     ) -> Page[ExecutionOut]:
         """The caller's runs, newest first."""
         principal = caller(request, "graphs:read")
-        records, total = await workbench_of(request).executions.list(
-            principal.user_id,
-            graph_id=str(graph_id) if graph_id else None,
-            status=status,
-            since=_aware(since),
-            until=_aware(until),
-            limit=limit,
-            offset=offset,
-        )
+        executions = workbench_of(request).executions
+        filters: dict[str, Any] = {
+            "graph_id": str(graph_id) if graph_id else None,
+            "status": status,
+            "since": _aware(since),
+            "until": _aware(until),
+        }
+        records, total = await executions.list(principal.user_id, **filters, limit=limit, offset=offset)
+        if not records and offset:  # past the end the store counts nothing; the total is still wanted
+            _, total = await executions.list(principal.user_id, **filters, limit=1, offset=0)
         return Page(items=[record_out(r) for r in records], total=total, limit=limit, offset=offset)
 
     @get("/{execution_id:uuid}", responses=errors(404), summary="Get an execution")

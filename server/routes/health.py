@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from server.deps import workbench_of
 from server.schemas import HealthOut
+from server.ws import ws_info
 from workbench import __version__
 
 
@@ -34,7 +35,7 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     except Exception as exc:
         database = {"ok": False, "error": type(exc).__name__}
     queue = {"ok": True, "kind": "in-process"}
-    bus = {"ok": True, "kind": type(wb.bus).__name__}
+    bus = {"ok": True, "kind": type(wb.bus).__name__, **ws_info(request.app)}
     ok = database["ok"] and queue["ok"] and bus["ok"]
     body = HealthOut(
         status="ok" if ok else "degraded", database=database, queue=queue, bus=bus, version=__version__

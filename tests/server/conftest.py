@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,7 +44,9 @@ class ServerProcess:
         return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
 
 
-def start_server(home: Path, auth: str, extra_env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    home: Path, auth: str, extra_env: dict[str, str] | None = None, log_level: str = "warning"
+) -> ServerProcess:
     """Start ``workbench serve`` and wait until its health endpoint answers."""
     port = free_port()
     env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONPATH": str(ROOT), **(extra_env or {})}
@@ -62,7 +65,7 @@ def start_server(home: Path, auth: str, extra_env: dict[str, str] | None = None)
                 "--auth",
                 auth,
                 "--log-level",
-                "warning",
+                log_level,
             ],
             env=env,
             stdout=out,
@@ -112,3 +115,55 @@ def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server
     )
     yield server
     stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def configured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``--auth accounts`` with what the middleware and account tests need: CORS for one origin, a
+    64 KB body limit, debug logs (to check what is never logged) and the development mail log
+    ``mail.jsonl`` next to its home (to read reset and verification tokens)."""
+    base = tmp_path_factory.mktemp("srv-configured")
+    server = start_server(
+        base / "home",
+        "accounts",
+        {
+            "WORKBENCH_RATE_LIMIT": "off",
+            "WORKBENCH_CORS_ORIGINS": "https://app.example.com",
+            "WORKBENCH_MAX_BODY_SIZE": "65536",
+            "WORKBENCH_DEV_MAIL_LOG": str(base / "mail.jsonl"),
+        },
+        log_level="debug",
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``--auth accounts`` rate limited to 5 requests per minute per user and route (a minute, not a
+    second, so that a window never ends in the middle of a test)."""
+    server = start_server(
+        tmp_path_factory.mktemp("srv-limited") / "home", "accounts", {"WORKBENCH_RATE_LIMIT": "5/minute"}
+    )
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def alice(accounts_server: ServerProcess) -> Iterator[Any]:
+    """A user of ``accounts_server``."""
+    from tests.server.api_support import signup
+
+    user = signup(accounts_server, "alice")
+    yield user
+    user.close()
+
+
+@pytest.fixture(scope="session")
+def bob(accounts_server: ServerProcess) -> Iterator[Any]:
+    """Another user of ``accounts_server``."""
+    from tests.server.api_support import signup
+
+    user = signup(accounts_server, "bob")
+    yield user
+    user.close()

@@ -454,6 +454,8 @@ class GraphRun:
             settings=self.settings,
             logger=log,
         )
+        if spec.credentials:
+            ctx.extra["credentials"] = spec.credentials
         if self.subgraph_runner is not None and ne.node.block_type == BlockType.AGENT:
             ctx.run_subgraph = self.subgraph_runner(self, ne)
         return ctx

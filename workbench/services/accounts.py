@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
+import os
 import re
 import secrets
 import time
@@ -42,6 +44,8 @@ KEY_CACHE_TTL = 10.0
 """Seconds an API key lookup is cached in a process (a revoke elsewhere takes this long to bite)."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+MAIL_LOG_ENV = "WORKBENCH_DEV_MAIL_LOG"
+"""Development and test hook: a file path; every would-be mail is appended to it as a JSON line."""
 _DUMMY_HASH = PasswordHasher().hash("timing-equaliser")
 
 
@@ -64,6 +68,11 @@ class TokenPair:
         }
 
 
+def _append_line(path: str, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
 def normalize_email(email: str) -> str:
     """Trimmed, lower-cased; InputError when it is not an email address."""
     email = email.strip().lower()
@@ -75,14 +84,32 @@ def normalize_email(email: str) -> str:
 class AccountService:
     """Users, sessions and API keys."""
 
-    def __init__(self, repo: AccountRepository, keys: Keys) -> None:
+    def __init__(self, repo: AccountRepository, keys: Keys, *, mail_log: str | None = None) -> None:
         self.repo = repo
         self._hmac_key = keys.api_keys
         self._jwt_key = OctKey.import_key(keys.jwt)
         self._hasher = PasswordHasher()
         self._key_cache: dict[bytes, tuple[float, Principal | None]] = {}
+        """Key hash -> (monotonic time the entry stops being valid, principal or None)."""
         self.outbox: deque[tuple[str, str, str]] = deque(maxlen=100)
         """Mails that would have been sent (kind, address, token) until the notifier delivers them."""
+        self.mail_log = mail_log or os.environ.get(MAIL_LOG_ENV) or None
+        """``WORKBENCH_DEV_MAIL_LOG``: where would-be mails are appended as JSON lines (tests, local
+        development). It holds live one-time tokens in plain text: never set it in production."""
+        if self.mail_log:
+            log.warning(
+                "%s is set: one-time tokens are written in plain text to %s", MAIL_LOG_ENV, self.mail_log
+            )
+
+    async def _send(self, kind: str, address: str, token: str) -> None:
+        """Hand a mail to the outbox (and the development mail log when configured)."""
+        self.outbox.append((kind, address, token))
+        if self.mail_log:
+            line = json.dumps({"ts": round(time.time(), 3), "kind": kind, "to": address, "token": token})
+            try:
+                await asyncio.to_thread(_append_line, self.mail_log, line)
+            except OSError as exc:  # a development aid must not break sign-up
+                log.warning("cannot append to %s %s: %s", MAIL_LOG_ENV, self.mail_log, exc)
 
     def _hash(self, token: str) -> bytes:
         return hmac.new(self._hmac_key, token.encode(), hashlib.sha256).digest()
@@ -178,7 +205,7 @@ class AccountService:
             return None
         token = await self._one_time(user.id, "reset", RESET_TTL)
         log.info("password reset for %s: token issued (delivery: notifier pending)", user.email)
-        self.outbox.append(("reset", user.email, token))
+        await self._send("reset", user.email, token)
         return token
 
     async def reset_password(self, token: str, new_password: str) -> None:
@@ -189,13 +216,14 @@ class AccountService:
         if state != "ok" or user_id is None:
             raise AuthError("invalid, expired or already used reset token")
         await self.repo.set_password(user_id, await asyncio.to_thread(self._hasher.hash, new_password))
+        await self.repo.revoke_tokens(user_id, "reset")  # other reset mails in flight stop working too
 
     async def request_verification(self, user_id: str) -> str:
         """Create an email verification token and send it (logged until the notifier exists)."""
         user = await self.me(user_id)
         token = await self._one_time(user_id, "verify", VERIFY_TTL)
         log.info("email verification for %s: token issued (delivery: notifier pending)", user.email)
-        self.outbox.append(("verify", user.email, token))
+        await self._send("verify", user.email, token)
         return token
 
     async def verify_email(self, token: str) -> UserRecord:
@@ -240,6 +268,11 @@ class AccountService:
             raise InputError(f"scopes: unknown {', '.join(unknown)}; valid: {', '.join(SCOPES)}")
         if not scopes:
             raise InputError("scopes: give at least one")
+        if expires_at is not None:
+            if expires_at.tzinfo is None:
+                expires_at = expires_at.replace(tzinfo=UTC)
+            if expires_at <= datetime.now(UTC):
+                raise InputError("expires_at: must be in the future")
         key = "wbk_" + secrets.token_urlsafe(32)
         record = await self.repo.add_key(
             user_id, name, key[:10], self._hash(key), sorted(set(scopes)), expires_at
@@ -261,7 +294,7 @@ class AccountService:
         digest = self._hash(key)
         now = time.monotonic()
         hit = self._key_cache.get(digest)
-        if hit is not None and now - hit[0] < KEY_CACHE_TTL:
+        if hit is not None and now < hit[0]:
             return hit[1]
         record = await self.repo.key_by_hash(digest)
         principal = (
@@ -269,9 +302,14 @@ class AccountService:
             if record
             else None
         )
+        valid_until = now + KEY_CACHE_TTL
+        if record is not None and record.expires_at is not None:
+            # An expiring key is not served from the cache past its expiry.
+            left = (record.expires_at - datetime.now(UTC)).total_seconds()
+            valid_until = min(valid_until, now + left)
         if len(self._key_cache) > 10_000:
             self._key_cache.clear()
-        self._key_cache[digest] = (now, principal)
+        self._key_cache[digest] = (valid_until, principal)
         if record is not None:
             await self.repo.touch_key(record.id)
         return principal

@@ -214,7 +214,14 @@ class ExecutionService:
             else:
                 graph, plan = await self.graphs.checked_plan(graph, user_id if self.durable else None)
             self.check_inputs(plan, inputs)
-            spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
+            spec = RunSpec(
+                execution_id or fast_uuid(),
+                graph.id,
+                graph.version,
+                user_id,
+                inputs,
+                credentials=dict(credentials or {}),
+            )
             self._start(plan, spec, NullRecorder())
             return spec.execution_id
         assert self.repo is not None and self.writer is not None
@@ -224,7 +231,14 @@ class ExecutionService:
             plan = self.graphs.plan(await self.graphs.save(graph, user_id), stored=True)
         graph = plan.graph
         self.check_inputs(plan, inputs)
-        spec = RunSpec(execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs)
+        spec = RunSpec(
+            execution_id or fast_uuid(),
+            graph.id,
+            graph.version,
+            user_id,
+            inputs,
+            credentials=dict(credentials or {}),
+        )
         await self.repo.create(
             spec.execution_id,
             graph.id,
@@ -233,6 +247,7 @@ class ExecutionService:
             inputs,
             priority=priority,
             executor_key=self.executor_key,
+            credentials=spec.credentials,
         )
         self._start(plan, spec, StoreRecorder(self.writer, spec.execution_id))
         return spec.execution_id

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for name in ("jsonb", "json"):
-        await conn.set_type_codec(name, encoder=jsonutil.dumps_db, decoder=jsonutil.loads, schema="pg_catalog")
+        await conn.set_type_codec(
+            name, encoder=jsonutil.dumps_db, decoder=jsonutil.loads, schema="pg_catalog"
+        )
 
 
 class Database:
