@@ -7,7 +7,6 @@ import json
 import uuid
 
 import httpx
-import pytest
 
 from tests.server.api_support import (
     TEMPLATE_BLOCK,
