@@ -11,44 +11,9 @@ from litestar.params import Parameter
 from server.deps import caller, errors, workbench_of
 from server.errors import check_text_parameter
 from server.schemas import ActiveVersionIn, GraphSummaryOut, Page
-from workbench.app import Workbench
-from workbench.errors import ConflictError, GraphValidationError, NotFoundError, Problem
+from workbench.errors import ConflictError
 from workbench.graph.autogpt import apply_legacy_ids
 from workbench.graph.model import Graph
-
-
-async def check_sub_graph_ids(wb: Workbench, graph: Graph, user_id: str) -> Graph:
-    """Refuse sub-graphs whose id belongs to another user's graph.
-
-    Sub-graphs are stored under their own ids, as versions of those graphs: one with the id of
-    someone else's graph would become a version of it (and its active one). The top-level graph
-    gets a fresh id in that case; a sub-graph cannot, since agent nodes refer to it by id.
-    """
-    assert wb.graphs.repo is not None
-    problems: list[Problem] = []
-    seen: set[str] = set()
-    pending = [(graph, sub) for sub in graph.sub_graphs]
-    while pending:
-        parent, sub = pending.pop()
-        pending.extend((sub, inner) for inner in sub.sub_graphs)
-        if sub.id in seen:
-            continue
-        seen.add(sub.id)
-        owner = await wb.graphs.repo.owner(sub.id)
-        if owner is not None and owner != user_id:
-            users = [n.id for n in parent.nodes if n.input_default.get("graph_id") == sub.id]
-            problems.append(
-                Problem(
-                    f"sub-graph {sub.id}: this id is taken; give the sub-graph a new id "
-                    "(and the agent nodes that run it)",
-                    node_id=users[0] if users else None,
-                    pin="graph_id" if users else None,
-                    code="sub_graph_id_taken",
-                )
-            )
-    if problems:
-        raise GraphValidationError(problems)
-    return graph
 
 
 class GraphController(Controller):
@@ -62,8 +27,7 @@ class GraphController(Controller):
         """Store a new graph (AutoGPT export format). Every problem comes back at once, located."""
         principal = caller(request, "graphs:write")
         wb = workbench_of(request)
-        graph = await check_sub_graph_ids(wb, apply_legacy_ids(data), principal.user_id)
-        return await wb.graphs.create(graph, principal.user_id)
+        return await wb.graphs.create(apply_legacy_ids(data), principal.user_id)
 
     @get("/", responses=errors(), summary="List graphs")
     async def list_graphs(
@@ -99,12 +63,9 @@ class GraphController(Controller):
     async def update(self, request: Request[Any, Any, Any], graph_id: UUID, data: Graph) -> Graph:
         """Store the body as the next version of the graph and make it active."""
         principal = caller(request, "graphs:write")
-        wb = workbench_of(request)
-        assert wb.graphs.repo is not None
-        if await wb.graphs.repo.owner(str(graph_id)) != principal.user_id:
-            raise NotFoundError(f"graph {graph_id} not found")
-        graph = await check_sub_graph_ids(wb, apply_legacy_ids(data), principal.user_id)
-        return await wb.graphs.update(str(graph_id), graph, principal.user_id)
+        return await workbench_of(request).graphs.update(
+            str(graph_id), apply_legacy_ids(data), principal.user_id
+        )
 
     @get("/{graph_id:uuid}/versions", responses=errors(404), summary="List versions")
     async def versions(self, request: Request[Any, Any, Any], graph_id: UUID) -> list[GraphSummaryOut]:

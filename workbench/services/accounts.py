@@ -153,7 +153,13 @@ class AccountService:
     async def issue_tokens(self, user_id: str) -> TokenPair:
         """A new access token and refresh token for the user."""
         now = int(time.time())
-        claims = {"sub": user_id, "iat": now, "exp": now + int(ACCESS_TTL.total_seconds()), "typ": "access"}
+        claims = {
+            "sub": user_id,
+            "iat": now,
+            "exp": now + int(ACCESS_TTL.total_seconds()),
+            "typ": "access",
+            "jti": secrets.token_urlsafe(12),
+        }
         access = jwt.encode({"alg": "HS256"}, claims, self._jwt_key)
         refresh = "wbr_" + secrets.token_urlsafe(32)
         await self.repo.add_token(self._hash(refresh), user_id, "refresh", datetime.now(UTC) + REFRESH_TTL)

@@ -60,7 +60,41 @@ class GraphService:
     async def problems(self, graph: Graph, user_id: str | None = None) -> list[Problem]:
         """Every located problem of ``graph`` (empty when valid)."""
         known = await self._referenced(graph, user_id)
-        return validate_graph(graph, self.registry, lambda gid, ver: known.get((gid, ver)))
+        problems = validate_graph(graph, self.registry, lambda gid, ver: known.get((gid, ver)))
+        if self.repo is not None and user_id is not None:
+            problems += await self._foreign_sub_graphs(graph, user_id)
+        return problems
+
+    async def _foreign_sub_graphs(self, graph: Graph, user_id: str) -> list[Problem]:
+        """Sub-graphs whose id belongs to another user's graph.
+
+        Sub-graphs are stored under their own ids, as versions of those graphs: one with the id of
+        someone else's graph would become a version of it. The top-level graph gets a fresh id in
+        that case; a sub-graph cannot, since agent nodes refer to it by id.
+        """
+        assert self.repo is not None
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        pending = [(graph, sub) for sub in graph.sub_graphs]
+        while pending:
+            parent, sub = pending.pop()
+            pending.extend((sub, inner) for inner in sub.sub_graphs)
+            if sub.id in seen:
+                continue
+            seen.add(sub.id)
+            owner = await self.repo.owner(sub.id)
+            if owner is not None and owner != user_id:
+                users = [n.id for n in parent.nodes if n.input_default.get("graph_id") == sub.id]
+                problems.append(
+                    Problem(
+                        f"sub-graph {sub.id}: this id is taken; give the sub-graph a new id "
+                        "(and the agent nodes that run it)",
+                        node_id=users[0] if users else None,
+                        pin="graph_id" if users else None,
+                        code="sub_graph_id_taken",
+                    )
+                )
+        return problems
 
     async def check(self, graph: Graph, user_id: str | None = None) -> Graph:
         """Validate and normalize (rule E1); raise GraphValidationError with every problem."""

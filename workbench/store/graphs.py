@@ -197,13 +197,14 @@ class GraphRepository:
         self, user_id: str, *, search: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[GraphSummary], int]:
         """Active versions of the user's graphs, newest first, optionally filtered by name."""
-        pattern = f"%{search}%" if search else None
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if search else None
+        pattern = f"%{escaped}%" if escaped else None
         rows = await self.pool.fetch(
             """SELECT g.*, (SELECT count(*) FROM graph_nodes n
                             WHERE n.graph_id = g.id AND n.graph_version = g.version) AS node_count,
                       count(*) OVER () AS total
                FROM graphs g
-               WHERE g.user_id = $1 AND g.is_active AND ($2::text IS NULL OR g.name ILIKE $2)
+               WHERE g.user_id = $1 AND g.is_active AND ($2::text IS NULL OR g.name ILIKE $2 ESCAPE '\\')
                ORDER BY g.updated_at DESC, g.id
                LIMIT $3 OFFSET $4""",
             user_id,

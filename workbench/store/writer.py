@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CANCEL_POLL = 0.5
+MAX_WRITE_FAILURES = 5
+"""Consecutive failed writes of one execution's state before it is given up (logged as an error)."""
 
 _UPSERT_NODES = """
 INSERT INTO node_executions (id, graph_execution_id, node_id, block_id, seq, status, inputs, outputs,
@@ -71,6 +73,7 @@ class WriteBehind:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_cancel_poll = 0.0
+        self._failures: dict[str, int] = {}
         self.rows_written = 0
         self.flushes = 0
 
@@ -118,24 +121,70 @@ class WriteBehind:
             nodes, self._nodes = self._nodes, {}
             runs, self._runs = self._runs, {}
             try:
-                node_args = self._node_rows(nodes.values())
-                run_args = self._run_rows(runs.values())
-                async with self._pool.acquire() as conn, conn.transaction():
-                    if nodes:
-                        await conn.execute(_UPSERT_NODES, *node_args)
-                    if runs:
-                        await conn.execute(_UPDATE_RUNS, *run_args)
+                await self._write(nodes, runs)
+            except asyncpg.PostgresError:
+                # One bad execution (deleted while running, say) must not block everyone's writes:
+                # write each execution on its own and deal with the failing ones alone.
+                await self._write_isolated(nodes, runs)
             except BaseException as exc:
-                # Keep what could not be written (newer marks win) and let the caller know.
-                for key, value in nodes.items():
-                    self._nodes.setdefault(key, value)
-                for key, run in runs.items():
-                    self._runs.setdefault(key, run)
-                if isinstance(exc, asyncpg.PostgresError | OSError):
+                self._requeue(nodes, runs)  # connection trouble: keep everything, newer marks win
+                if isinstance(exc, OSError | asyncpg.InterfaceError):
                     raise StoreError(f"cannot write execution state: {exc}") from exc
                 raise
-            self.rows_written += len(nodes) + len(runs)
             self.flushes += 1
+
+    async def _write(self, nodes: dict[str, tuple[NodeExec, str]], runs: dict[str, GraphRun]) -> None:
+        node_args = self._node_rows(nodes.values())
+        run_args = self._run_rows(runs.values())
+        async with self._pool.acquire() as conn, conn.transaction():
+            if nodes:
+                await conn.execute(_UPSERT_NODES, *node_args)
+            if runs:
+                await conn.execute(_UPDATE_RUNS, *run_args)
+        self.rows_written += len(nodes) + len(runs)
+
+    def _requeue(self, nodes: dict[str, tuple[NodeExec, str]], runs: dict[str, GraphRun]) -> None:
+        for key, value in nodes.items():
+            self._nodes.setdefault(key, value)
+        for key, run in runs.items():
+            self._runs.setdefault(key, run)
+
+    async def _write_isolated(
+        self, nodes: dict[str, tuple[NodeExec, str]], runs: dict[str, GraphRun]
+    ) -> None:
+        groups: dict[str, tuple[dict[str, tuple[NodeExec, str]], dict[str, GraphRun]]] = {}
+        for key, (ne, execution_id) in nodes.items():
+            groups.setdefault(execution_id, ({}, {}))[0][key] = (ne, execution_id)
+        for key, run in runs.items():
+            groups.setdefault(key, ({}, {}))[1][key] = run
+        for execution_id, (g_nodes, g_runs) in groups.items():
+            try:
+                await self._write(g_nodes, g_runs)
+                self._failures.pop(execution_id, None)
+            except asyncpg.ForeignKeyViolationError:
+                log.warning(
+                    "execution %s no longer exists (deleted while running); its state is dropped",
+                    execution_id,
+                )
+                run = self.active.pop(execution_id, None)
+                if run is not None:
+                    run.cancel()
+            except asyncpg.PostgresError as exc:
+                count = self._failures.get(execution_id, 0) + 1
+                self._failures[execution_id] = count
+                if count >= MAX_WRITE_FAILURES:
+                    log.error(
+                        "giving up writing state of execution %s after %d failures: %s",
+                        execution_id,
+                        count,
+                        exc,
+                    )
+                    self._failures.pop(execution_id, None)
+                else:
+                    log.warning(
+                        "writing state of execution %s failed (%d): %s; will retry", execution_id, count, exc
+                    )
+                    self._requeue(g_nodes, g_runs)
 
     @staticmethod
     def _node_rows(items: Any) -> list[list[Any]]:
