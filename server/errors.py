@@ -155,7 +155,22 @@ def handle_data_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _response(request, ErrorDetail(status=422, code="invalid_input", message=message))
 
 
+def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database went away mid-request: 503, so clients know to retry later."""
+    log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return _response(
+        request,
+        ErrorDetail(status=503, code="unavailable", message="the database is unavailable; retry later"),
+        {"Retry-After": "5"},
+    )
+
+
 EXCEPTION_HANDLERS = {
+    asyncpg.InterfaceError: handle_unavailable,
+    asyncpg.CannotConnectNowError: handle_unavailable,
+    asyncpg.PostgresConnectionError: handle_unavailable,
+    asyncpg.AdminShutdownError: handle_unavailable,
+    OSError: handle_unavailable,  # the database socket is gone or refuses connections
     asyncpg.DataError: handle_data_error,
     WorkbenchError: handle_workbench_error,
     HTTPException: handle_http_exception,
