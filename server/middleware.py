@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -13,6 +14,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("server.access")
+CURRENT_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+"""The id of the request being served in this task (for log lines written by services)."""
 
 NO_CACHE = {
     "cache-control": "no-store, no-cache, must-revalidate, private",
@@ -34,6 +37,8 @@ class JsonFormatter(logging.Formatter):
         for key in ("request_id", "method", "path", "status", "duration_ms", "user_id"):
             if hasattr(record, key):
                 doc[key] = getattr(record, key)
+        if "request_id" not in doc and (current := CURRENT_REQUEST_ID.get()) is not None:
+            doc["request_id"] = current  # any log line written while serving a request
         if record.exc_info:
             doc["exc"] = self.formatException(record.exc_info)
         return json.dumps(doc, default=str)
@@ -64,6 +69,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         request_id = request_id_of(scope)
+        CURRENT_REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
         is_api = scope["path"].startswith("/api/v1")
