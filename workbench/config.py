@@ -44,6 +44,13 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = env.get(name) or None
+    if raw is not None and not raw.startswith(schemes):
+        raise ConfigError(f"{name} must start with {' or '.join(schemes)}, got scheme {raw.split(':', 1)[0]!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Configuration of one Workbench process.
@@ -59,6 +66,10 @@ class Settings:
             (``WORKBENCH_MAX_NODE_EXECUTIONS``).
         flush_interval: how long node results may wait before being written (``WORKBENCH_FLUSH_INTERVAL``).
         pool_size: asyncpg pool size (``WORKBENCH_DB_POOL_SIZE``).
+        amqp_url: ``AMQP_URL``: RabbitMQ for the execution queue; None means in-process.
+        redis_url: ``REDIS_URL``: Redis for the event bus and shared state; None means in-process.
+        key_prefix: ``WORKBENCH_KEY_PREFIX``: prefix of every Redis key and channel (one per deployment
+            or test run, so they never see each other's data).
     """
 
     home: Path
@@ -69,6 +80,9 @@ class Settings:
     max_node_executions: int = 100_000
     flush_interval: float = 0.02
     pool_size: int = 10
+    amqp_url: str | None = None
+    redis_url: str | None = None
+    key_prefix: str = "workbench"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -89,6 +103,9 @@ class Settings:
             max_node_executions=_int(env, "WORKBENCH_MAX_NODE_EXECUTIONS", 100_000),
             flush_interval=_float(env, "WORKBENCH_FLUSH_INTERVAL", 0.02),
             pool_size=_int(env, "WORKBENCH_DB_POOL_SIZE", 10),
+            amqp_url=_url(env, "AMQP_URL", ("amqp://", "amqps://")),
+            redis_url=_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
+            key_prefix=env.get("WORKBENCH_KEY_PREFIX") or "workbench",
         )
 
     def with_(self, **changes: object) -> Settings:
