@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +56,19 @@ async def ewb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Work
 def bench(request: pytest.FixtureRequest) -> Workbench:
     """Both modes: engine behaviour must not depend on whether runs are stored."""
     return request.getfixturevalue("ewb" if request.param == "ephemeral" else "wb")
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """A fresh RabbitMQ vhost for this test run (deleted at the end), on the machine's broker."""
+    import shutil
+    import subprocess
+    import uuid
+
+    ctl = shutil.which("rabbitmqctl")
+    assert ctl, "RabbitMQ is needed for the distributed tests (rabbitmqctl not found)"
+    vhost = f"wb-test-{uuid.uuid4().hex[:12]}"
+    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run([ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True)
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)

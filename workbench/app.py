@@ -11,6 +11,8 @@ Every front door (CLI, notebook client, server) opens one::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 from types import TracebackType
@@ -20,6 +22,7 @@ import asyncpg
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 from workbench.runtime.bus import EventBus, LocalBus
+from workbench.runtime.queue import ExecutionQueue
 from workbench.secrets import Keys
 from workbench.services.accounts import AccountService
 from workbench.services.credentials import CredentialVault
@@ -33,6 +36,7 @@ from workbench.store.graphs import GraphRepository
 from workbench.store.writer import WriteBehind
 
 log = logging.getLogger(__name__)
+SWEEP_INTERVAL = 10.0
 
 
 class Workbench:
@@ -46,6 +50,7 @@ class Workbench:
         bus: EventBus | None = None,
         ephemeral: bool = False,
         resume: bool = True,
+        consume: bool = False,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.registry = registry or default_registry()
@@ -61,6 +66,11 @@ class Workbench:
         self.keys: Keys | None = None
         self.accounts: AccountService | None = None
         self.credentials: CredentialVault | None = None
+        self.consume = consume
+        """Take executions from the queue (an executor process). With no AMQP_URL, runs are
+        always dispatched in the process that submits them."""
+        self.queue: ExecutionQueue | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.started = False
 
     async def start(self) -> Workbench:
@@ -75,6 +85,11 @@ class Workbench:
             self.writer = WriteBehind(pool, self.settings.flush_interval)
             await self.writer.start()
             self.graphs.repo = GraphRepository(pool)
+            if self.settings.amqp_url:
+                from workbench.runtime.rabbit import RabbitQueue
+
+                self.queue = RabbitQueue(self.settings.amqp_url)
+                await self.queue.start()
             self.executions = ExecutionService(
                 self.settings,
                 self.registry,
@@ -83,15 +98,35 @@ class Workbench:
                 ExecutionRepository(pool),
                 self.writer,
                 self.executor_key,
+                self.queue,
             )
             self.keys = Keys.load(self.settings)
             self.accounts = AccountService(AccountRepository(pool), self.keys)
             self.credentials = CredentialVault(pool, self.keys)
             await sync_catalogue(pool, self.registry)
-            if self.resume:
+            if self.queue is not None:
+                if self.consume:
+                    await self.queue.consume(
+                        self.executions.handle, concurrency=self.settings.executor_concurrency
+                    )
+                    self._sweeper = asyncio.get_running_loop().create_task(
+                        self._sweep(), name="workbench-sweeper"
+                    )
+            elif self.resume:
                 await self.executions.resume_interrupted()
         self.started = True
         return self
+
+    async def _sweep(self) -> None:
+        """Publish again what was not published, or whose executor died (a safety net for lost messages)."""
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL)
+            try:
+                count = await self.executions.republish_stuck()
+                if count:
+                    log.info("republished %d stuck executions", count)
+            except Exception:
+                log.exception("sweeping stuck executions failed")
 
     async def _take_lease(self) -> int:
         """Hold this process's executor lock for its lifetime (its runs are ours while it is held)."""
@@ -106,6 +141,12 @@ class Workbench:
         """Finish or hand back runs, flush, close connections."""
         if not self.started:
             return
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sweeper
+        if self.queue is not None:
+            await self.queue.stop()  # stop taking work; running handlers finish or hand back
         await self.executions.shutdown()
         if self.writer is not None:
             await self.writer.stop()

@@ -192,6 +192,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_executor(args: argparse.Namespace) -> int:
+    from server.executor import run_executor
+
+    run_executor(args.host, args.port, args.log_level)
+    return EXIT_OK
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 
@@ -258,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--log-level", default="info")
         p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("executor", help="take executions from RabbitMQ (AMQP_URL) and run them")
+    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
+    p.add_argument(
+        "--port", type=int, default=8002, help="port of the health/metrics endpoint (default 8002)"
+    )
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(handler=cmd_executor)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
     p.add_argument("--timeout", type=float, default=None)

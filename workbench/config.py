@@ -47,7 +47,9 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     raw = env.get(name) or None
     if raw is not None and not raw.startswith(schemes):
-        raise ConfigError(f"{name} must start with {' or '.join(schemes)}, got scheme {raw.split(':', 1)[0]!r}")
+        raise ConfigError(
+            f"{name} must start with {' or '.join(schemes)}, got scheme {raw.split(':', 1)[0]!r}"
+        )
     return raw
 
 
@@ -66,6 +68,8 @@ class Settings:
             (``WORKBENCH_MAX_NODE_EXECUTIONS``).
         flush_interval: how long node results may wait before being written (``WORKBENCH_FLUSH_INTERVAL``).
         pool_size: asyncpg pool size (``WORKBENCH_DB_POOL_SIZE``).
+        executor_concurrency: executions one executor process runs at once
+            (``WORKBENCH_EXECUTOR_CONCURRENCY``; its queue prefetch).
         amqp_url: ``AMQP_URL``: RabbitMQ for the execution queue; None means in-process.
         redis_url: ``REDIS_URL``: Redis for the event bus and shared state; None means in-process.
         key_prefix: ``WORKBENCH_KEY_PREFIX``: prefix of every Redis key and channel (one per deployment
@@ -80,6 +84,7 @@ class Settings:
     max_node_executions: int = 100_000
     flush_interval: float = 0.02
     pool_size: int = 10
+    executor_concurrency: int = 32
     amqp_url: str | None = None
     redis_url: str | None = None
     key_prefix: str = "workbench"
@@ -103,6 +108,7 @@ class Settings:
             max_node_executions=_int(env, "WORKBENCH_MAX_NODE_EXECUTIONS", 100_000),
             flush_interval=_float(env, "WORKBENCH_FLUSH_INTERVAL", 0.02),
             pool_size=_int(env, "WORKBENCH_DB_POOL_SIZE", 10),
+            executor_concurrency=_int(env, "WORKBENCH_EXECUTOR_CONCURRENCY", 32),
             amqp_url=_url(env, "AMQP_URL", ("amqp://", "amqps://")),
             redis_url=_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
             key_prefix=env.get("WORKBENCH_KEY_PREFIX") or "workbench",

@@ -1,4 +1,5 @@
-"""Runs a graph in its own process, for crash tests: `start GRAPH.json INPUTS_JSON` or `resume`.
+"""Runs a graph in its own process, for crash tests: `start GRAPH.json INPUTS_JSON`, `resume`, or
+`executor` (consume the queue of AMQP_URL until killed).
 
 Prints one JSON line per event of interest on stdout, flushing each.
 """
@@ -25,6 +26,11 @@ def say(**doc: object) -> None:
 async def main(argv: list[str]) -> int:
     registry = default_registry().copy()
     registry.register_module(process_blocks, "tests.support.process_blocks")
+    if argv[0] == "executor":  # consume the queue (AMQP_URL) until killed
+        async with Workbench(registry=registry, consume=True):
+            say(ready=True)
+            await asyncio.Event().wait()
+        return 0
     async with Workbench(registry=registry, resume=False) as wb:
         if argv[0] == "start":
             graph = load_graph_file(argv[1])

@@ -28,6 +28,7 @@ from workbench.errors import BlockError, InputError, NotFoundError
 from workbench.graph.model import Graph
 from workbench.runtime.bus import EventBus
 from workbench.runtime.events import ExecutionEvent
+from workbench.runtime.queue import DeadLetter, ExecutionQueue, Job
 from workbench.services.graphs import GraphService
 from workbench.store.executions import ExecutionRecord, ExecutionRepository
 from workbench.store.writer import StoreRecorder, WriteBehind
@@ -37,6 +38,9 @@ from workbench.auth import LOCAL_USER_ID  # noqa: E402
 
 EXECUTOR_LOCK_CLASS = 0x57424558  # "WBEX"
 POLL_INTERVAL = 0.1
+MAX_ATTEMPTS = 5
+"""How many times executors may take a run before it is given up (poison message)."""
+PRIORITY_NAMES = {1: "high", 0: "normal", -1: "low"}
 RECENT_EPHEMERAL = 1000
 
 
@@ -146,8 +150,11 @@ class ExecutionService:
         repo: ExecutionRepository | None = None,
         writer: WriteBehind | None = None,
         executor_key: int | None = None,
+        queue: ExecutionQueue | None = None,
     ) -> None:
         self.settings = settings
+        self.queue = queue
+        """None: runs are dispatched in this process. Otherwise published for executor processes."""
         self.registry = registry
         self.graphs = graphs
         self.bus = bus
@@ -239,6 +246,7 @@ class ExecutionService:
             inputs,
             credentials=dict(credentials or {}),
         )
+        distributed = self.queue is not None
         await self.repo.create(
             spec.execution_id,
             graph.id,
@@ -246,11 +254,77 @@ class ExecutionService:
             user_id,
             inputs,
             priority=priority,
-            executor_key=self.executor_key,
+            executor_key=None if distributed else self.executor_key,
             credentials=spec.credentials,
         )
-        self._start(plan, spec, StoreRecorder(self.writer, spec.execution_id))
+        if not distributed:
+            self._start(plan, spec, StoreRecorder(self.writer, spec.execution_id))
+            return spec.execution_id
+        assert self.queue is not None
+        try:
+            await self.queue.publish(spec.execution_id, PRIORITY_NAMES.get(priority, "normal"))
+        except Exception as exc:
+            # The run is stored QUEUED; the sweeper of an executor publishes it again.
+            log.warning(
+                "publishing execution %s failed (%s); it will be published again", spec.execution_id, exc
+            )
+            await self.repo.mark_unpublished(spec.execution_id)
         return spec.execution_id
+
+    # ---- executor side (distributed) -----------------------------------------------------------
+
+    async def handle(self, job: Job) -> None:
+        """Run the execution a queue message names; return once its final state is stored.
+
+        Redelivery is harmless: a finished run, or one a live executor holds, is left alone. A run
+        taken more than MAX_ATTEMPTS times (it keeps killing its executors) ends FAILED and its
+        message goes to the dead-letter queue.
+        """
+        assert self.repo is not None and self.writer is not None and self.executor_key is not None
+        if job.execution_id in self._runs:
+            return  # a duplicate of a message whose run is going on here; that one will be acked
+        rec = await self.repo.claim(job.execution_id, self.executor_key, EXECUTOR_LOCK_CLASS)
+        if rec is None:
+            return
+        attempts = int(rec.stats.get("attempts", 1))
+        if attempts > MAX_ATTEMPTS:
+            reason = (
+                f"given up after {attempts - 1} attempts: every executor that took this run stopped mid-run"
+            )
+            await self.repo.fail(rec.id, reason)
+            raise DeadLetter(reason)
+        try:
+            plan = await self.graphs.stored_plan(rec.graph_id, rec.user_id, rec.graph_version)
+        except NotFoundError:
+            await self.repo.fail(rec.id, f"graph {rec.graph_id} version {rec.graph_version} no longer exists")
+            return
+        replay = await self.repo.load_replay(rec.id) if attempts > 1 or rec.status == "RUNNING" else None
+        spec = RunSpec(
+            rec.id, rec.graph_id, rec.graph_version, rec.user_id, rec.inputs, credentials=rec.credentials
+        )
+        run = self._start(plan, spec, StoreRecorder(self.writer, rec.id), replay)
+        task = self._tasks[rec.id]
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            run.abandon()  # shutting down: leave it RUNNING for another executor (the message is nacked)
+            with contextlib.suppress(BaseException):
+                await task
+            raise
+
+    async def republish_stuck(self, stale_seconds: float = 60.0) -> int:
+        """Publish again the runs whose message was lost or whose executor died; returns how many."""
+        if self.repo is None or self.queue is None:
+            return 0
+        count = 0
+        for execution_id, priority in await self.repo.to_republish(EXECUTOR_LOCK_CLASS, stale_seconds):
+            try:
+                await self.queue.publish(execution_id, PRIORITY_NAMES.get(priority, "normal"))
+                count += 1
+            except Exception as exc:
+                log.warning("republishing %s failed (%s)", execution_id, exc)
+                await self.repo.mark_unpublished(execution_id)
+        return count
 
     def _start(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None = None) -> GraphRun:
         run = GraphRun(
@@ -334,7 +408,7 @@ class ExecutionService:
                 return _result_from_record(full)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"execution {execution_id} still {rec.status} after {timeout}s")
-            await asyncio.sleep(POLL_INTERVAL)
+            await asyncio.sleep(POLL_INTERVAL)  # another process runs it: its final state is in the database
 
     # ---- sub-graphs ----------------------------------------------------------------------------
 

@@ -170,12 +170,70 @@ class ExecutionRepository:
             credentials or {},
         )
 
+    async def claim(self, execution_id: str, my_key: int, lock_class: int) -> ExecutionRecord | None:
+        """Take a QUEUED or RUNNING run for this executor unless a live executor holds it; counts the
+        attempt. None when the run is finished, unknown, or owned by a live executor."""
+        row = await self.pool.fetchrow(
+            """UPDATE graph_executions SET executor_key = $2, attempts = attempts + 1, updated_at = now()
+               WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')
+                 AND CASE WHEN executor_key IS NULL OR executor_key = $2 THEN true
+                          ELSE pg_try_advisory_xact_lock($3, executor_key) END
+               RETURNING *""",
+            execution_id,
+            my_key,
+            lock_class,
+        )
+        if row is None:
+            return None
+        rec = _record(row)
+        rec.stats = {**(rec.stats or {}), "attempts": row["attempts"]}
+        return rec
+
+    async def fail(self, execution_id: str, reason: str) -> None:
+        """End an unfinished run FAILED with ``reason`` (e.g. given up after too many attempts)."""
+        await self.pool.execute(
+            """UPDATE graph_executions SET status = 'FAILED', error = $2, ended_at = now(), updated_at = now()
+               WHERE id = $1 AND status IN ('QUEUED', 'RUNNING')""",
+            execution_id,
+            reason,
+        )
+
+    async def mark_unpublished(self, execution_id: str) -> None:
+        """The queue did not take the run's message: the sweeper publishes it again."""
+        await self.pool.execute("UPDATE graph_executions SET published_at = NULL WHERE id = $1", execution_id)
+
+    async def to_republish(
+        self, lock_class: int, stale_seconds: float, limit: int = 500
+    ) -> list[tuple[str, int]]:
+        """Runs whose message was never published, or whose owner died long ago: (id, priority)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id::text, priority FROM graph_executions
+                   WHERE parent_execution_id IS NULL AND (
+                       (status = 'QUEUED' AND published_at IS NULL)
+                       OR (status IN ('QUEUED', 'RUNNING') AND executor_key IS NOT NULL
+                           AND updated_at < now() - make_interval(secs => $2)
+                           AND pg_try_advisory_xact_lock($1, executor_key)))
+                   ORDER BY created_at LIMIT $3""",
+                lock_class,
+                stale_seconds,
+                limit,
+            )
+            ids = [r["id"] for r in rows]
+            if ids:
+                await conn.execute(
+                    "UPDATE graph_executions SET published_at = now(), updated_at = now() WHERE id = ANY($1::uuid[])",
+                    ids,
+                )
+        return [(r["id"], r["priority"]) for r in rows]
+
     async def claim_orphans(self, lock_class: int, my_key: int) -> list[ExecutionRecord]:
         """Take over unfinished top-level runs whose owner process is gone (its advisory lock is free)."""
         claimed = []
         rows = await self.pool.fetch(
             """SELECT id, executor_key FROM graph_executions WHERE status IN ('QUEUED', 'RUNNING')
-               AND parent_execution_id IS NULL AND executor_key IS DISTINCT FROM $1 ORDER BY created_at""",
+               AND parent_execution_id IS NULL AND executor_key IS NOT NULL AND executor_key <> $1
+               ORDER BY created_at""",
             my_key,
         )
         for row in rows:

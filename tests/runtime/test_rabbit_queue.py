@@ -1,0 +1,141 @@
+"""The RabbitMQ execution queue and executors consuming it (real broker, a fresh vhost per run)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from tests.engine.graphs import graph, inp, link, node, out
+from tests.support.blocks import COUNTS, CountingBlock, SleepBlock
+from workbench.app import Workbench
+from workbench.runtime.rabbit import DLQ, PRIORITIES, TTL_MS, queue_name
+from workbench.services.executions import MAX_ATTEMPTS
+
+
+@pytest.fixture(scope="module")
+async def api(settings, registry, amqp_url) -> AsyncIterator[Workbench]:
+    """A process that submits (like the API server): publishes, runs nothing itself."""
+    async with Workbench(settings.with_(amqp_url=amqp_url), registry=registry) as bench:
+        yield bench
+
+
+@pytest.fixture(scope="module")
+async def executor(settings, registry, amqp_url) -> AsyncIterator[Workbench]:
+    """An executor: consumes the queue."""
+    async with Workbench(settings.with_(amqp_url=amqp_url), registry=registry, consume=True) as bench:
+        yield bench
+
+
+def counting_graph(key: str):
+    return graph(
+        [inp("in", "x"), node("c", CountingBlock, key=key), out("o", "y")],
+        [link("in.result", "c.value"), link("c.output", "o.value")],
+    )
+
+
+async def test_topology_is_declared(api, amqp_url) -> None:
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        channel = await conn.channel()
+        for priority in PRIORITIES:
+            q = await channel.declare_queue(queue_name(priority), passive=True)
+            assert q.name == f"execution.{priority}"
+        await channel.declare_queue(DLQ, passive=True)
+        for name in ("agent.execution", "agent.events", "agent.schedules"):
+            await channel.get_exchange(name, ensure=True)
+    assert TTL_MS == {"high": 3_600_000, "normal": 86_400_000, "low": 604_800_000}
+
+
+async def test_runs_on_an_executor_and_the_submitter_gets_the_result(api, executor) -> None:
+    key = "dist-basic"
+    execution_id = await api.executions.submit(counting_graph(key), {"x": 7}, priority=1)
+    assert execution_id not in api.executions._runs  # the submitter runs nothing itself
+    result = await api.executions.wait(execution_id, timeout=20)
+    assert result.status == "COMPLETED"
+    assert result.outputs == {"y": [7]}
+    assert COUNTS[key] == 1
+    stored = await api.executions.repo.get(execution_id, None)
+    assert {n.node_id for n in stored.nodes} == {"in", "c", "o"}
+
+
+async def test_duplicate_and_late_deliveries_run_nothing_twice(api, executor) -> None:
+    key = "dist-dup"
+    execution_id = await api.executions.submit(counting_graph(key), {"x": 1})
+    await api.queue.publish(execution_id)  # a duplicate while it is queued or running
+    await api.executions.wait(execution_id, timeout=20)
+    await api.queue.publish(execution_id)  # a redelivery after it finished
+    await asyncio.sleep(0.5)
+    assert COUNTS[key] == 1
+    rows = await api.db.pool.fetchval(
+        "SELECT count(*) FROM node_executions WHERE graph_execution_id = $1 AND node_id = 'c'", execution_id
+    )
+    assert rows == 1
+
+
+async def test_poison_message_ends_failed_in_the_dead_letter_queue(api, executor, amqp_url) -> None:
+    execution_id = await api.executions.submit(counting_graph("dist-poison"), {"x": 1}, priority=-1)
+    await api.executions.wait(execution_id, timeout=20)
+    # Pretend earlier executors died on it again and again, and it is queued once more.
+    await api.db.pool.execute(
+        "UPDATE graph_executions SET status = 'QUEUED', attempts = $2 WHERE id = $1",
+        execution_id,
+        MAX_ATTEMPTS,
+    )
+    await api.queue.publish(execution_id)
+    for _ in range(100):
+        status, error = await api.db.pool.fetchrow(
+            "SELECT status, error FROM graph_executions WHERE id = $1", execution_id
+        )
+        if status == "FAILED":
+            break
+        await asyncio.sleep(0.05)
+    assert status == "FAILED" and f"given up after {MAX_ATTEMPTS} attempts" in error
+    conn = await aio_pika.connect(amqp_url)
+    async with conn:
+        channel = await conn.channel()
+        message = await (await channel.declare_queue(DLQ, passive=True)).get(timeout=5)
+        assert execution_id.encode() in message.body
+        await message.ack()
+
+
+async def test_failed_publish_is_published_again_by_the_sweeper(settings, registry, api, executor) -> None:
+    broken = Workbench(settings.with_(amqp_url="amqp://guest:guest@127.0.0.1:1/"), registry=registry)
+    with pytest.raises(Exception, match="RabbitMQ"):
+        await broken.start()
+    await broken.stop()
+    # Simulate the API process losing the broker after start: its publish fails.
+    original = api.queue.publish
+
+    async def failing(*args, **kwargs):
+        raise ConnectionError("broker gone")
+
+    api.queue.publish = failing  # type: ignore[method-assign]
+    try:
+        execution_id = await api.executions.submit(counting_graph("dist-sweep"), {"x": 3})
+    finally:
+        api.queue.publish = original  # type: ignore[method-assign]
+    row = await api.db.pool.fetchrow(
+        "SELECT status, published_at FROM graph_executions WHERE id = $1", execution_id
+    )
+    assert row["status"] == "QUEUED" and row["published_at"] is None  # stored, not lost
+    assert await executor.executions.republish_stuck() >= 1
+    result = await api.executions.wait(execution_id, timeout=20)
+    assert result.status == "COMPLETED" and result.outputs == {"y": [3]}
+
+
+async def test_cancel_reaches_the_executor_that_holds_the_run(api, executor) -> None:
+    slow = graph(
+        [inp("in", "x"), node("s", SleepBlock, seconds=30), out("o", "y")],
+        [link("in.result", "s.value"), link("s.output", "o.value")],
+    )
+    execution_id = await api.executions.submit(slow, {"x": 1})
+    for _ in range(100):
+        if execution_id in executor.executions._runs:
+            break
+        await asyncio.sleep(0.05)
+    assert await api.executions.cancel(execution_id) == "RUNNING"  # flagged in the database
+    result = await api.executions.wait(execution_id, timeout=10)
+    assert result.status == "CANCELLED"
