@@ -33,10 +33,12 @@ from server.routes.executions import ExecuteController, ExecutionController
 from server.routes.graphs import GraphController
 from server.routes.health import health
 from server.routes.oauth import OAuthController
+from server.routes.schedules import ScheduleController
 from server.ws import websocket_handler
 from workbench import __version__
 from workbench.app import Workbench
 from workbench.config import Settings
+from workbench.scheduler import Scheduler, enabled_from_env
 
 
 def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
@@ -60,16 +62,25 @@ def create_app(
     config: ServerConfig | None = None,
     *,
     workbench: Workbench | None = None,
+    enable_scheduler: bool | None = None,
 ) -> Litestar:
-    """Build the application; the Workbench starts and stops with it."""
+    """Build the application; the Workbench starts and stops with it, and so does a scheduler
+    (``enable_scheduler``; default: ``WORKBENCH_SCHEDULER``, on unless ``off``), which fires schedules
+    when it is elected leader and otherwise stands by."""
     config = config or ServerConfig()
     wb = workbench or Workbench(settings)
+    run_scheduler = enabled_from_env() if enable_scheduler is None else enable_scheduler
+    schedulers: list[Scheduler] = []
 
     async def start(app: Litestar) -> None:
         await wb.start()
         app.state.workbench = wb
+        if run_scheduler and wb.db is not None:
+            schedulers.append(await Scheduler(wb).start())
 
     async def stop(app: Litestar) -> None:
+        while schedulers:
+            await schedulers.pop().stop()
         await wb.stop()
 
     api = Router(
@@ -84,6 +95,7 @@ def create_app(
             ApiKeyController,
             AccountController,
             OAuthController,
+            ScheduleController,
         ],
     )
     middleware: list[Any] = [request_context_middleware, auth_middleware(config.auth)]

@@ -199,6 +199,14 @@ def cmd_executor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from server.serve import configure_logging
+    from workbench.scheduler.process import run_scheduler
+
+    configure_logging(args.log_level)
+    return run_scheduler(args.host, args.port)
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 
@@ -273,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default="info")
     p.set_defaults(handler=cmd_executor)
+
+    p = sub.add_parser(
+        "scheduler", help="fire schedules on time (one leader at a time; start more as standbys)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address of the health endpoint")
+    p.add_argument("--port", type=int, default=8003, help="port of the health endpoint (default 8003)")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(handler=cmd_scheduler)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
     p.add_argument("--timeout", type=float, default=None)
