@@ -54,6 +54,10 @@ class Workbench:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.registry = registry or default_registry()
+        if bus is None and self.settings.redis_url:
+            from workbench.runtime.redis_bus import RedisBus
+
+            bus = RedisBus(self.settings)
         self.bus = bus or LocalBus()
         self.ephemeral = ephemeral
         self.resume = resume

@@ -34,8 +34,18 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
         }
     except Exception as exc:
         database = {"ok": False, "error": type(exc).__name__}
-    queue = {"ok": True, "kind": "in-process"}
-    bus = {"ok": True, "kind": type(wb.bus).__name__, **ws_info(request.app)}
+    queue: dict[str, Any] = {"ok": True, "kind": "in-process"}
+    if wb.queue is not None:
+        try:
+            queue = dict(await asyncio.wait_for(wb.queue.health(), 3))
+        except Exception as exc:
+            queue = {"ok": False, "kind": wb.queue.kind, "error": type(exc).__name__}
+    bus: dict[str, Any]
+    try:
+        bus = dict(await asyncio.wait_for(wb.bus.health(), 3))
+    except Exception as exc:
+        bus = {"ok": False, "kind": wb.bus.kind, "error": type(exc).__name__}
+    bus.update(ws_info(request.app))
     ok = database["ok"] and queue["ok"] and bus["ok"]
     body = HealthOut(
         status="ok" if ok else "degraded", database=database, queue=queue, bus=bus, version=__version__

@@ -1,9 +1,10 @@
 """The event bus: publish execution events, subscribe with an async iterator.
 
-:class:`EventBus` is the port; :class:`LocalBus` the in-process implementation (the distributed one,
-over Redis pub/sub, comes with the runtime issue). Publishing never waits: each subscriber has a
-bounded buffer, and a subscriber that falls behind loses its oldest events and is marked ``lagged``,
-so a slow consumer never slows an execution.
+:class:`EventBus` is the port and keeps this process's subscribers; :class:`LocalBus` is the
+in-process implementation, ``RedisBus`` (``workbench.runtime.redis_bus``, chosen by ``REDIS_URL``)
+also carries events between processes over Redis pub/sub. Publishing never waits: each subscriber
+has a bounded buffer, and a subscriber that falls behind loses its oldest events and is marked
+``lagged``, so a slow consumer never slows an execution.
 """
 
 from __future__ import annotations
@@ -92,13 +93,17 @@ class Subscription:
 
 
 class EventBus(ABC):
-    """Port for execution events."""
+    """Port for execution events; keeps this process's subscribers and delivers to them."""
+
+    kind = "abstract"
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
 
     @abstractmethod
     def publish(self, event: ExecutionEvent) -> None:
         """Deliver ``event`` to every matching subscriber without waiting."""
 
-    @abstractmethod
     def subscribe(
         self,
         *,
@@ -108,14 +113,26 @@ class EventBus(ABC):
         maxsize: int = 10_000,
     ) -> Subscription:
         """A new subscription; events published from now on that match reach it (``maxsize`` buffered)."""
+        sub = Subscription(
+            self, execution_id=execution_id, graph_id=graph_id, user_id=user_id, maxsize=maxsize
+        )
+        self._subs.append(sub)
+        return sub
 
     @property
-    @abstractmethod
     def active(self) -> bool:
-        """Whether anyone listens (publishers skip building events otherwise)."""
+        """Whether anyone may listen (publishers skip building events otherwise)."""
+        return bool(self._subs)
 
-    @abstractmethod
-    def _remove(self, sub: Subscription) -> None: ...
+    def _deliver(self, event: ExecutionEvent) -> None:
+        """Hand ``event`` to this process's matching subscribers (never waits)."""
+        for sub in self._subs:
+            if sub.matches(event):
+                sub._push(event)
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
 
     async def start(self) -> None:
         """Connect (no-op for the in-process bus)."""
@@ -123,36 +140,15 @@ class EventBus(ABC):
     async def stop(self) -> None:
         """Disconnect (no-op for the in-process bus)."""
 
+    async def health(self) -> dict[str, Any]:
+        """Reachability, as ``/api/v1/health`` reports it: at least ``ok`` and ``kind``."""
+        return {"ok": True, "kind": self.kind}
+
 
 class LocalBus(EventBus):
     """In-process bus: subscribers in this process only."""
 
-    def __init__(self) -> None:
-        self._subs: list[Subscription] = []
-
-    @property
-    def active(self) -> bool:
-        return bool(self._subs)
+    kind = "in-process"
 
     def publish(self, event: ExecutionEvent) -> None:
-        for sub in self._subs:
-            if sub.matches(event):
-                sub._push(event)
-
-    def subscribe(
-        self,
-        *,
-        execution_id: str | None = None,
-        graph_id: str | None = None,
-        user_id: str | None = None,
-        maxsize: int = 10_000,
-    ) -> Subscription:
-        sub = Subscription(
-            self, execution_id=execution_id, graph_id=graph_id, user_id=user_id, maxsize=maxsize
-        )
-        self._subs.append(sub)
-        return sub
-
-    def _remove(self, sub: Subscription) -> None:
-        if sub in self._subs:
-            self._subs.remove(sub)
+        self._deliver(event)

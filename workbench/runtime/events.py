@@ -62,3 +62,20 @@ class ExecutionEvent:
             "data": self.data,
             "at": self.at,
         }
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ExecutionEvent:
+        """The event back from :meth:`to_dict` (after a JSON round trip); KeyError/ValueError if malformed."""
+        return cls(
+            type=EventType(doc["type"]),
+            execution_id=doc["execution_id"],
+            graph_id=doc["graph_id"],
+            graph_version=int(doc["graph_version"]),
+            user_id=doc["user_id"],
+            status=doc["status"],
+            node_id=doc.get("node_id"),
+            node_execution_id=doc.get("node_execution_id"),
+            block_id=doc.get("block_id"),
+            data=doc.get("data") or {},
+            at=float(doc["at"]),
+        )
