@@ -164,6 +164,7 @@ class ExecutionService:
         self.limiter = asyncio.Semaphore(settings.process_concurrency)
         self._tasks: dict[str, asyncio.Task[GraphRun]] = {}
         self._runs: dict[str, GraphRun] = {}
+        self._claiming: set[str] = set()
         self._recent: OrderedDict[str, ExecutionResult] = OrderedDict()
         """Results of finished ephemeral runs (nothing else remembers them), newest last."""
 
@@ -281,8 +282,16 @@ class ExecutionService:
         message goes to the dead-letter queue.
         """
         assert self.repo is not None and self.writer is not None and self.executor_key is not None
-        if job.execution_id in self._runs:
+        if job.execution_id in self._runs or job.execution_id in self._claiming:
             return  # a duplicate of a message whose run is going on here; that one will be acked
+        self._claiming.add(job.execution_id)  # before any await: two deliveries at once claim once
+        try:
+            await self._claim_and_run(job)
+        finally:
+            self._claiming.discard(job.execution_id)
+
+    async def _claim_and_run(self, job: Job) -> None:
+        assert self.repo is not None and self.writer is not None and self.executor_key is not None
         rec = await self.repo.claim(job.execution_id, self.executor_key, EXECUTOR_LOCK_CLASS)
         if rec is None:
             return
@@ -326,8 +335,9 @@ class ExecutionService:
                 await self.repo.mark_unpublished(execution_id)
         return count
 
-    def _start(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None = None) -> GraphRun:
-        run = GraphRun(
+    def _new_run(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None) -> GraphRun:
+        """A GraphRun wired to this service's settings, bus, limiter and sub-graph runner."""
+        return GraphRun(
             plan,
             spec,
             settings=self.settings,
@@ -337,6 +347,9 @@ class ExecutionService:
             replay=replay,
             subgraph_runner=self._subgraph_runner,
         )
+
+    def _start(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None = None) -> GraphRun:
+        run = self._new_run(plan, spec, recorder, replay)
         self._runs[spec.execution_id] = run
         task = asyncio.get_running_loop().create_task(self._drive(run), name=f"run-{spec.execution_id}")
         self._tasks[spec.execution_id] = task
@@ -460,16 +473,7 @@ class ExecutionService:
             spec = RunSpec(
                 child_id, graph.id, graph.version, parent.spec.user_id, inputs, parent.spec.execution_id
             )
-            child = GraphRun(
-                plan,
-                spec,
-                settings=self.settings,
-                recorder=recorder,
-                bus=self.bus,
-                limiter=self.limiter,
-                replay=replay,
-                subgraph_runner=self._subgraph_runner,
-            )
+            child = self._new_run(plan, spec, recorder, replay)
             await child.run()
             if child.status != ExecutionStatus.COMPLETED:
                 raise BlockError(f"sub-graph {graph.name!r} {str(child.status).lower()}: {child.error}")
