@@ -41,15 +41,9 @@ _TIMING_HELP = {
 }
 
 
-class ScheduleIn(Body):
-    """A new schedule: which graph, when, with what inputs."""
+class _Timing(Body):
+    """When a schedule fires: the fields each schedule type uses (the same for create and PATCH)."""
 
-    graph_id: UUID
-    graph_version: int | None = Field(
-        default=None, ge=1, le=MAX_INT, description="A fixed version; null: the active version at each run."
-    )
-    name: str = Field(default="", max_length=200)
-    schedule_type: ScheduleType
     cron_expression: str | None = Field(
         default=None, max_length=200, description=_TIMING_HELP["cron_expression"]
     )
@@ -60,6 +54,17 @@ class ScheduleIn(Body):
     time_of_day: str | None = Field(default=None, max_length=8, description=_TIMING_HELP["time_of_day"])
     weekdays: list[str] | None = Field(default=None, max_length=7, description=_TIMING_HELP["weekdays"])
     timezone: str | None = Field(default=None, max_length=64, description=_TIMING_HELP["timezone"])
+
+
+class ScheduleIn(_Timing):
+    """A new schedule: which graph, when, with what inputs."""
+
+    graph_id: UUID
+    graph_version: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="A fixed version; null: the active version at each run."
+    )
+    name: str = Field(default="", max_length=200)
+    schedule_type: ScheduleType
     inputs: dict[str, Any] = Field(default_factory=dict, description="Graph inputs by name, for every run.")
     credentials: dict[str, str] = Field(
         default_factory=dict, description="Credential ids by credentials field name, for every run."
@@ -72,7 +77,7 @@ class ScheduleIn(Body):
     )
 
 
-class ScheduleUpdateIn(Body):
+class ScheduleUpdateIn(_Timing):
     """The fields to change (PATCH): the others stay. Changing ``schedule_type`` clears the timing
     fields of the old type that are not given."""
 
@@ -80,16 +85,6 @@ class ScheduleUpdateIn(Body):
     graph_version: int | None = Field(default=None, ge=1, le=MAX_INT)
     name: str | None = Field(default=None, max_length=200)
     schedule_type: ScheduleType | None = None
-    cron_expression: str | None = Field(
-        default=None, max_length=200, description=_TIMING_HELP["cron_expression"]
-    )
-    interval_seconds: int | None = Field(
-        default=None, ge=1, le=MAX_INT, description=_TIMING_HELP["interval_seconds"]
-    )
-    run_at: datetime | None = Field(default=None, description=_TIMING_HELP["run_at"])
-    time_of_day: str | None = Field(default=None, max_length=8, description=_TIMING_HELP["time_of_day"])
-    weekdays: list[str] | None = Field(default=None, max_length=7, description=_TIMING_HELP["weekdays"])
-    timezone: str | None = Field(default=None, max_length=64, description=_TIMING_HELP["timezone"])
     inputs: dict[str, Any] | None = None
     credentials: dict[str, str] | None = None
     misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
