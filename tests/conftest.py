@@ -69,6 +69,8 @@ def amqp_url() -> Iterator[str]:
     assert ctl, "RabbitMQ is needed for the distributed tests (rabbitmqctl not found)"
     vhost = f"wb-test-{uuid.uuid4().hex[:12]}"
     subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run([ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True)
+    subprocess.run(
+        [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
+    )
     yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
     subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)

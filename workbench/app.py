@@ -21,6 +21,7 @@ import asyncpg
 
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
+from workbench.engine.context import BlockServices
 from workbench.runtime.bus import EventBus, LocalBus
 from workbench.runtime.queue import ExecutionQueue
 from workbench.secrets import Keys
@@ -66,7 +67,11 @@ class Workbench:
         self._lease: asyncpg.Connection | None = None
         self.executor_key: int | None = None
         self.graphs = GraphService(self.registry, self.settings, None)
-        self.executions = ExecutionService(self.settings, self.registry, self.graphs, self.bus)
+        self.block_services = BlockServices()
+        """What running blocks may use (vault, pool, named services); filled in by :meth:`start`."""
+        self.executions = ExecutionService(
+            self.settings, self.registry, self.graphs, self.bus, block_services=self.block_services
+        )
         self.keys: Keys | None = None
         self.accounts: AccountService | None = None
         self.credentials: CredentialVault | None = None
@@ -94,6 +99,11 @@ class Workbench:
 
                 self.queue = RabbitQueue(self.settings.amqp_url)
                 await self.queue.start()
+            self.keys = Keys.load(self.settings)
+            self.accounts = AccountService(AccountRepository(pool), self.keys)
+            self.credentials = CredentialVault(pool, self.keys)
+            self.block_services.vault = self.credentials
+            self.block_services.pool = pool
             self.executions = ExecutionService(
                 self.settings,
                 self.registry,
@@ -103,10 +113,8 @@ class Workbench:
                 self.writer,
                 self.executor_key,
                 self.queue,
+                self.block_services,
             )
-            self.keys = Keys.load(self.settings)
-            self.accounts = AccountService(AccountRepository(pool), self.keys)
-            self.credentials = CredentialVault(pool, self.keys)
             await sync_catalogue(pool, self.registry)
             if self.queue is not None:
                 if self.consume:

@@ -121,6 +121,14 @@ class RetryableError(BlockError):
     """A transient failure: the engine retries the node, with backoff, within its retry budget."""
 
 
+class CredentialsError(BlockError):
+    """A block's credentials are missing, ambiguous or for another provider; says how to fix it."""
+
+
+class ServiceUnavailable(BlockError):
+    """A block needs a platform service (database, a named service) that this run does not have."""
+
+
 class ExecutionFailed(WorkbenchError):
     """A run ended FAILED; the message names the failing node and its error."""
 

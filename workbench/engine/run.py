@@ -24,7 +24,7 @@ from workbench import jsonutil
 from workbench.block.base import BlockType
 from workbench.config import Settings
 from workbench.engine import pins
-from workbench.engine.context import RunContext, SubgraphRunner
+from workbench.engine.context import BlockServices, RunContext, SubgraphRunner
 from workbench.engine.plan import Plan, PlannedNode
 from workbench.engine.recorder import Recorder, Replay
 from workbench.engine.state import ExecutionStatus, NodeExec
@@ -84,6 +84,7 @@ class GraphRun:
         limiter: asyncio.Semaphore,
         replay: Replay | None = None,
         subgraph_runner: Callable[[GraphRun, NodeExec], SubgraphRunner] | None = None,
+        services: BlockServices | None = None,
     ) -> None:
         self.plan = plan
         self.spec = spec
@@ -93,6 +94,7 @@ class GraphRun:
         self.limiter = limiter
         self.replay = replay
         self.subgraph_runner = subgraph_runner
+        self.services = services
         self.status = S.QUEUED
         self.node_execs: list[NodeExec] = []
         self.outputs: dict[str, list[Any]] = {}
@@ -453,9 +455,12 @@ class GraphRun:
             node_execution_id=ne.id,
             settings=self.settings,
             logger=log,
+            services=self.services,
+            credentials=spec.credentials,
         )
-        if spec.credentials:
-            ctx.extra["credentials"] = spec.credentials
+        ne.stats = ctx.stats
+        if self.bus.active:
+            ctx.stream_sink = lambda pin, chunk: self._publish_stream(ne, pin, chunk)
         if self.subgraph_runner is not None and ne.node.block_type == BlockType.AGENT:
             ctx.run_subgraph = self.subgraph_runner(self, ne)
         return ctx
@@ -548,6 +553,23 @@ class GraphRun:
                 node_execution_id=ne.id,
                 block_id=ne.node.block.id,
                 data=data,
+            )
+        )
+
+    def _publish_stream(self, ne: NodeExec, pin: str, chunk: Any) -> None:
+        spec = self.spec
+        self.bus.publish(
+            ExecutionEvent(
+                EventType.NODE_STREAM,
+                spec.execution_id,
+                spec.graph_id,
+                spec.graph_version,
+                spec.user_id,
+                str(ne.status),
+                node_id=ne.node.id,
+                node_execution_id=ne.id,
+                block_id=ne.node.block.id,
+                data={"pin": pin, "chunk": chunk, "seq": ne.seq},
             )
         )
 

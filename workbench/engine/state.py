@@ -49,6 +49,7 @@ class NodeExec:
         "replayed",
         "seq",
         "started_at",
+        "stats",
         "status",
     )
 
@@ -69,6 +70,8 @@ class NodeExec:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.replayed = False
+        self.stats: dict[str, float] | None = None
+        """Numbers the block reported (tokens, cost) through ``RunContext.add_stats``."""
 
     def __repr__(self) -> str:
         return f"<NodeExec {self.node.id}#{self.seq} {self.status}>"

@@ -16,6 +16,8 @@ class EventType(enum.StrEnum):
     EXECUTION_COMPLETED = "EXECUTION_COMPLETED"
     EXECUTION_FAILED = "EXECUTION_FAILED"
     NODE_EXECUTED = "NODE_EXECUTED"
+    NODE_STREAM = "NODE_STREAM"
+    """A partial output while a node runs (LLM tokens); carries ``pin`` and ``chunk``; not stored."""
 
 
 FINAL_EVENTS = frozenset({EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED})

@@ -19,7 +19,7 @@ from typing import Any
 
 from workbench.block.registry import BlockRegistry
 from workbench.config import Settings
-from workbench.engine.context import SubgraphRunner
+from workbench.engine.context import BlockServices, SubgraphRunner
 from workbench.engine.plan import Plan
 from workbench.engine.recorder import NullRecorder, Recorder, Replay
 from workbench.engine.run import GraphRun, RunSpec
@@ -151,8 +151,11 @@ class ExecutionService:
         writer: WriteBehind | None = None,
         executor_key: int | None = None,
         queue: ExecutionQueue | None = None,
+        block_services: BlockServices | None = None,
     ) -> None:
         self.settings = settings
+        self.block_services = block_services or BlockServices()
+        """Vault, database pool and named services the running blocks may use."""
         self.queue = queue
         """None: runs are dispatched in this process. Otherwise published for executor processes."""
         self.registry = registry
@@ -346,6 +349,7 @@ class ExecutionService:
             limiter=self.limiter,
             replay=replay,
             subgraph_runner=self._subgraph_runner,
+            services=self.block_services,
         )
 
     def _start(self, plan: Plan, spec: RunSpec, recorder: Recorder, replay: Replay | None = None) -> GraphRun:

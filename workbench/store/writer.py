@@ -34,15 +34,17 @@ MAX_WRITE_FAILURES = 5
 
 _UPSERT_NODES = """
 INSERT INTO node_executions (id, graph_execution_id, node_id, block_id, seq, status, inputs, outputs,
-                             error, attempts, queued_at, started_at, ended_at)
-SELECT id, ge, node_id, block_id, seq, status, inputs::jsonb, outputs::jsonb, error, attempts, q, s, e
+                             error, attempts, queued_at, started_at, ended_at, stats)
+SELECT id, ge, node_id, block_id, seq, status, inputs::jsonb, outputs::jsonb, error, attempts, q, s, e,
+       st::jsonb
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[],
-            $8::text[], $9::text[], $10::int[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[])
-     AS u(id, ge, node_id, block_id, seq, status, inputs, outputs, error, attempts, q, s, e)
+            $8::text[], $9::text[], $10::int[], $11::timestamptz[], $12::timestamptz[], $13::timestamptz[],
+            $14::text[])
+     AS u(id, ge, node_id, block_id, seq, status, inputs, outputs, error, attempts, q, s, e, st)
 ON CONFLICT (id) DO UPDATE SET
     status = excluded.status, inputs = excluded.inputs, outputs = excluded.outputs, error = excluded.error,
     attempts = excluded.attempts, queued_at = excluded.queued_at, started_at = excluded.started_at,
-    ended_at = excluded.ended_at
+    ended_at = excluded.ended_at, stats = excluded.stats
 """
 
 _UPDATE_RUNS = """
@@ -54,6 +56,16 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::time
      AS u(id, status, outputs, error, error_node_id, started_at, ended_at, stats)
 WHERE g.id = u.id
 """
+
+
+def _summed_stats(run: GraphRun) -> dict[str, float]:
+    """The numbers the run's blocks reported (tokens, cost), summed over its node executions."""
+    total: dict[str, float] = {}
+    for ne in run.node_execs:
+        if ne.stats:
+            for key, value in ne.stats.items():
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def _ts(t: float | None) -> datetime | None:
@@ -188,7 +200,7 @@ class WriteBehind:
 
     @staticmethod
     def _node_rows(items: Any) -> list[list[Any]]:
-        cols: list[list[Any]] = [[] for _ in range(13)]
+        cols: list[list[Any]] = [[] for _ in range(14)]
         for ne, execution_id in items:
             cols[0].append(ne.id)
             cols[1].append(execution_id)
@@ -203,6 +215,7 @@ class WriteBehind:
             cols[10].append(_ts(ne.queued_at))
             cols[11].append(_ts(ne.started_at))
             cols[12].append(_ts(ne.ended_at))
+            cols[13].append(dumps(ne.stats) if ne.stats else "{}")
         return cols
 
     @staticmethod
@@ -217,7 +230,10 @@ class WriteBehind:
             cols[5].append(_ts(run.started_at))
             cols[6].append(_ts(run.ended_at))
             duration = (run.ended_at - run.started_at) if run.ended_at and run.started_at else None
-            cols[7].append(dumps({"node_executions": len(run.node_execs), "duration_s": duration}))
+            stats: dict[str, Any] = {"node_executions": len(run.node_execs), "duration_s": duration}
+            if run.status.is_final:
+                stats.update(_summed_stats(run))
+            cols[7].append(dumps(stats))
         return cols
 
     async def _poll_cancels(self) -> None:
