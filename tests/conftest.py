@@ -52,10 +52,34 @@ async def ewb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Work
         yield bench
 
 
-@pytest.fixture(params=["ephemeral", "durable"])
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The machine's Redis (each run uses its own key prefix)."""
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+async def dwb(
+    settings: Settings, registry: BlockRegistry, amqp_url: str, redis_url: str
+) -> AsyncIterator[Workbench]:
+    """The distributed configuration: runs published to RabbitMQ (this run's own vhost), consumed by
+    this process as an executor, events on Redis (this run's own key prefix), state in PostgreSQL."""
+    import uuid
+
+    distributed = settings.with_(
+        amqp_url=amqp_url, redis_url=redis_url, key_prefix=f"wb-test-{uuid.uuid4().hex[:12]}"
+    )
+    async with Workbench(distributed, registry=registry, consume=True) as bench:
+        yield bench
+
+
+BENCH_MODES = {"ephemeral": "ewb", "durable": "wb", "distributed": "dwb"}
+
+
+@pytest.fixture(params=list(BENCH_MODES))
 def bench(request: pytest.FixtureRequest) -> Workbench:
-    """Both modes: engine behaviour must not depend on whether runs are stored."""
-    return request.getfixturevalue("ewb" if request.param == "ephemeral" else "wb")
+    """Every mode: engine behaviour must not depend on whether runs are stored or where they run."""
+    return request.getfixturevalue(BENCH_MODES[request.param])
 
 
 @pytest.fixture(scope="session")

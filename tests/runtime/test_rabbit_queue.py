@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -11,6 +12,8 @@ import pytest
 from tests.engine.graphs import graph, inp, link, node, out
 from tests.support.blocks import COUNTS, CountingBlock, SleepBlock
 from workbench.app import Workbench
+from workbench.errors import NotFoundError
+from workbench.runtime.events import EventType
 from workbench.runtime.rabbit import DLQ, PRIORITIES, TTL_MS, queue_name
 from workbench.services.executions import MAX_ATTEMPTS
 
@@ -139,3 +142,27 @@ async def test_cancel_reaches_the_executor_that_holds_the_run(api, executor) -> 
     assert await api.executions.cancel(execution_id) == "RUNNING"  # flagged in the database
     result = await api.executions.wait(execution_id, timeout=10)
     assert result.status == "CANCELLED"
+
+
+async def test_streaming_a_run_on_another_executor_ends_from_storage(api, executor) -> None:
+    # The submitter's bus is its own (no Redis): no event of the run reaches it; storage fills in.
+    key = "dist-stream"
+    events = [e async for e in api.executions.stream(counting_graph(key), {"x": 3})]
+    assert [e.type for e in events][-1] == EventType.EXECUTION_COMPLETED
+    assert events[-1].data["outputs"] == {"y": [3]}
+    node_events = [e for e in events if e.type == EventType.NODE_EXECUTED]
+    assert sorted(e.node_id for e in node_events) == ["c", "in", "o"]
+    [counted] = [e for e in node_events if e.node_id == "c"]
+    assert counted.data["outputs"][0] == ["output", 3]
+    assert isinstance(counted.data["ended_at"], float)
+    assert COUNTS[key] == 1
+
+
+async def test_following_a_finished_run_replays_it_from_storage(api, executor) -> None:
+    execution_id = await api.executions.submit(counting_graph("dist-follow"), {"x": 4})
+    await api.executions.wait(execution_id, timeout=20)
+    events = [e async for e in api.executions.follow(execution_id)]
+    assert [e.type for e in events].count(EventType.NODE_EXECUTED) == 3
+    assert events[-1].type == EventType.EXECUTION_COMPLETED
+    with pytest.raises(NotFoundError):
+        [e async for e in api.executions.follow(execution_id, user_id=str(uuid.uuid4()))]

@@ -26,8 +26,8 @@ from workbench.engine.run import GraphRun, RunSpec
 from workbench.engine.state import ExecutionStatus, NodeExec, fast_uuid
 from workbench.errors import BlockError, InputError, NotFoundError
 from workbench.graph.model import Graph
-from workbench.runtime.bus import EventBus
-from workbench.runtime.events import ExecutionEvent
+from workbench.runtime.bus import EventBus, Subscription
+from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.runtime.queue import DeadLetter, ExecutionQueue, Job
 from workbench.services.graphs import GraphService
 from workbench.store.executions import ExecutionRecord, ExecutionRepository
@@ -38,6 +38,8 @@ from workbench.auth import LOCAL_USER_ID  # noqa: E402
 
 EXECUTOR_LOCK_CLASS = 0x57424558  # "WBEX"
 POLL_INTERVAL = 0.1
+FOLLOW_IDLE = 1.0
+"""Seconds without an event after which :meth:`ExecutionService.follow` checks storage."""
 MAX_ATTEMPTS = 5
 """How many times executors may take a run before it is given up (poison message)."""
 PRIORITY_NAMES = {1: "high", 0: "normal", -1: "low"}
@@ -113,7 +115,53 @@ def _node_view(ne: NodeExec) -> dict[str, Any]:
         "attempts": ne.attempts,
         "started_at": ne.started_at,
         "ended_at": ne.ended_at,
+        "stats": dict(ne.stats) if ne.stats else {},
     }
+
+
+def _events_from_result(
+    result: ExecutionResult, seen: set[str], *, final: bool = True
+) -> list[ExecutionEvent]:
+    """The NODE_EXECUTED events of a finished run not in ``seen`` (and its final event), from storage."""
+    events = []
+    base = (result.execution_id, result.graph_id, result.graph_version, result.user_id or "")
+    for n in result.node_executions:
+        if n["id"] in seen or not ExecutionStatus(n["status"]).is_final:
+            continue
+        seen.add(n["id"])
+        data = {
+            "seq": n["seq"],
+            "inputs": n["inputs"],
+            "outputs": n["outputs"],
+            "error": n["error"],
+            "started_at": _epoch(n["started_at"]),
+            "ended_at": _epoch(n["ended_at"]),
+        }
+        if "block_name" in n:
+            data["block_name"] = n["block_name"]
+        events.append(
+            ExecutionEvent(
+                EventType.NODE_EXECUTED,
+                *base,
+                n["status"],
+                node_id=n["node_id"],
+                node_execution_id=n["id"],
+                block_id=n["block_id"],
+                data=data,
+            )
+        )
+    if final:
+        kind = EventType.EXECUTION_COMPLETED if result.status == "COMPLETED" else EventType.EXECUTION_FAILED
+        data = {"outputs": result.outputs, "error": result.error, "error_node_id": result.error_node_id}
+        events.append(ExecutionEvent(kind, *base, str(result.status), data=data))
+    return events
+
+
+def _epoch(value: float | str | None) -> float | None:
+    """A timestamp as epoch seconds, whether live (float) or stored (ISO text)."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    return value
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -393,7 +441,75 @@ class ExecutionService:
         sub = self.bus.subscribe(execution_id=execution_id)
         try:
             await self.submit(graph, inputs, execution_id=execution_id, **kwargs)
-            async for event in sub:
+        except BaseException:
+            sub.close()
+            raise
+        async for event in self._follow(sub, execution_id, kwargs.get("user_id", LOCAL_USER_ID)):
+            yield event
+
+    async def follow(
+        self, execution_id: str, *, user_id: str | None = LOCAL_USER_ID, idle: float = FOLLOW_IDLE
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Yield the events of a run until its final one, wherever the run executes.
+
+        Events come from the bus as they happen. The database fills in whatever the bus cannot
+        promise: a run already finished yields its stored node executions and final event at once;
+        a run in another process whose events do not reach this one (no shared bus, or Redis down for
+        a while) is checked in storage after ``idle`` quiet seconds; and a final event from another
+        process is preceded by the NODE_EXECUTED events that never arrived. NotFoundError when the
+        run does not exist (or is not ``user_id``'s).
+        """
+        sub = self.bus.subscribe(execution_id=execution_id)
+        async for event in self._follow(sub, execution_id, user_id, idle, check_first=True):
+            yield event
+
+    async def _follow(
+        self,
+        sub: Subscription,
+        execution_id: str,
+        user_id: str | None,
+        idle: float = FOLLOW_IDLE,
+        *,
+        check_first: bool = False,
+    ) -> AsyncIterator[ExecutionEvent]:
+        seen: set[str] = set()
+        try:
+            if check_first and execution_id not in self._runs:
+                if self.repo is None:
+                    recent = self._recent.get(execution_id)
+                    if recent is None or (user_id is not None and recent.user_id != user_id):
+                        raise NotFoundError(f"execution {execution_id} not found")
+                    for event in _events_from_result(recent, seen):
+                        yield event
+                    return
+                rec = await self.repo.get(execution_id, user_id)
+                if rec is None:
+                    raise NotFoundError(f"execution {execution_id} not found")
+                if ExecutionStatus(rec.status).is_final:
+                    for event in _events_from_result(_result_from_record(rec), seen):
+                        yield event
+                    return
+            while True:
+                try:
+                    event = await sub.get(timeout=idle)
+                except TimeoutError:
+                    if execution_id in self._runs or self.repo is None:
+                        continue  # runs here: its events reach this process's subscribers
+                    rec = await self.repo.get(execution_id, user_id)
+                    if rec is not None and ExecutionStatus(rec.status).is_final:
+                        for missed in _events_from_result(_result_from_record(rec), seen):
+                            yield missed
+                        return
+                    continue
+                if user_id is not None and event.user_id != user_id:
+                    continue
+                if event.is_final and execution_id not in self._runs and self.repo is not None:
+                    rec = await self.repo.get(execution_id, user_id)
+                    if rec is not None:
+                        for missed in _events_from_result(_result_from_record(rec), seen, final=False):
+                            yield missed
+                elif event.type == EventType.NODE_EXECUTED and event.node_execution_id:
+                    seen.add(event.node_execution_id)
                 yield event
                 if event.is_final:
                     return

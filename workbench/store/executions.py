@@ -31,6 +31,8 @@ class NodeExecutionRecord:
     queued_at: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Numbers the block reported (tokens, cost)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -47,6 +49,7 @@ class NodeExecutionRecord:
             "queued_at": _iso(self.queued_at),
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
+            "stats": self.stats,
         }
 
 
@@ -129,6 +132,7 @@ def _node(row: asyncpg.Record) -> NodeExecutionRecord:
         queued_at=row["queued_at"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
+        stats=row["stats"] or {},
     )
 
 
