@@ -16,7 +16,10 @@ The server sends ``{"type": "subscribed" | "unsubscribed" | "pong" | "heartbeat"
 run (before any later event of it), and the seed's events (``EXECUTION_STARTED``,
 ``EXECUTION_UPDATED``, ``EXECUTION_COMPLETED``, ``EXECUTION_FAILED``, ``NODE_EXECUTED``) as
 ``ExecutionEvent.to_dict()``. A heartbeat goes out whenever nothing else was sent for
-``WORKBENCH_WS_HEARTBEAT`` seconds (15 by default).
+``WORKBENCH_WS_HEARTBEAT`` seconds (15 by default). When the event bus may have lost events (Redis
+was unreachable from this replica or from an executor), the server sends ``{"type": "resync"}`` and
+then a fresh ``EXECUTION_STATE`` of every run subscribed to by id; clients following a whole graph or
+all runs re-read what they show.
 
 A slow or dead client never slows an execution: publishing never waits, each connection has a
 bounded buffer (a client that cannot keep up loses its oldest events and is told so with
@@ -50,6 +53,8 @@ HEARTBEAT = 15.0
 """Default seconds of silence after which a heartbeat is sent (``WORKBENCH_WS_HEARTBEAT``)."""
 SEND_TIMEOUT = 10.0
 """Default seconds a send may wait on a client that does not read (``WORKBENCH_WS_SEND_TIMEOUT``)."""
+GAP_CHECK = 1.0
+"""Seconds between checks of the bus for a gap (lost events), at most."""
 BUFFER = 1000
 """Events buffered per connection; beyond that the oldest are dropped."""
 CLOSE_TIMEOUT = 1.0
@@ -153,6 +158,7 @@ class _Connection:
         self.lock = asyncio.Lock()
         self.last_sent = time.monotonic()
         self.lagged_reported = 0
+        self.gaps_seen = wb.bus.gaps
 
     async def send(self, doc: dict[str, Any]) -> None:
         """Send one frame (the caller holds ``lock``); _SlowClient if the client does not take it."""
@@ -170,9 +176,11 @@ class _Connection:
 
     async def pump(self) -> None:
         while True:
+            if self.wb.bus.gaps != self.gaps_seen:
+                await self.resync()
             wait = self.last_sent + self.heartbeat - time.monotonic()
             try:
-                event = await self.sub.get(timeout=max(wait, 0.001))
+                event = await self.sub.get(timeout=min(max(wait, 0.001), GAP_CHECK))
             except TimeoutError:
                 async with self.lock:
                     if time.monotonic() - self.last_sent >= self.heartbeat:
@@ -187,6 +195,20 @@ class _Connection:
                     await self.send({"type": "lagged", "dropped": dropped})
                 if self.interest.wants(event):
                     await self.send(event.to_dict())
+
+    async def resync(self) -> None:
+        """Events may have been lost: say so, and send the current state of each run followed by id."""
+        self.gaps_seen = self.wb.bus.gaps
+        async with self.lock:
+            await self.send({"type": "resync", "reason": "the event bus lost events; states follow"})
+            for execution_id in list(self.interest.executions):
+                since = time.time()
+                try:
+                    state = await self.wb.executions.get(execution_id, self.principal.user_id)
+                except NotFoundError:
+                    continue
+                self.interest.executions[execution_id] = since
+                await self.send({"type": "EXECUTION_STATE", "execution": _state(state)})
 
     # ---- requests from the client --------------------------------------------------------------
 

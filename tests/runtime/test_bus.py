@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 
 from server import ws as ws_module
 from tests.engine.graphs import graph, inp, link, node, out
-from tests.support.blocks import EchoBlock
+from tests.support.blocks import EchoBlock, SleepBlock
 from workbench.app import Workbench
 from workbench.auth import LOCAL_PRINCIPAL, LOCAL_USER_ID
 from workbench.config import Settings
@@ -363,6 +363,7 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(
             except TimeoutError:
                 assert time.monotonic() < deadline, "delivery did not resume"
         assert (await client_ids(admin, b.client_name)) not in ([], [killed])
+    assert b.gaps == 1 and a.gaps == 0  # b knows it may have missed events; a missed nothing
     await Buses(a, b, True).take(sub)  # in-flight probes
     for m in range(5):
         a.publish(event(100 + m, user="alice"))
@@ -441,6 +442,8 @@ async def test_redis_going_away_and_coming_back(settings: Settings, caplog: pyte
         assert "unreachable" in messages[0] and "1000 events" in messages[1]
 
         assert await Buses(a, b, True).take(on_b) == []  # what was dropped stays dropped
+        # ...but it is announced: a's listener came back, and a's publisher told b it dropped events.
+        await until(lambda: a.gaps >= 1 and b.gaps == 1, what="the gap to be counted on both sides")
         a.publish(event(2000, user="alice"))
         b.publish(event(3000, user="bob"))
         assert [e.data["seq"] for e in await Buses(a, b, True).take(on_b)] == [2000]
@@ -529,3 +532,44 @@ async def test_health_is_503_while_the_bus_cannot_reach_redis(settings: Settings
         assert body["bus"]["ok"] is (status == 200) and body["bus"]["kind"] == "redis"
         assert {"dropped", "websockets", "websockets_total", "websockets_dropped"} <= set(body["bus"])
         assert body["database"]["ok"] is True
+
+
+async def test_a_websocket_client_is_resynced_after_events_were_lost(
+    settings: Settings, registry: Any
+) -> None:
+    proxy = Proxy(REDIS_URL)
+    await proxy.start()
+    prefix = f"wb-test-{uuid.uuid4().hex[:12]}"
+    url = f"redis://127.0.0.1:{proxy.port}/{urlsplit(REDIS_URL).path.strip('/') or 0}"
+    runner_bus = RedisBus(redis_settings(settings, prefix, url=url), **FAST)
+    try:
+        async with (
+            Workbench(settings, registry=registry, bus=runner_bus, resume=False) as runner,
+            Workbench(redis_settings(settings, prefix), registry=registry, resume=False) as api,
+        ):
+            g = graph(
+                [inp("in", "x"), node("s", SleepBlock, seconds=0.5), out("o", "y")],
+                [link("in.result", "s.value"), link("s.output", "o.value")],
+            )
+            execution_id = await runner.executions.submit(g, {"x": "late"})
+            sock = FakeSocket()
+            conn = ws_module._Connection(sock, api, LOCAL_PRINCIPAL)  # type: ignore[arg-type]
+            serving = asyncio.create_task(conn.serve())
+            await sock.inbox.put(json.dumps({"action": "subscribe", "execution_id": execution_id}))
+            await until(lambda: any(d["type"] == "EXECUTION_STATE" for d in sock.sent), what="state")
+
+            await proxy.stop()  # the runner's Redis goes away: the rest of the run's events are lost
+            assert (await runner.executions.wait(execution_id, timeout=10)).status == "COMPLETED"
+            await runner.writer.flush()
+            assert not any(d["type"] == "EXECUTION_COMPLETED" for d in sock.sent)
+            await proxy.start()  # back: the runner announces the gap, the API replica resyncs its client
+
+            await until(lambda: any(d["type"] == "resync" for d in sock.sent), timeout=10, what="resync")
+            await until(lambda: sock.sent[-1]["type"] == "EXECUTION_STATE", what="the fresh state")
+            assert sock.sent[-1]["execution"]["status"] == "COMPLETED"
+            assert sock.sent[-1]["execution"]["outputs"] == {"y": ["late"]}
+            serving.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await serving
+    finally:
+        await proxy.stop()

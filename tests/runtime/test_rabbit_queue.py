@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 
@@ -166,3 +167,44 @@ async def test_following_a_finished_run_replays_it_from_storage(api, executor) -
     assert events[-1].type == EventType.EXECUTION_COMPLETED
     with pytest.raises(NotFoundError):
         [e async for e in api.executions.follow(execution_id, user_id=str(uuid.uuid4()))]
+
+
+async def test_broker_connections_dropped_mid_flight_lose_and_repeat_nothing(api, executor, amqp_url) -> None:
+    # Runs are in flight (unacked) and queued when the broker drops every connection of this vhost
+    # (what clients see of a broker restart); both sides reconnect and every run ends exactly once.
+    vhost = amqp_url.rsplit("/", 1)[1]
+    slow = [
+        graph(
+            [
+                inp("in", "x"),
+                node("s", SleepBlock, seconds=0.4),
+                node("c", CountingBlock, key=f"drop-{i}"),
+                out("o", "y"),
+            ],
+            [link("in.result", "s.value"), link("s.output", "c.value"), link("c.output", "o.value")],
+        )
+        for i in range(6)
+    ]
+    ids = [await api.executions.submit(g, {"x": i}) for i, g in enumerate(slow)]
+    for _ in range(100):
+        if executor.executions._runs:
+            break
+        await asyncio.sleep(0.02)
+    assert executor.executions._runs, "no run started before the connections were dropped"
+    proc = await asyncio.create_subprocess_exec(
+        shutil.which("rabbitmqctl") or "rabbitmqctl",
+        "close_all_connections",
+        "-p",
+        vhost,
+        "test: broker restart",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert await proc.wait() == 0
+    results = [await api.executions.wait(i, timeout=60) for i in ids]
+    assert [r.status for r in results] == ["COMPLETED"] * 6
+    assert [r.outputs for r in results] == [{"y": [i]} for i in range(6)]
+    assert [COUNTS[f"drop-{i}"] for i in range(6)] == [1] * 6
+    # Both connections came back: a new run is published and consumed.
+    after = await api.executions.submit(counting_graph("drop-after"), {"x": 9})
+    assert (await api.executions.wait(after, timeout=30)).outputs == {"y": [9]}

@@ -99,6 +99,9 @@ class EventBus(ABC):
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        self.gaps = 0
+        """How many times events of other processes may have been missed (a Redis outage on either
+        side). Watchers that need every event re-read state from the database when it grows."""
 
     @abstractmethod
     def publish(self, event: ExecutionEvent) -> None:

@@ -10,8 +10,11 @@ background task sends with pipelined ``PUBLISH``. When the outbox is full or Red
 reached, events for other processes are dropped and counted (``health()["dropped"]``; one log line
 per outage, not per event), and the process's own subscribers still get everything. The listener
 and the publisher reconnect with capped, jittered backoff and delivery resumes when Redis returns;
-what was missed is not replayed: clients re-read the state of a run from the database (the
-WebSocket sends ``EXECUTION_STATE`` on every subscribe). A bus that cannot reach Redis at start
+what was missed is not replayed, but it is announced: a listener that reconnects, and a publisher that
+dropped events and is back, count a *gap* (``EventBus.gaps``; the publisher tells every process with a
+gap notice on the channels), and watchers re-read the state of the runs they follow from the database
+(the WebSocket sends ``resync`` and fresh ``EXECUTION_STATE`` frames; ``ExecutionService.follow``
+fills in from storage). A bus that cannot reach Redis at start
 starts degraded, with a warning, rather than refusing to run; a URL that Redis refuses (bad
 password, bad database) is a configuration mistake and raises :class:`~workbench.errors.ConfigError`.
 """
@@ -108,6 +111,8 @@ class RedisBus(EventBus):
         self._overflowing = False
         self._malformed_logged = False
         self.dropped = 0
+        self._gap_announced = 0
+        """``dropped`` when the last gap notice went out (a new notice is due when it grows)."""
         """Events that did not reach Redis (outage, or the outbox full); this process's subscribers
         had them."""
         self.received = 0
@@ -219,6 +224,8 @@ class RedisBus(EventBus):
         while True:
             if not self._publisher_ok:
                 await self._reconnect_publisher()
+            if self.dropped != self._gap_announced:
+                await self._announce_gap()
             if not self._outbox:
                 self._overflowing = False
                 self._wakeup.clear()
@@ -241,6 +248,18 @@ class RedisBus(EventBus):
                 log.exception("event bus: sending %d events to Redis failed", len(batch))
             finally:
                 self._sending = False
+
+    async def _announce_gap(self) -> None:
+        """Tell the other processes that events of this one were lost (they re-read state)."""
+        assert self._redis is not None
+        try:
+            await self._redis.publish(
+                f"{self.prefix}:events:-gap", jsonutil.dumpb({"origin": self.origin, "gap": True})
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down("publisher", exc)
+            return
+        self._gap_announced = self.dropped
 
     async def _reconnect_publisher(self) -> None:
         assert self._redis is not None
@@ -270,10 +289,14 @@ class RedisBus(EventBus):
         """One pattern subscription for the process; resubscribe with backoff when it breaks."""
         assert self._redis is not None
         delay = self.min_backoff
+        listened = False
         while True:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.psubscribe(self.pattern)
+                if listened:
+                    self.gaps += 1  # whatever was published while we were away is lost
+                listened = True
                 self._up("listener")
                 self._subscribed.set()
                 delay = self.min_backoff
@@ -299,6 +322,9 @@ class RedisBus(EventBus):
             doc = jsonutil.loads(data)
             if doc["origin"] == self.origin:
                 return  # ours: this process's subscribers had it when it was published
+            if doc.get("gap"):
+                self.gaps += 1
+                return
             event = ExecutionEvent.from_dict(doc["event"])
         except Exception as exc:  # someone else's message on our channels: never fatal
             if not self._malformed_logged:
