@@ -7,7 +7,6 @@ CORS, gzip and body size limits are configured here.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -18,8 +17,6 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
 
 from server.auth import auth_middleware
 from server.config import ServerConfig
@@ -34,6 +31,7 @@ from server.routes.graphs import GraphController
 from server.routes.health import health
 from server.routes.oauth import OAuthController
 from server.routes.schedules import ScheduleController
+from server.stores import rate_limit_store
 from server.ws import websocket_handler
 from workbench import __version__
 from workbench.app import Workbench
@@ -46,15 +44,6 @@ def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
     user = request.scope.get("user")
     who = getattr(user, "user_id", None) or (request.client.host if request.client else "unknown")
     return f"{who}:{request.method}:{request.scope.get('path_template', request.url.path)}"
-
-
-def _rate_limit_store() -> Store:
-    url = os.environ.get("REDIS_URL")
-    if url:
-        from litestar.stores.redis import RedisStore
-
-        return RedisStore.with_client(url=url, namespace="workbench-ratelimit")
-    return MemoryStore()
 
 
 def create_app(
@@ -133,7 +122,7 @@ def create_app(
         else None,
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         request_max_body_size=config.max_body_size,
-        stores={"rate_limit": _rate_limit_store()},
+        stores={"rate_limit": rate_limit_store()},
         on_startup=[start],
         on_shutdown=[stop],
         state=State({"workbench": wb, "config": config}),

@@ -53,6 +53,9 @@ async def metrics(request: Request[Any, Any, Any]) -> str:
         "workbench_state_flushes_total": wb.writer.flushes if wb.writer else 0,
         "process_resident_memory_bytes": psutil.Process(os.getpid()).memory_info().rss,
     }
+    if queue is not None:  # ready messages per queue: what an autoscaler scales executors on
+        for priority, ready in (await queue.health()).get("depth", {}).items():
+            lines[f'workbench_queue_messages_ready{{queue="execution.{priority}"}}'] = ready
     return "".join(f"{name} {value}\n" for name, value in lines.items())
 
 

@@ -203,8 +203,11 @@ class ScheduleController(Controller):
 
     @post("/", status_code=201, responses=errors(422), summary="Create a schedule")
     async def create(self, request: Request[Any, Any, Any], data: ScheduleIn) -> ScheduleOut:
-        """Run one of your graphs on time with these inputs. Every bad field is listed, located."""
+        """Run one of your graphs on time with these inputs. Every bad field is listed, located.
+
+        Needs ``graphs:write`` and ``graphs:execute``: a schedule runs the graph on the caller's behalf."""
         principal = caller(request, "graphs:write")
+        principal.require("graphs:execute")
         service = _service(request)
         fields = _fields(data)
         created = await _located(lambda: service.create(principal.user_id, fields))
@@ -263,8 +266,10 @@ class ScheduleController(Controller):
         "/{schedule_id:uuid}/resume", status_code=200, responses=errors(404, 422), summary="Resume a schedule"
     )
     async def resume(self, request: Request[Any, Any, Any], schedule_id: UUID) -> ScheduleOut:
-        """Run it again from now on (runs that fell due while paused are not made up)."""
+        """Run it again from now on (runs that fell due while paused are not made up); needs
+        ``graphs:execute`` too."""
         principal = caller(request, "graphs:write")
+        principal.require("graphs:execute")
         service = _service(request)
         resumed = await _located(lambda: service.resume(str(schedule_id), principal.user_id))
         return schedule_out(service, resumed)

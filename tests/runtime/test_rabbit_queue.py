@@ -208,3 +208,21 @@ async def test_broker_connections_dropped_mid_flight_lose_and_repeat_nothing(api
     # Both connections came back: a new run is published and consumed.
     after = await api.executions.submit(counting_graph("drop-after"), {"x": 9})
     assert (await api.executions.wait(after, timeout=30)).outputs == {"y": [9]}
+
+
+async def test_executor_health_and_metrics_report_queue_depth(settings, registry, api, amqp_url) -> None:
+    from litestar.testing import AsyncTestClient
+
+    from server.executor import create_executor_app
+
+    execution_id = await api.executions.submit(counting_graph("metrics"), {"x": 1}, priority=2)
+    own = Workbench(settings.with_(amqp_url=amqp_url), registry=registry, consume=False)
+    async with AsyncTestClient(create_executor_app(own.settings, workbench=own)) as client:
+        health = (await client.get("/health")).json()
+        assert health["status"] == "ok" and set(health["queue"]["depth"]) == {"high", "normal", "low"}
+        text = (await client.get("/metrics")).text
+        samples = dict(line.rsplit(" ", 1) for line in text.splitlines())
+        for priority in ("high", "normal", "low"):
+            assert f'workbench_queue_messages_ready{{queue="execution.{priority}"}}' in samples
+        assert int(samples["process_resident_memory_bytes"]) > 10_000_000
+    await api.executions.wait(execution_id, timeout=20)

@@ -212,6 +212,15 @@ def test_scopes_and_other_users(server: ServerProcess, ann: User, ben: User) -> 
     with api(server, api_key=write_key) as writer:
         assert writer.get(f"/schedules/{sid}").status_code == 403
         assert writer.post(f"/schedules/{sid}/pause").status_code == 200
+        # Starting runs on time is executing: without graphs:execute, no new or resumed schedule.
+        r = writer.post(
+            "/schedules", json={"graph_id": graph["id"], "schedule_type": "DAILY", "time_of_day": "09:00"}
+        )
+        assert r.status_code == 403 and "graphs:execute" in r.json()["error"]["message"]
+        assert writer.post(f"/schedules/{sid}/resume").status_code == 403
+    both_key, _ = ben.key("graphs:write", "graphs:execute")
+    with api(server, api_key=both_key) as scheduler:
+        assert scheduler.post(f"/schedules/{sid}/resume").status_code == 200
     with api(server) as anonymous:
         assert anonymous.get("/schedules").status_code == 401
     ben.client.delete(f"/schedules/{sid}")
