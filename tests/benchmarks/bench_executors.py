@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -63,6 +64,43 @@ def start_executor(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("executor did not start")
 
 
+def cpu_snapshot(executor_pids: list[int]) -> dict[str, float]:
+    """CPU seconds used so far: the whole machine (busy), and by role (executors, PostgreSQL,
+    RabbitMQ, this benchmark), to show where the cores go."""
+    roles = {"executors": 0.0, "postgres": 0.0, "rabbitmq": 0.0, "benchmark": 0.0, "other": 0.0}
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        used = times.user + times.system
+        name = proc.info["name"] or ""
+        if proc.info["pid"] in executor_pids:
+            roles["executors"] += used
+        elif name.startswith("postgres"):
+            roles["postgres"] += used
+        elif name.startswith("beam"):
+            roles["rabbitmq"] += used
+        elif proc.info["pid"] == os.getpid():
+            roles["benchmark"] += used
+        else:
+            roles["other"] += used
+    machine = psutil.cpu_times()
+    roles["machine_busy"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    return roles
+
+
+def cpu_report(a: dict[str, float], b: dict[str, float], seconds: float, executions: int) -> dict[str, Any]:
+    cores = psutil.cpu_count() or 1
+    return {
+        "machine_busy_percent": round((b["machine_busy"] - a["machine_busy"]) / (seconds * cores) * 100, 1),
+        "cpu_ms_per_execution": {
+            role: round((b[role] - a[role]) / max(executions, 1) * 1000, 3)
+            for role in ("executors", "postgres", "rabbitmq", "benchmark", "other")
+        },
+    }
+
+
 def rss(base: str) -> int:
     for line in httpx.get(base + "/metrics", timeout=5).text.splitlines():
         if line.startswith("process_resident_memory_bytes"):
@@ -92,18 +130,22 @@ async def drain(wb: Workbench, env: dict[str, str], n: int, executors: int, sinc
     """Steady-state rate: completions between 10% and 90% of the queue (start-up excluded)."""
     started = time.perf_counter()
     procs = [start_executor(env) for _ in range(executors)]
+    pids = [proc.pid for proc, _ in procs]
     marks: dict[str, tuple[float, int]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     try:
         while True:
             done = await completed(wb, since)
             now = time.perf_counter()
             if "p10" not in marks and done >= n * 0.1:
                 marks["p10"] = (now, done)
+                cpu["p10"] = cpu_snapshot(pids)
             if done >= n * 0.9 and "p90" not in marks:
                 marks["p90"] = (now, done)
+                cpu["p90"] = cpu_snapshot(pids)
             if done >= n:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.25)
         took = time.perf_counter() - started
     finally:
         for proc, _ in procs:
@@ -115,6 +157,7 @@ async def drain(wb: Workbench, env: dict[str, str], n: int, executors: int, sinc
         "executions": n,
         "wall_seconds_with_startup": round(took, 2),
         "executions_per_s": round((c90 - c10) / max(t90 - t10, 1e-6), 1),
+        "cpu": cpu_report(cpu["p10"], cpu["p90"], t90 - t10, c90 - c10),
     }
 
 

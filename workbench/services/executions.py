@@ -354,7 +354,7 @@ class ExecutionService:
             await self.repo.fail(rec.id, reason)
             raise DeadLetter(reason)
         try:
-            plan = await self.graphs.stored_plan(rec.graph_id, rec.user_id, rec.graph_version)
+            plan = await self.graphs.execution_plan(rec.graph_id, rec.user_id, rec.graph_version)
         except NotFoundError:
             await self.repo.fail(rec.id, f"graph {rec.graph_id} version {rec.graph_version} no longer exists")
             return

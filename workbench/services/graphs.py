@@ -233,6 +233,17 @@ class GraphService:
             return cached
         return self.plan(await self.get(graph_id, user_id, found), stored=True)
 
+    async def execution_plan(self, graph_id: str, user_id: str, version: int) -> Plan:
+        """The plan of the graph version a stored execution runs, for its executor.
+
+        No ownership query when the plan is cached: the execution row exists only for its owner's
+        graph (checked at submission) and its foreign key keeps that version alive while it does.
+        """
+        cached = self._plans.get((graph_id, version))
+        if cached is not None:
+            return cached
+        return await self.stored_plan(graph_id, user_id, version)
+
     def plan(self, graph: Graph, *, stored: bool) -> Plan:
         """The compiled graph; stored versions are immutable, so their plans are cached."""
         if not stored:
