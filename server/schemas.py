@@ -286,4 +286,6 @@ class HealthOut(BaseModel):
     database: dict[str, Any]
     queue: dict[str, Any]
     bus: dict[str, Any]
+    cluster: dict[str, Any] | None = None
+    """The deployment's live processes (from their Redis heartbeats), when Redis is configured."""
     version: str

@@ -45,6 +45,16 @@ async def wb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Workb
         yield bench
 
 
+@pytest.fixture
+def loopback_allowed(wb: Workbench) -> Iterator[None]:
+    """Blocks run by ``wb`` may reach 127.0.0.1 (the tests' local lookalike servers) for one test, as
+    an operator allows it with ``WORKBENCH_HTTP_ALLOW=127.0.0.0/8``."""
+    before = wb.executions.settings
+    wb.executions.settings = before.with_(http_allow=(*before.http_allow, "127.0.0.0/8"))
+    yield
+    wb.executions.settings = before
+
+
 @pytest.fixture(scope="session")
 async def ewb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Workbench]:
     """An ephemeral Workbench: no database, nothing stored."""

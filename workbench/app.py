@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import asyncpg
 
@@ -24,6 +26,7 @@ from workbench.config import Settings
 from workbench.engine.context import BlockServices
 from workbench.runtime.bus import EventBus, LocalBus
 from workbench.runtime.queue import ExecutionQueue
+from workbench.runtime.shared_state import SharedState
 from workbench.secrets import Keys
 from workbench.services.accounts import AccountService
 from workbench.services.credentials import CredentialVault
@@ -52,6 +55,7 @@ class Workbench:
         ephemeral: bool = False,
         resume: bool = True,
         consume: bool = False,
+        role: str | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.registry = registry or default_registry()
@@ -67,7 +71,13 @@ class Workbench:
         self._lease: asyncpg.Connection | None = None
         self.executor_key: int | None = None
         self.graphs = GraphService(self.registry, self.settings, None)
-        self.block_services = BlockServices()
+        self.shared = SharedState(
+            self.settings, role or ("executor" if consume else "api"), self._presence_doc
+        )
+        """Presence of the deployment's processes and the block result cache (Redis when configured)."""
+        self.presence_extras: list[Callable[[], dict[str, Any]]] = []
+        """Callables adding to this process's presence heartbeat (the API adds its WebSocket counts)."""
+        self.block_services = BlockServices(shared=self.shared)
         """What running blocks may use (vault, pool, named services); filled in by :meth:`start`."""
         self.executions = ExecutionService(
             self.settings, self.registry, self.graphs, self.bus, block_services=self.block_services
@@ -87,6 +97,7 @@ class Workbench:
         if self.started:
             return self
         await self.bus.start()
+        await self.shared.start()
         if self.db is not None:
             await self.db.start()
             pool = self.db.pool
@@ -167,8 +178,15 @@ class Workbench:
             self._lease = None
         if self.db is not None:
             await self.db.stop()
+        await self.shared.stop()
         await self.bus.stop()
         self.started = False
+
+    def _presence_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"running": len(self.executions._runs)}
+        for extra in self.presence_extras:
+            doc.update(extra())
+        return doc
 
     async def __aenter__(self) -> Workbench:
         return await self.start()

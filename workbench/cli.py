@@ -52,7 +52,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
     graph = load_graph_file(args.file)
     inputs = dict(parse_input(i) for i in args.input or [])
-    async with Workbench(ephemeral=args.ephemeral) as wb:
+    async with Workbench(ephemeral=args.ephemeral, role="cli") as wb:
         execution_id = await wb.executions.submit(graph, inputs, ephemeral=args.ephemeral)
         try:
             result = await wb.executions.wait(execution_id, timeout=args.timeout)
@@ -81,7 +81,7 @@ async def cmd_validate(args: argparse.Namespace) -> int:
 
     try:
         graph = load_graph_file(args.file)
-        async with Workbench(ephemeral=True) as wb:
+        async with Workbench(ephemeral=True, role="cli") as wb:
             problems = await wb.graphs.problems(graph)
     except GraphValidationError as exc:
         problems = exc.problems
@@ -141,7 +141,7 @@ async def cmd_graphs(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
     from workbench.services.executions import LOCAL_USER_ID
 
-    async with Workbench(resume=False) as wb:
+    async with Workbench(resume=False, role="cli") as wb:
         graphs, total = await wb.graphs.list(LOCAL_USER_ID, search=args.search, limit=args.limit)
     if args.json:
         _print_json({"total": total, "graphs": [g.to_dict() for g in graphs]})
@@ -155,7 +155,7 @@ async def cmd_executions(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
     from workbench.services.executions import LOCAL_USER_ID
 
-    async with Workbench(resume=False) as wb:
+    async with Workbench(resume=False, role="cli") as wb:
         records, total = await wb.executions.list(LOCAL_USER_ID, status=args.status, limit=args.limit)
     if args.json:
         _print_json({"total": total, "executions": [r.to_dict(with_nodes=False) for r in records]})
@@ -170,7 +170,7 @@ async def cmd_executions(args: argparse.Namespace) -> int:
 async def cmd_resume(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
 
-    async with Workbench(resume=False) as wb:
+    async with Workbench(resume=False, role="cli") as wb:
         ids = await wb.executions.resume_interrupted()
         results = [await wb.executions.wait(i, timeout=args.timeout) for i in ids]
     if args.json:

@@ -74,6 +74,13 @@ class Settings:
         redis_url: ``REDIS_URL``: Redis for the event bus and shared state; None means in-process.
         key_prefix: ``WORKBENCH_KEY_PREFIX``: prefix of every Redis key and channel (one per deployment
             or test run, so they never see each other's data).
+        http_allow_private: let blocks' outbound HTTP reach private, loopback and link-local addresses
+            (``WORKBENCH_HTTP_ALLOW_PRIVATE=1``); off by default (SSRF guard, see ``workbench.net``).
+        http_allow: hosts and CIDR networks blocks may reach even though they are private
+            (``WORKBENCH_HTTP_ALLOW``, comma-separated, e.g. ``10.1.0.0/16,gitlab.internal``).
+        http_max_bytes: largest response body a block may read (``WORKBENCH_HTTP_MAX_BYTES``).
+        http_timeout: wall-clock limit of one outbound request, redirects and body included
+            (``WORKBENCH_HTTP_TIMEOUT``).
     """
 
     home: Path
@@ -88,6 +95,10 @@ class Settings:
     amqp_url: str | None = None
     redis_url: str | None = None
     key_prefix: str = "workbench"
+    http_allow_private: bool = False
+    http_allow: tuple[str, ...] = ()
+    http_max_bytes: int = 10_000_000
+    http_timeout: float = 30.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -112,6 +123,10 @@ class Settings:
             amqp_url=_url(env, "AMQP_URL", ("amqp://", "amqps://")),
             redis_url=_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
             key_prefix=env.get("WORKBENCH_KEY_PREFIX") or "workbench",
+            http_allow_private=env.get("WORKBENCH_HTTP_ALLOW_PRIVATE", "").lower() in ("1", "true", "yes"),
+            http_allow=tuple(x.strip() for x in env.get("WORKBENCH_HTTP_ALLOW", "").split(",") if x.strip()),
+            http_max_bytes=_int(env, "WORKBENCH_HTTP_MAX_BYTES", 10_000_000),
+            http_timeout=_float(env, "WORKBENCH_HTTP_TIMEOUT", 30.0),
         )
 
     def with_(self, **changes: object) -> Settings:

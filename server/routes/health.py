@@ -12,6 +12,7 @@ from server.deps import workbench_of
 from server.schemas import HealthOut
 from server.ws import ws_info
 from workbench import __version__
+from workbench.app import Workbench
 
 
 @get(
@@ -48,6 +49,25 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     bus.update(ws_info(request.app))
     ok = database["ok"] and queue["ok"] and bus["ok"]
     body = HealthOut(
-        status="ok" if ok else "degraded", database=database, queue=queue, bus=bus, version=__version__
+        status="ok" if ok else "degraded",
+        database=database,
+        queue=queue,
+        bus=bus,
+        cluster=await _cluster(wb) if wb.shared.shared else None,
+        version=__version__,
     )
     return Response(body, status_code=200 if ok else 503)
+
+
+async def _cluster(wb: Workbench) -> dict[str, Any]:
+    """Totals over the processes that heartbeat in Redis (dead ones drop out within 15 s)."""
+    api, executors, schedulers = await asyncio.gather(
+        wb.shared.members("api"), wb.shared.members("executor"), wb.shared.members("scheduler")
+    )
+    return {
+        "api_replicas": len(api),
+        "executors": len(executors),
+        "schedulers": len(schedulers),
+        "running": sum(int(m.get("running", 0)) for m in (*api, *executors)),
+        "websockets": sum(int(m.get("websockets", 0)) for m in api),
+    }

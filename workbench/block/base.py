@@ -126,6 +126,13 @@ class Block:
     """How many times a :class:`~workbench.errors.RetryableError` is retried (before any output)."""
     retry_backoff: ClassVar[float] = 0.5
     """First retry delay in seconds; doubles on each further attempt."""
+    cache_ttl: ClassVar[float | None] = None
+    """Seconds the outputs for given inputs may be reused (the block result cache, shared by every
+    executor through Redis). Only for blocks whose outputs depend on their inputs alone."""
+    optional_links: ClassVar[frozenset[str]] = frozenset()
+    """Linked input pins an execution does not wait for (SmartDecisionMaker's loop inputs, rule E5)."""
+    custom_wait: ClassVar[bool] = False
+    """True when :meth:`waiting_for` holds executions back beyond the linked-pin rule."""
 
     test_input: ClassVar[dict[str, Any] | list[dict[str, Any]] | None] = None
     test_output: ClassVar[list[tuple[str, Any]] | None] = None
@@ -136,6 +143,13 @@ class Block:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = cls.__name__
+
+    def waiting_for(self, data: dict[str, Any]) -> str | None:
+        """An input a ready-looking execution must still wait for (only called when ``custom_wait``).
+
+        ``data`` is the node's defaults with the delivered values on top; None means run now.
+        """
+        return None
 
     def run(self, input_data: Any, **kwargs: Any) -> BlockOutput:
         """Yield ``(output pin, value)`` pairs; ``kwargs`` carries ``context`` (a RunContext)."""

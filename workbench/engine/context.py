@@ -25,6 +25,8 @@ from workbench.errors import CredentialsError, ServiceUnavailable
 if TYPE_CHECKING:
     import asyncpg
 
+    from workbench.engine.plan import Plan
+    from workbench.runtime.shared_state import SharedState
     from workbench.services.credentials import Credential, CredentialVault
 
 SubgraphRunner = Callable[..., AsyncIterator[tuple[str, Any]]]
@@ -37,6 +39,8 @@ class BlockServices:
 
     vault: CredentialVault | None = None
     pool: asyncpg.Pool | None = None
+    shared: SharedState | None = None
+    """Presence and the block result cache (blocks with ``cache_ttl``)."""
     named: dict[str, Any] = field(default_factory=dict)
     """Further services by name (``"knowledge"``...), registered by the application."""
 
@@ -63,6 +67,8 @@ class RunContext:
     stats: dict[str, float] = field(default_factory=dict)
     """Numbers this node execution reports (tokens, cost); stored with the node execution."""
     stream_sink: StreamSink | None = None
+    plan: Plan | None = None
+    """The compiled graph being run (SmartDecisionMaker reads the blocks its tool links lead to)."""
 
     @classmethod
     def for_test(cls, settings: Settings | None = None, services: BlockServices | None = None) -> RunContext:

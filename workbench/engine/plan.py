@@ -79,7 +79,7 @@ class Plan:
             if pins.base_name(link.source_name) == "error":
                 source.error_linked = True
         for nid, node in self.nodes.items():
-            node.linked = tuple(linked[nid])
+            node.linked = tuple(p for p in linked[nid] if p not in node.block.optional_links)
             node.static_in = tuple(static_in[nid])
         inbound = {link.sink_id for link in graph.links}
         self.starting = [

@@ -31,6 +31,7 @@ from workbench.engine.state import ExecutionStatus, NodeExec
 from workbench.errors import BlockError, RetryableError
 from workbench.runtime.bus import EventBus
 from workbench.runtime.events import EventType, ExecutionEvent
+from workbench.runtime.shared_state import result_key
 
 log = logging.getLogger("workbench.engine")
 S = ExecutionStatus
@@ -240,6 +241,11 @@ class GraphRun:
                 if self.recorder.durable:
                     self.recorder.node_changed(ne)
                 return
+        block = ne.node.block
+        if block.custom_wait and block.waiting_for({**ne.node.defaults, **inputs}) is not None:
+            if self.recorder.durable:
+                self.recorder.node_changed(ne)
+            return
         self._incomplete[ne.node.id].remove(ne)
         if self._prepare(ne):
             ne.status = S.QUEUED
@@ -344,6 +350,8 @@ class GraphRun:
         if self.bus.active:
             self._publish_node(EventType.EXECUTION_UPDATED, ne)
         self._running.add(ne)
+        if block.cache_ttl and await self._from_cache(ne):
+            return
         kwargs: dict[str, Any] = {"context": self._context(ne)}
         # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents.
         limiter = self.limiter if node.block_type != BlockType.AGENT else _NO_LIMIT
@@ -387,12 +395,58 @@ class GraphRun:
             ne.ended_at = time.time()
             self._node_failed(ne, _message(exc))
             return
+        if block.cache_ttl:
+            await self._to_cache(ne)
+        self._node_completed(ne)
+
+    def _node_completed(self, ne: NodeExec) -> None:
         self._running.discard(ne)
         ne.status = S.COMPLETED
         ne.ended_at = time.time()
+        assert ne.started_at is not None
         self.recorder.node_changed(ne, urgent=ne.ended_at - ne.started_at > SLOW_NODE)
         if self.bus.active:
             self._publish_node(EventType.NODE_EXECUTED, ne)
+
+    # ---- the block result cache ----------------------------------------------------------------
+
+    async def _from_cache(self, ne: NodeExec) -> bool:
+        """Deliver cached outputs of a ``cache_ttl`` block for these inputs; False on a miss."""
+        shared = self.services.shared if self.services is not None else None
+        if shared is None:
+            return False
+        try:
+            cached = await shared.cache_get(result_key(ne.node.block.id, ne.data))
+        except Exception as exc:  # the cache is an optimisation: never a reason to fail a node
+            log.debug("block cache read failed: %s", exc)
+            return False
+        block = ne.node.block
+        if not isinstance(cached, list) or not all(
+            isinstance(o, list) and len(o) == 2 and (o[0] in block.output_pins or block.dynamic_outputs)
+            for o in cached
+        ):
+            return False  # a miss, or an entry an older version of the block wrote
+        ne.stats = {"cache_hit": 1}
+        try:
+            for name, value in cached:
+                self._emit(ne, name, value)
+        except BlockError as exc:  # a stale entry from an older version of the block
+            self._running.discard(ne)
+            ne.ended_at = time.time()
+            self._node_failed(ne, str(exc))
+            return True
+        self._node_completed(ne)
+        return True
+
+    async def _to_cache(self, ne: NodeExec) -> None:
+        shared = self.services.shared if self.services is not None else None
+        if shared is None or ne.node.block.cache_ttl is None:
+            return
+        try:
+            key = result_key(ne.node.block.id, ne.data)
+            await shared.cache_set(key, [list(o) for o in ne.outputs], ne.node.block.cache_ttl)
+        except Exception as exc:
+            log.debug("block cache write failed: %s", exc)
 
     def _emit(self, ne: NodeExec, name: str, value: Any) -> None:
         node = ne.node
@@ -457,6 +511,7 @@ class GraphRun:
             logger=log,
             services=self.services,
             credentials=spec.credentials,
+            plan=self.plan,
         )
         ne.stats = ctx.stats
         if self.bus.active:

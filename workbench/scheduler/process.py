@@ -82,7 +82,7 @@ async def main(host: str = "127.0.0.1", port: int = 8003, settings: Settings | N
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        async with Workbench(settings or Settings.from_env()) as wb:
+        async with Workbench(settings or Settings.from_env(), role="scheduler") as wb:
             scheduler = holder["scheduler"] = await Scheduler(wb).start()
             print(f"scheduler: health on http://{host}:{port}/health", file=sys.stderr, flush=True)
             try:
