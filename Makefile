@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench lab install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## JupyterLab on the example notebooks; the kernel starts the local platform on demand (%load_ext kernel_ext).
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
 ## Measured targets (prints JSON figures).
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_engine.py
 	$(BIN)/python tests/benchmarks/bench_api.py
+	$(BIN)/python tests/benchmarks/bench_notebook.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

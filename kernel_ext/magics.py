@@ -1,0 +1,146 @@
+"""``%wb``: connect, list blocks, open the palette, run a saved graph, show runs.
+
+    %wb connect                              # local: the platform in this kernel (the default)
+    %wb connect http://host:8006 --api-key wbk_...
+    %wb blocks [SEARCH] [--category TEXT]
+    %wb palette
+    %wb graphs [SEARCH]
+    %wb run GRAPH [name=value ...] [--wait]  # GRAPH: a stored graph's id or name, or a variable
+    %wb runs [GRAPH] [-n 10]
+    %wb show EXECUTION_ID
+
+``name=value`` takes the value as JSON when it parses as JSON, otherwise as text. ``%wb run``
+returns the live run widget at once (add ``--wait`` to return when the run has ended).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+
+from kernel_ext import session
+from kernel_ext.reprs import BlockTable, GraphTable, RunTable
+from workbench.client.base import GraphRef
+from workbench.errors import WorkbenchError
+from workbench.graph.builder import GraphBuilder
+from workbench.graph.model import Graph
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(f"%wb {self.prog.split()[-1]}: {message}\n{self.format_usage()}")
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    p: dict[str, argparse.ArgumentParser] = {}
+    p["connect"] = _Parser(prog="%wb connect", add_help=False)
+    p["connect"].add_argument("url", nargs="?", default=None, help="server URL, or 'local'")
+    p["connect"].add_argument("--api-key", default=None)
+    p["connect"].add_argument("--home", default=None)
+    p["connect"].add_argument("--scheduler", action="store_true")
+    p["blocks"] = _Parser(prog="%wb blocks", add_help=False)
+    p["blocks"].add_argument("search", nargs="?", default=None)
+    p["blocks"].add_argument("--category", default=None)
+    p["palette"] = _Parser(prog="%wb palette", add_help=False)
+    p["graphs"] = _Parser(prog="%wb graphs", add_help=False)
+    p["graphs"].add_argument("search", nargs="?", default=None)
+    p["run"] = _Parser(prog="%wb run", add_help=False)
+    p["run"].add_argument("graph")
+    p["run"].add_argument("inputs", nargs="*", help="name=value")
+    p["run"].add_argument("--wait", action="store_true")
+    p["runs"] = _Parser(prog="%wb runs", add_help=False)
+    p["runs"].add_argument("graph", nargs="?", default=None)
+    p["runs"].add_argument("-n", type=int, default=10)
+    p["show"] = _Parser(prog="%wb show", add_help=False)
+    p["show"].add_argument("execution_id")
+    return p
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, Any]:
+    """``name=value`` pairs; a value that parses as JSON is taken as JSON, else as text."""
+    inputs: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"%wb run: inputs are name=value, got {pair!r}")
+        try:
+            inputs[name] = json.loads(raw)
+        except ValueError:
+            inputs[name] = raw
+    return inputs
+
+
+@magics_class
+class WorkbenchMagics(Magics):
+    """The ``%wb`` line magic (see the module documentation)."""
+
+    parsers = _parsers()
+
+    @line_magic
+    def wb(self, line: str) -> Any:
+        """Workbench commands: connect, blocks, palette, graphs, run, runs, show."""
+        words = shlex.split(line)
+        if not words or words[0] not in self.parsers:
+            raise UsageError("%wb needs a command: " + ", ".join(self.parsers) + "\n" + (__doc__ or ""))
+        args = self.parsers[words[0]].parse_args(words[1:])
+        try:
+            return getattr(self, f"_{words[0]}")(args)
+        except WorkbenchError as exc:
+            raise UsageError(f"%wb {words[0]}: {exc}") from None
+
+    def _connect(self, args: argparse.Namespace) -> Any:
+        url = None if args.url in (None, "local") else args.url
+        return session.use(url, api_key=args.api_key, home=args.home, scheduler=args.scheduler)
+
+    def _blocks(self, args: argparse.Namespace) -> BlockTable:
+        return BlockTable(session.current().blocks(args.search, args.category))
+
+    def _palette(self, args: argparse.Namespace) -> Any:
+        from kernel_ext.widgets import BlockPalette
+
+        return BlockPalette(session.current().blocks())
+
+    def _graphs(self, args: argparse.Namespace) -> GraphTable:
+        return GraphTable(session.current().graphs(args.search))
+
+    def _resolve(self, ref: str) -> GraphRef:
+        """A variable holding a graph or builder, a stored graph id, or a stored graph's exact name."""
+        value = self.shell.user_ns.get(ref) if self.shell is not None else None
+        if isinstance(value, Graph | GraphBuilder):
+            return value
+        client = session.current()
+        found = [g for g in client.graphs() if ref in (g.id, g.name)]
+        if not found:
+            names = ", ".join(repr(g.name) for g in client.graphs()[:20]) or "none stored yet"
+            raise UsageError(
+                f"%wb run: no graph {ref!r}: give a variable holding a Graph or GraphBuilder, or a stored "
+                f"graph's id or name (stored: {names})"
+            )
+        return found[0].id
+
+    def _run(self, args: argparse.Namespace) -> Any:
+        from kernel_ext.widgets import RunWidget
+
+        graph = self._resolve(args.graph)
+        handle = session.current().start(graph, parse_inputs(args.inputs))
+        widget = RunWidget(handle, title=args.graph)
+        if args.wait:
+            handle.result()
+        return widget
+
+    def _runs(self, args: argparse.Namespace) -> RunTable:
+        graph_id = None
+        if args.graph:
+            ref = self._resolve(args.graph)
+            graph_id = (
+                ref if isinstance(ref, str) else (ref.build() if isinstance(ref, GraphBuilder) else ref).id
+            )
+        return RunTable(session.current().executions(graph_id, limit=args.n))
+
+    def _show(self, args: argparse.Namespace) -> Any:
+        return session.current().execution(args.execution_id)

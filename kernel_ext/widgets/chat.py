@@ -1,0 +1,130 @@
+"""The chat widget: a conversation with a graph that takes a message and yields a reply.
+
+Each message runs the graph with its ``message`` input (and, if the graph has one, its ``history``
+input: the conversation so far as ``[{"role": "user" | "assistant", "text": ...}]``) and shows the
+last value of its ``reply`` output. The input and output names are parameters.
+"""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Bool, Dict, List
+
+from workbench.block.registry import default_registry
+from workbench.client.base import GraphRef, as_graph
+from workbench.client.portal import Client
+from workbench.engine.plan import Plan
+from workbench.errors import InputError
+from workbench.graph.model import Graph
+from workbench.runtime.events import ExecutionEvent
+
+
+def graph_io(graph: Graph) -> tuple[list[str], list[str]]:
+    """A graph's input names and output names."""
+    plan = Plan(graph, default_registry(), 600.0)
+    return list(plan.input_schema()["properties"]), list(plan.output_schema()["properties"])
+
+
+class ChatWidget(widgets.VBox):
+    """Talk to a graph; ``messages`` is the conversation, ``busy`` while a reply is coming."""
+
+    messages = List(Dict()).tag(sync=True)
+    busy = Bool(False).tag(sync=True)
+
+    def __init__(
+        self,
+        client: Client,
+        graph: GraphRef,
+        *,
+        message: str = "message",
+        reply: str = "reply",
+        history: str = "history",
+        **kwargs: Any,
+    ) -> None:
+        saved = client.load_graph(graph) if isinstance(graph, str) else client.save_graph(as_graph(graph))
+        inputs, outputs = graph_io(saved)
+        problems = []
+        if message not in inputs:
+            problems.append(f"no input {message!r} (its inputs: {', '.join(inputs) or 'none'})")
+        if reply not in outputs:
+            problems.append(f"no output {reply!r} (its outputs: {', '.join(outputs) or 'none'})")
+        if problems:
+            raise InputError(f"graph {saved.name!r} cannot chat: " + "; ".join(problems))
+        self.client = client
+        self.graph_id = saved.id
+        self.message_input, self.reply_output = message, reply
+        self.history_input = history if history in inputs else None
+        self.transcript = widgets.HTML()
+        self.text = widgets.Text(placeholder="Message", layout=widgets.Layout(width="70%"))
+        self.send_button = widgets.Button(description="Send", button_style="primary")
+        self.send_button.on_click(lambda _b: self._send_typed())
+        self._replied = threading.Condition()
+        super().__init__([self.transcript, widgets.HBox([self.text, self.send_button])], **kwargs)
+        self._render()
+
+    def _render(self) -> None:
+        lines = []
+        for m in self.messages:
+            who = "you" if m["role"] == "user" else ("error" if m["role"] == "error" else "agent")
+            colour = {"you": "#1565c0", "agent": "#2e7d32", "error": "#c62828"}[who]
+            lines.append(f"<div><b style='color:{colour}'>{who}:</b> {escape(str(m['text']))}</div>")
+        if self.busy:
+            lines.append("<div><i>…</i></div>")
+        self.transcript.value = "".join(lines)
+
+    def _send_typed(self) -> None:
+        text = self.text.value.strip()
+        if text and not self.busy:
+            self.text.value = ""
+            self._start(text)
+
+    def _start(self, text: str) -> None:
+        """Start a reply (returns at once; the reply arrives in the client's thread)."""
+        inputs: dict[str, Any] = {self.message_input: text}
+        if self.history_input:
+            inputs[self.history_input] = [dict(m) for m in self.messages if m["role"] != "error"]
+        with self.hold_sync():
+            self.messages = [*self.messages, {"role": "user", "text": text}]
+            self.busy = True
+            self._render()
+        try:
+            handle = self.client.start(self.graph_id, inputs)
+        except Exception as exc:
+            self._answer({"role": "error", "text": str(exc)})
+            return
+
+        def on_event(event: ExecutionEvent) -> None:
+            if not event.is_final:
+                return
+            values = (event.data.get("outputs") or {}).get(self.reply_output) or []
+            if event.status == "COMPLETED" and values:
+                self._answer({"role": "assistant", "text": values[-1]})
+            else:
+                error = event.data.get("error") or f"the graph gave no {self.reply_output!r}"
+                self._answer({"role": "error", "text": f"{event.status}: {error}"})
+
+        handle.add_listener(on_event)
+
+    def _answer(self, message: dict[str, Any]) -> None:
+        with self.hold_sync():
+            self.messages = [*self.messages, message]
+            self.busy = False
+            self._render()
+        with self._replied:
+            self._replied.notify_all()
+
+    def send(self, text: str, timeout: float = 60.0) -> str:
+        """Send a message and wait for the reply (what typing and pressing Send does, blocking)."""
+        with self._replied:
+            count = len(self.messages)
+            self._start(text)
+            if not self._replied.wait_for(lambda: len(self.messages) >= count + 2, timeout):
+                raise TimeoutError(f"no reply within {timeout:g}s")
+        last = self.messages[-1]
+        if last["role"] == "error":
+            raise InputError(str(last["text"]))
+        return str(last["text"])

@@ -1,0 +1,32 @@
+"""The client's public names are pinned; the graph picture lays nodes out by data flow."""
+
+from __future__ import annotations
+
+import workbench.client
+from tests.client.conftest import greeter
+from workbench.client.render import graph_svg, layers
+
+
+def test_public_names_are_pinned() -> None:
+    assert workbench.client.__all__ == sorted(workbench.client.__all__)
+    assert set(workbench.client.__all__) == {
+        "AsyncClient", "BlockInfo", "Client", "CredentialInfo", "GraphInfo", "LocalClient", "PinInfo",
+        "RemoteBlockError", "RemoteClient", "RunHandle", "ScheduleInfo", "ScheduleRun", "ServerError",
+        "as_graph", "connect", "graph_svg",
+    }  # fmt: skip
+
+
+def test_picture_columns_follow_the_links_and_survive_loops() -> None:
+    graph = greeter().build()
+    level = layers(graph)
+    assert level["input_name"] == 0
+    assert level["fill_text_template_1"] == level["fill_text_template_2"] == 1
+    assert level["condition_1"] == 2 and level["output_kind"] == level["output_kind_no"] == 3
+    looped = graph.model_copy(deep=True)
+    back = looped.links[0].model_copy(update={"source_id": "condition_1", "sink_id": "input_name", "id": "x"})
+    looped.links.append(back)  # a cycle: still a finite layout
+    assert layers(looped)["input_name"] == 0
+    svg = graph_svg(graph)
+    assert svg.count('class="wb-node"') == len(graph.nodes)
+    assert svg.count('class="wb-link"') == len(graph.links)
+    assert "input &#x27;name&#x27;" in svg and "yes_output → value" in svg

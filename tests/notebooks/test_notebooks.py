@@ -1,0 +1,85 @@
+"""Every notebook in notebooks/ runs top to bottom in a real kernel (nbclient), offline, on a data folder
+of its own; key outputs are checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+
+EXPECTED: dict[str, list[str]] = {
+    "01_quickstart.ipynb": ["COMPLETED Hello, Ada!", "COMPLETED {'greeting': ['Hello, Grace!']}"],
+    "02_custom_blocks.ipynb": [
+        "count: 6",
+        "words: ['Notebooks', 'friendly', 'front', 'door']",
+        "longest: Notebooks",
+    ],
+    "03_data_flow.ipynb": [
+        "big: [12.0, 24.0]",
+        "small: [3.0, 6.0]",
+        "'calculator_1': 4",
+        "8 links",
+        "static: ['items', 'b']",
+        "same result: {'big': [15.0]}",
+    ],
+    "04_scheduling.ipynb": [
+        "active INTERVAL 1",
+        "ScheduleInputError : ",
+        "cron_expression",
+        "fired: True -> Tick for class",
+        "paused",
+        "schedules left: 0",
+    ],
+    "05_notebook_to_platform.ipynb": [
+        "local: {'greeting': ['Welcome aboard, Ada!']}",
+        "same outputs: True",
+        "RemoteBlockError : ",
+        "does not run notebook code",
+        "server stopped",
+    ],
+    "06_inspecting_runs.ipynb": [
+        "COMPLETED {'verdict': ['adult']}",
+        "FAILED at node parse_age_1 : node 'parse_age_1' (parse_age) failed: not an age: 'forty'",
+        "parse_age_1  FAILED",
+        "EXECUTION_COMPLETED",
+        "NODE_EXECUTED verdict_no COMPLETED",
+    ],
+}
+
+
+def test_every_notebook_is_checked() -> None:
+    found = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name != "rag_agent.ipynb")
+    assert found == sorted(EXPECTED)
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out["text"])
+            elif "data" in out:
+                parts.append(str(out["data"].get("text/html", "")) + str(out["data"].get("text/plain", "")))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_notebook_runs_top_to_bottom(
+    name: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path_factory.getbasetemp() / "notebook-home"  # shared by the notebooks, never the user's
+    monkeypatch.setenv("WORKBENCH_HOME", str(home))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
+    text = _text(nb)
+    for expected in EXPECTED[name]:
+        assert expected in text, f"{name}: {expected!r} not in the outputs:\n{text[-3000:]}"

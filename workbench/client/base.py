@@ -1,0 +1,229 @@
+"""The client API both transports implement: blocks, graphs, runs, executions, schedules, credentials.
+
+``LocalClient`` runs the services in this process on the embedded database (the one ``make run``
+uses); ``RemoteClient`` talks to a server over HTTP and WebSocket. Same methods, same return types::
+
+    async with LocalClient() as wb:               # or RemoteClient(url, api_key=...)
+        result = await wb.run(graph, {"name": "Ada"})
+        async for event in wb.events(graph, {"name": "Bo"}):
+            print(event.type, event.node_id)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from workbench.client.types import BlockInfo, CredentialInfo, GraphInfo, ScheduleInfo, ScheduleRun
+from workbench.errors import InputError
+from workbench.graph.autogpt import load_graph_file, parse_graph
+from workbench.graph.builder import GraphBuilder
+from workbench.graph.model import Graph
+from workbench.runtime.events import ExecutionEvent
+from workbench.services.executions import ExecutionResult
+
+GraphLike = Graph | GraphBuilder | dict[str, Any] | Path
+"""What graph-taking methods accept: a Graph, a builder (built and validated), an AutoGPT export as a
+dict, or the path of an export file."""
+GraphRef = GraphLike | str
+"""For running: also a stored graph's id."""
+
+
+def as_graph(graph: GraphLike) -> Graph:
+    """The Graph a graph-like argument stands for."""
+    if isinstance(graph, Graph):
+        return graph
+    if isinstance(graph, GraphBuilder):
+        return graph.build()
+    if isinstance(graph, dict):
+        return parse_graph(graph)
+    if isinstance(graph, Path):
+        return load_graph_file(graph)
+    raise InputError(
+        f"expected a Graph, a GraphBuilder, an AutoGPT export (dict) or a Path, got {type(graph).__name__}"
+    )
+
+
+def graph_ref(graph: GraphRef) -> Graph | str:
+    """A stored graph's id (str) as is; anything else as a Graph."""
+    return graph if isinstance(graph, str) else as_graph(graph)
+
+
+class AsyncClient(ABC):
+    """The workbench client API; use as ``async with`` (or call :meth:`start` and :meth:`close`)."""
+
+    kind: Literal["local", "remote"]
+
+    @abstractmethod
+    async def start(self) -> AsyncClient:
+        """Connect (start the local services, or check the server is reachable)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections; local runs still going are finished or handed back."""
+
+    async def __aenter__(self) -> AsyncClient:
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    @abstractmethod
+    def where(self) -> str:
+        """Where the platform is (data folder or URL), for display."""
+
+    # ---- blocks ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def blocks(self, search: str | None = None, category: str | None = None) -> list[BlockInfo]:
+        """The block catalogue, by name; filtered by part of the name or description and a category."""
+
+    @abstractmethod
+    async def block(self, ref: str) -> BlockInfo:
+        """One block by id or name."""
+
+    # ---- graphs ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def graphs(self, search: str | None = None) -> list[GraphInfo]:
+        """Your stored graphs (their active versions), newest first."""
+
+    @abstractmethod
+    async def create_graph(self, graph: GraphLike) -> Graph:
+        """Store a new graph (an id you already own becomes a new version)."""
+
+    @abstractmethod
+    async def update_graph(self, graph_id: str, graph: GraphLike) -> Graph:
+        """Store ``graph`` as the next version of ``graph_id`` and make it active."""
+
+    @abstractmethod
+    async def save_graph(self, graph: GraphLike) -> Graph:
+        """Store ``graph`` unless its active version is the same; a changed graph becomes a new version."""
+
+    @abstractmethod
+    async def load_graph(self, graph_id: str, version: int | None = None) -> Graph:
+        """A stored graph (the active version unless ``version`` is given)."""
+
+    @abstractmethod
+    async def export_graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """The AutoGPT-format document of a stored graph, with the sub-graphs it uses."""
+
+    @abstractmethod
+    async def delete_graph(self, graph_id: str) -> None:
+        """Delete a graph, every version and its executions."""
+
+    # ---- runs ------------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def submit(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> str:
+        """Start a run (a graph object is saved first) and return its execution id at once."""
+
+    @abstractmethod
+    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        """Wait for a run to end; TimeoutError after ``timeout`` seconds (the run goes on)."""
+
+    async def run(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> ExecutionResult:
+        """Run a graph and wait for its result (with every node execution)."""
+        execution_id = await self.submit(graph, inputs, version=version, credentials=credentials)
+        return await self.wait(execution_id, timeout)
+
+    @abstractmethod
+    def events(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Start a run and yield its events as they happen, until the final one."""
+
+    @abstractmethod
+    async def cancel(self, execution_id: str) -> str:
+        """Stop a run; returns its status after the request."""
+
+    @abstractmethod
+    async def execution(self, execution_id: str) -> ExecutionResult:
+        """A run's state, outputs and node executions (inputs, outputs, timings, errors)."""
+
+    @abstractmethod
+    async def executions(
+        self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
+    ) -> list[ExecutionResult]:
+        """Your stored runs, newest first, without their node executions (see :meth:`execution`)."""
+
+    # ---- schedules -------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_schedule(
+        self,
+        graph_id: str,
+        schedule_type: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        name: str = "",
+        **timing: Any,
+    ) -> ScheduleInfo:
+        """Run a stored graph on time: ``ONCE`` (``run_at``), ``INTERVAL`` (``interval_seconds``),
+        ``CRON`` (``cron_expression``), ``DAILY`` (``time_of_day``), ``WEEKLY`` (+ ``weekdays``)."""
+
+    @abstractmethod
+    async def schedules(self, graph_id: str | None = None) -> list[ScheduleInfo]:
+        """Your schedules, newest first."""
+
+    @abstractmethod
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> ScheduleInfo:
+        """Change some fields of a schedule."""
+
+    @abstractmethod
+    async def pause_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Stop firing until resumed."""
+
+    @abstractmethod
+    async def resume_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Fire again from now on."""
+
+    @abstractmethod
+    async def schedule_runs(self, schedule_id: str) -> list[ScheduleRun]:
+        """The fires of a schedule, latest first."""
+
+    @abstractmethod
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule (the executions it started stay)."""
+
+    # ---- credentials -----------------------------------------------------------------------------
+
+    @abstractmethod
+    async def add_credential(
+        self, provider: str, secret: dict[str, Any], *, type: str = "api_key", title: str | None = None
+    ) -> CredentialInfo:
+        """Store a secret, encrypted; only its metadata comes back."""
+
+    @abstractmethod
+    async def credentials(self, provider: str | None = None) -> list[CredentialInfo]:
+        """Your credentials' metadata."""
+
+    @abstractmethod
+    async def delete_credential(self, credential_id: str) -> None:
+        """Delete a credential."""

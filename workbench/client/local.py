@@ -1,0 +1,264 @@
+"""The local transport: the platform's services in this process, on the embedded database.
+
+With no ``DATABASE_URL`` the data lives under ``WORKBENCH_HOME`` (by default the per-user data folder),
+the same database and data folder ``make run``'s server uses: both processes join one embedded
+PostgreSQL, so graphs and runs made here show up in the server, and the server's here. Blocks defined
+in this process (``@block`` in a notebook cell) run here at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Literal
+
+from workbench.app import Workbench
+from workbench.auth import LOCAL_USER_ID
+from workbench.block.registry import BlockRegistry, default_registry
+from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
+from workbench.client.types import (
+    BlockInfo,
+    CredentialInfo,
+    GraphInfo,
+    ScheduleInfo,
+    ScheduleRun,
+    execution_from_dict,
+    node_view,
+)
+from workbench.config import Settings
+from workbench.errors import NotFoundError
+from workbench.graph.model import Graph
+from workbench.runtime.events import ExecutionEvent
+from workbench.services.executions import ExecutionResult
+from workbench.services.schedules import ScheduleService
+from workbench.store.schedules import ScheduleRecord
+
+
+def _with_epochs(result: ExecutionResult) -> ExecutionResult:
+    result.node_executions = [node_view(n) for n in result.node_executions]
+    return result
+
+
+class LocalClient(AsyncClient):
+    """The client on services running in this process (see the module documentation)."""
+
+    kind: Literal["local", "remote"] = "local"
+
+    def __init__(
+        self,
+        home: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        registry: BlockRegistry | None = None,
+        scheduler: bool = False,
+        user_id: str = LOCAL_USER_ID,
+    ) -> None:
+        """``home`` overrides ``WORKBENCH_HOME``; ``scheduler=True`` also fires schedules from this
+        process (one scheduler leads among all processes on the database, so it is safe next to a server)."""
+        settings = settings or Settings.from_env()
+        if home is not None:
+            settings = settings.with_(home=Path(home).expanduser())
+        self.settings = settings
+        self.wb = Workbench(settings, registry=registry or default_registry())
+        self.user_id = user_id
+        self._want_scheduler = scheduler
+        self.scheduler: Any = None
+        self._schedules: ScheduleService | None = None
+
+    @property
+    def where(self) -> str:
+        """The data folder (or database) in use."""
+        if self.wb.db is not None:
+            return self.wb.db.describe()
+        return str(self.settings.home)
+
+    async def start(self) -> LocalClient:
+        """Start the services (joining the embedded PostgreSQL if another process runs it)."""
+        await self.wb.start()
+        self._schedules = ScheduleService.of(self.wb)
+        if self._want_scheduler and self.scheduler is None:
+            from workbench.scheduler.runtime import Scheduler
+
+            self.scheduler = await Scheduler(self.wb).start()
+        return self
+
+    async def close(self) -> None:
+        """Stop the scheduler and the services."""
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+            self.scheduler = None
+        await self.wb.stop()
+
+    def _schedule_service(self) -> ScheduleService:
+        if self._schedules is None:
+            raise RuntimeError("LocalClient.start() has not been called")
+        return self._schedules
+
+    # ---- blocks ----------------------------------------------------------------------------------
+
+    async def blocks(self, search: str | None = None, category: str | None = None) -> list[BlockInfo]:
+        """The catalogue of this process (built-ins, installed packages, blocks defined here)."""
+        found = [BlockInfo.from_dict(b.describe()) for b in self.wb.registry]
+        return sorted((b for b in found if b.matches(search, category)), key=lambda b: b.name)
+
+    async def block(self, ref: str) -> BlockInfo:
+        """One block by id, class name or display name."""
+        return BlockInfo.from_dict(self.wb.registry.find(ref).describe())
+
+    # ---- graphs ----------------------------------------------------------------------------------
+
+    async def graphs(self, search: str | None = None) -> list[GraphInfo]:
+        """Stored graphs, newest first."""
+        items, _ = await self.wb.graphs.list(self.user_id, search=search, limit=500)
+        return [GraphInfo.from_dict(g.to_dict()) for g in items]
+
+    async def create_graph(self, graph: GraphLike) -> Graph:
+        """Store a new graph."""
+        return await self.wb.graphs.create(as_graph(graph), self.user_id)
+
+    async def update_graph(self, graph_id: str, graph: GraphLike) -> Graph:
+        """Store a new version."""
+        return await self.wb.graphs.update(graph_id, as_graph(graph), self.user_id)
+
+    async def save_graph(self, graph: GraphLike) -> Graph:
+        """Store unless unchanged."""
+        return await self.wb.graphs.save(as_graph(graph), self.user_id)
+
+    async def load_graph(self, graph_id: str, version: int | None = None) -> Graph:
+        """A stored graph version."""
+        return await self.wb.graphs.get(graph_id, self.user_id, version)
+
+    async def export_graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """The AutoGPT-format document."""
+        return await self.wb.graphs.export(graph_id, self.user_id, version)
+
+    async def delete_graph(self, graph_id: str) -> None:
+        """Delete a graph with its versions and executions."""
+        await self.wb.graphs.delete(graph_id, self.user_id)
+
+    # ---- runs ------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> str:
+        """Start a run here."""
+        return await self.wb.executions.submit(
+            graph_ref(graph), inputs, user_id=self.user_id, version=version, credentials=credentials
+        )
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        """Wait for the end of a run (of this process, or of another on the same database)."""
+        result = await self.wb.executions.wait(execution_id, timeout=timeout, user_id=self.user_id)
+        return _with_epochs(result)
+
+    async def events(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Start a run and yield its events until the final one."""
+        async for event in self.wb.executions.stream(
+            graph_ref(graph), inputs, user_id=self.user_id, version=version, credentials=credentials
+        ):
+            yield event
+
+    async def cancel(self, execution_id: str) -> str:
+        """Stop a run wherever it runs."""
+        return await self.wb.executions.cancel(execution_id, self.user_id)
+
+    async def execution(self, execution_id: str) -> ExecutionResult:
+        """A run with its node executions."""
+        return _with_epochs(await self.wb.executions.get(execution_id, self.user_id))
+
+    async def executions(
+        self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
+    ) -> list[ExecutionResult]:
+        """Stored runs, newest first (without node executions)."""
+        records, _ = await self.wb.executions.list(
+            self.user_id, graph_id=graph_id, status=status, limit=limit, offset=0
+        )
+        return [execution_from_dict(r.to_dict(with_nodes=False)) for r in records]
+
+    # ---- schedules -------------------------------------------------------------------------------
+
+    def _schedule(self, rec: ScheduleRecord) -> ScheduleInfo:
+        doc = {**rec.values(), "id": rec.id, "status": rec.status}
+        doc["time_of_day"] = rec.time_of_day.isoformat() if rec.time_of_day is not None else None
+        doc.update(
+            next_run_at=rec.next_run_at,
+            last_run_at=rec.last_run_at,
+            next_runs=self._schedule_service().next_runs(rec) if rec.status == "active" else [],
+        )
+        return ScheduleInfo.from_dict(doc)
+
+    async def create_schedule(
+        self,
+        graph_id: str,
+        schedule_type: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        name: str = "",
+        **timing: Any,
+    ) -> ScheduleInfo:
+        """Store a schedule (every bad field is named in the error)."""
+        fields = {"graph_id": graph_id, "schedule_type": schedule_type, "name": name, **timing}
+        fields["inputs"] = inputs or {}
+        return self._schedule(await self._schedule_service().create(self.user_id, fields))
+
+    async def schedules(self, graph_id: str | None = None) -> list[ScheduleInfo]:
+        """Schedules, newest first."""
+        items, _ = await self._schedule_service().list(self.user_id, graph_id=graph_id, limit=500)
+        return [self._schedule(s) for s in items]
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> ScheduleInfo:
+        """Change some fields."""
+        return self._schedule(await self._schedule_service().update(schedule_id, self.user_id, changes))
+
+    async def pause_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Pause."""
+        return self._schedule(await self._schedule_service().pause(schedule_id, self.user_id))
+
+    async def resume_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Resume."""
+        return self._schedule(await self._schedule_service().resume(schedule_id, self.user_id))
+
+    async def schedule_runs(self, schedule_id: str) -> list[ScheduleRun]:
+        """Fires, latest first."""
+        items, _ = await self._schedule_service().runs(schedule_id, self.user_id, limit=500)
+        return [ScheduleRun(r.id, r.fire_time, r.execution_id, r.status, r.error) for r in items]
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule."""
+        await self._schedule_service().delete(schedule_id, self.user_id)
+
+    # ---- credentials -----------------------------------------------------------------------------
+
+    def _vault(self) -> Any:
+        if self.wb.credentials is None:
+            raise NotFoundError("credentials need a database: this workbench is ephemeral")
+        return self.wb.credentials
+
+    async def add_credential(
+        self, provider: str, secret: dict[str, Any], *, type: str = "api_key", title: str | None = None
+    ) -> CredentialInfo:
+        """Encrypt and store a secret."""
+        meta = await self._vault().create(self.user_id, provider, type, secret, title)
+        return CredentialInfo.from_dict(meta.to_dict())
+
+    async def credentials(self, provider: str | None = None) -> list[CredentialInfo]:
+        """Credentials' metadata."""
+        return [
+            CredentialInfo.from_dict(m.to_dict()) for m in await self._vault().list(self.user_id, provider)
+        ]
+
+    async def delete_credential(self, credential_id: str) -> None:
+        """Delete a credential."""
+        await self._vault().delete(self.user_id, credential_id)

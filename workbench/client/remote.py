@@ -1,0 +1,473 @@
+"""The remote transport: a workbench server's REST API (httpx) and its WebSocket (websockets).
+
+Authenticate with an API key (``wbk_...``, from ``POST /api/v1/api-keys``) or an access token; a
+server started with ``--auth none`` needs neither. Errors come back as the same exceptions the local
+transport raises (NotFoundError, GraphValidationError with its located problems, InputError...).
+
+A remote server runs only the blocks installed on it: a block defined in this process (``@block`` in a
+notebook cell) cannot run there, and using one fails before anything is sent, saying how to install it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+import websockets
+
+from workbench import jsonutil
+from workbench.block.registry import BlockRegistry, default_registry
+from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
+from workbench.client.types import (
+    BlockInfo,
+    CredentialInfo,
+    GraphInfo,
+    ScheduleInfo,
+    ScheduleRun,
+    execution_from_dict,
+)
+from workbench.errors import (
+    AuthError,
+    ConflictError,
+    GraphValidationError,
+    InputError,
+    NotFoundError,
+    PermissionDenied,
+    Problem,
+    WorkbenchError,
+)
+from workbench.graph.model import Graph
+from workbench.graph.validate import normalize
+from workbench.runtime.events import EventType, ExecutionEvent
+from workbench.services.executions import ExecutionResult
+
+MAX_WAIT = 300.0
+"""The longest ``?wait=`` the server accepts."""
+_EVENT_TYPES = {str(t) for t in EventType}
+
+
+class ServerError(WorkbenchError):
+    """The server failed (5xx) or could not be reached."""
+
+
+class RemoteBlockError(InputError):
+    """A graph uses blocks the server does not have (a notebook's own blocks cannot run remotely)."""
+
+
+def _raise_for(response: httpx.Response) -> None:
+    """Turn an error response into the exception the local transport would have raised."""
+    if response.status_code < 400:
+        return
+    try:
+        error = response.json()["error"]
+        message = str(error.get("message") or response.reason_phrase)
+    except (ValueError, KeyError, TypeError):
+        error, message = {}, response.text[:500] or response.reason_phrase
+    status = response.status_code
+    details = error.get("details") or []
+    if details:
+        message += ": " + "; ".join(
+            f"{d.get('key') or d.get('source') or ''}: {d.get('message')}".lstrip(": ") for d in details
+        )
+    if status == 401:
+        raise AuthError(message)
+    if status == 403:
+        raise PermissionDenied(message)
+    if status == 404:
+        raise NotFoundError(message)
+    if status == 409:
+        raise ConflictError(message)
+    if status == 422 and error.get("problems"):
+        raise GraphValidationError(
+            [
+                Problem(p["message"], node_id=p.get("node_id"), pin=p.get("pin"), link_id=p.get("link_id"))
+                for p in error["problems"]
+            ]
+        )
+    if status < 500:
+        raise InputError(message)
+    raise ServerError(f"the server failed ({status}): {message}")
+
+
+def _content(graph: Graph) -> Any:
+    return jsonutil.normalize(graph.model_dump(mode="json", exclude={"version", "is_active", "sub_graphs"}))
+
+
+class RemoteClient(AsyncClient):
+    """The client of a workbench server at ``url`` (see the module documentation)."""
+
+    kind: Literal["local", "remote"] = "remote"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        registry: BlockRegistry | None = None,
+    ) -> None:
+        """``registry`` is this process's, used to explain unknown blocks (default: the process-wide one)."""
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"the server URL must start with http:// or https://, got {url!r}")
+        self.url = url.rstrip("/")
+        self.headers: dict[str, str] = {}
+        if api_key:
+            self.headers["X-API-Key"] = api_key
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+        self.registry = registry
+        self._http: httpx.AsyncClient | None = None
+        self._catalogue: dict[str, BlockInfo] | None = None
+
+    @property
+    def where(self) -> str:
+        """The server's URL."""
+        return self.url
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket endpoint."""
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    async def start(self) -> RemoteClient:
+        """Open the HTTP connection pool and check the credentials (one request)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.url + "/api/v1", headers=self.headers, timeout=self.timeout
+            )
+            try:
+                await self._catalogue_blocks()
+            except BaseException:
+                await self.close()
+                raise
+        return self
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._http is None:
+            raise RuntimeError("RemoteClient.start() has not been called")
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ServerError(f"cannot reach the workbench server at {self.url}: {exc}") from exc
+        _raise_for(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # ---- blocks ----------------------------------------------------------------------------------
+
+    async def _catalogue_blocks(self) -> dict[str, BlockInfo]:
+        if self._catalogue is None:
+            docs = await self._request("GET", "/blocks")
+            self._catalogue = {d["id"]: BlockInfo.from_dict(d) for d in docs}
+        return self._catalogue
+
+    async def blocks(self, search: str | None = None, category: str | None = None) -> list[BlockInfo]:
+        """The server's catalogue."""
+        found = (await self._catalogue_blocks()).values()
+        return sorted((b for b in found if b.matches(search, category)), key=lambda b: b.name)
+
+    async def block(self, ref: str) -> BlockInfo:
+        """One block of the server by id or name."""
+        catalogue = await self._catalogue_blocks()
+        if ref in catalogue:
+            return catalogue[ref]
+        for info in catalogue.values():
+            if ref.lower() in (info.name.lower(), info.name.lower().removesuffix("block")):
+                return info
+        raise NotFoundError(f"the server has no block {ref!r}")
+
+    async def _check_blocks(self, graph: Graph) -> None:
+        """Refuse a graph using blocks the server lacks, naming them and how to install them."""
+        catalogue = await self._catalogue_blocks()
+        missing = {
+            n.block_id: n.id
+            for g in [graph, *graph.sub_graphs]
+            for n in g.nodes
+            if n.block_id not in catalogue
+        }
+        if not missing:
+            return
+        registry = self.registry or default_registry()
+        parts = []
+        notebook = False
+        for block_id, node_id in missing.items():
+            if block_id in registry:
+                source = registry.source(block_id)
+                name = registry.get(block_id).name
+                here = not source.startswith(("blocks.", "entry point"))
+                notebook |= here
+                origin = "defined in this notebook/process" if here else f"from {source}"
+                parts.append(f"{name!r} (node {node_id!r}, {origin})")
+            else:
+                parts.append(f"block id {block_id} (node {node_id!r})")
+        message = f"the server at {self.url} does not have the block(s) " + ", ".join(parts) + "."
+        if notebook:
+            message += (
+                " A remote server does not run notebook code: put the block in a package, declare it "
+                'under [project.entry-points."workbench.blocks"] and install that package on the server; '
+                "or run this graph with the local client."
+            )
+        raise RemoteBlockError(message)
+
+    # ---- graphs ----------------------------------------------------------------------------------
+
+    async def graphs(self, search: str | None = None) -> list[GraphInfo]:
+        """The server's graphs of this user."""
+        params: dict[str, Any] = {"limit": 500}
+        if search:
+            params["search"] = search
+        page = await self._request("GET", "/graphs", params=params)
+        return [GraphInfo.from_dict(g) for g in page["items"]]
+
+    async def _send_graph(self, method: str, path: str, graph: Graph) -> Graph:
+        await self._check_blocks(graph)
+        doc = await self._request(method, path, content=graph.model_dump_json())
+        return Graph.model_validate(doc)
+
+    async def create_graph(self, graph: GraphLike) -> Graph:
+        """Store a new graph on the server."""
+        return await self._send_graph("POST", "/graphs", as_graph(graph))
+
+    async def update_graph(self, graph_id: str, graph: GraphLike) -> Graph:
+        """Store a new version on the server."""
+        return await self._send_graph("PUT", f"/graphs/{graph_id}", as_graph(graph))
+
+    async def save_graph(self, graph: GraphLike) -> Graph:
+        """Store on the server unless its active version is the same."""
+        graph = as_graph(graph)
+        await self._check_blocks(graph)
+        try:
+            current = await self.load_graph(graph.id)
+        except NotFoundError:
+            return await self.create_graph(graph)
+        mine = normalize(graph.model_copy(deep=True), self.registry or default_registry())
+        if _content(current) == _content(mine):
+            return current
+        return await self.update_graph(graph.id, graph)
+
+    async def load_graph(self, graph_id: str, version: int | None = None) -> Graph:
+        """A graph stored on the server."""
+        params = {"version": version} if version is not None else None
+        return Graph.model_validate(await self._request("GET", f"/graphs/{graph_id}", params=params))
+
+    async def export_graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """The AutoGPT-format document."""
+        params = {"version": version} if version is not None else None
+        return await self._request("GET", f"/graphs/{graph_id}/export", params=params)
+
+    async def delete_graph(self, graph_id: str) -> None:
+        """Delete a graph on the server."""
+        await self._request("DELETE", f"/graphs/{graph_id}")
+
+    # ---- runs ------------------------------------------------------------------------------------
+
+    async def _execute(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None,
+        version: int | None,
+        credentials: dict[str, str] | None,
+        wait: float = 0,
+    ) -> dict[str, Any]:
+        ref = graph_ref(graph)
+        graph_id = ref if isinstance(ref, str) else (await self.save_graph(ref)).id
+        body: dict[str, Any] = {"inputs": inputs or {}, "credentials": credentials or {}}
+        if version is not None:
+            body["version"] = version
+        return await self._request(
+            "POST", f"/graphs/{graph_id}/execute", params={"wait": wait} if wait else None, json=body
+        )
+
+    async def submit(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> str:
+        """Start a run on the server (a graph object is saved first)."""
+        return str((await self._execute(graph, inputs, version, credentials))["id"])
+
+    async def run(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> ExecutionResult:
+        """Run and wait: one request when the run ends within the server's longest wait."""
+        wait = min(timeout or MAX_WAIT, MAX_WAIT)
+        doc = await self._execute(graph, inputs, version, credentials, wait=wait)
+        result = execution_from_dict(doc)
+        if result.status.is_final:
+            return result
+        return await self.wait(result.execution_id, None if timeout is None else max(timeout - wait, 0.001))
+
+    @contextlib.asynccontextmanager
+    async def _socket(self) -> AsyncIterator[Any]:
+        try:
+            async with websockets.connect(
+                self.ws_url, additional_headers=self.headers, open_timeout=self.timeout
+            ) as socket:
+                yield socket
+        except websockets.InvalidStatus as exc:
+            code = exc.response.status_code
+            if code in (401, 403):
+                raise AuthError(f"the server refused the WebSocket ({code}): check the API key") from None
+            raise ServerError(f"the server refused the WebSocket ({code})") from None
+        except OSError as exc:
+            raise ServerError(f"cannot reach the workbench WebSocket at {self.ws_url}: {exc}") from exc
+
+    @staticmethod
+    async def _frames(socket: Any) -> AsyncIterator[dict[str, Any]]:
+        async for raw in socket:
+            frame = jsonutil.loads(raw)
+            if frame.get("type") == "error":
+                raise InputError(str(frame.get("message")))
+            yield frame
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
+        """Wait for the end of a run, told by the WebSocket (no polling)."""
+        async with asyncio.timeout(timeout):
+            async with self._socket() as socket:
+                await socket.send(jsonutil.dumps({"action": "subscribe", "execution_id": execution_id}))
+                async for frame in self._frames(socket):
+                    if frame.get("type") == "EXECUTION_STATE":
+                        if execution_from_dict(frame["execution"]).status.is_final:
+                            break
+                    elif (
+                        frame.get("execution_id") == execution_id
+                        and frame.get("type") in _EVENT_TYPES
+                        and ExecutionEvent.from_dict(frame).is_final
+                    ):
+                        break
+        return await self.execution(execution_id)
+
+    async def events(
+        self,
+        graph: GraphRef,
+        inputs: dict[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> AsyncIterator[ExecutionEvent]:
+        """Start a run on the server and yield its events as the WebSocket delivers them."""
+        ref = graph_ref(graph)
+        graph_id = ref if isinstance(ref, str) else (await self.save_graph(ref)).id
+        async with self._socket() as socket:
+            # Subscribed to the graph before the run starts, so no event of it is missed.
+            await socket.send(jsonutil.dumps({"action": "subscribe", "graph_id": graph_id}))
+            frames = self._frames(socket)
+            async for frame in frames:
+                if frame.get("type") == "subscribed":
+                    break
+            execution_id = await self.submit(graph_id, inputs, version=version, credentials=credentials)
+            async for frame in frames:
+                if frame.get("execution_id") != execution_id or frame.get("type") not in _EVENT_TYPES:
+                    continue
+                event = ExecutionEvent.from_dict(frame)
+                yield event
+                if event.is_final:
+                    return
+            raise ServerError(f"the WebSocket closed before execution {execution_id} ended")
+
+    async def cancel(self, execution_id: str) -> str:
+        """Stop a run on the server."""
+        return str((await self._request("POST", f"/executions/{execution_id}/cancel"))["status"])
+
+    async def execution(self, execution_id: str) -> ExecutionResult:
+        """A run with its node executions."""
+        return execution_from_dict(await self._request("GET", f"/executions/{execution_id}"))
+
+    async def executions(
+        self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
+    ) -> list[ExecutionResult]:
+        """Runs on the server, newest first."""
+        params: dict[str, Any] = {"limit": limit}
+        if graph_id:
+            params["graph_id"] = graph_id
+        if status:
+            params["status"] = status
+        page = await self._request("GET", "/executions", params=params)
+        return [execution_from_dict(e) for e in page["items"]]
+
+    # ---- schedules -------------------------------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        graph_id: str,
+        schedule_type: str,
+        *,
+        inputs: dict[str, Any] | None = None,
+        name: str = "",
+        **timing: Any,
+    ) -> ScheduleInfo:
+        """Store a schedule on the server."""
+        body = {"graph_id": graph_id, "schedule_type": schedule_type, "name": name, "inputs": inputs or {}}
+        body.update(timing)
+        return ScheduleInfo.from_dict(await self._request("POST", "/schedules", content=jsonutil.dumps(body)))
+
+    async def schedules(self, graph_id: str | None = None) -> list[ScheduleInfo]:
+        """Schedules on the server."""
+        params: dict[str, Any] = {"limit": 500}
+        if graph_id:
+            params["graph_id"] = graph_id
+        page = await self._request("GET", "/schedules", params=params)
+        return [ScheduleInfo.from_dict(s) for s in page["items"]]
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> ScheduleInfo:
+        """Change some fields."""
+        doc = await self._request("PATCH", f"/schedules/{schedule_id}", content=jsonutil.dumps(changes))
+        return ScheduleInfo.from_dict(doc)
+
+    async def pause_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Pause."""
+        return ScheduleInfo.from_dict(await self._request("POST", f"/schedules/{schedule_id}/pause"))
+
+    async def resume_schedule(self, schedule_id: str) -> ScheduleInfo:
+        """Resume."""
+        return ScheduleInfo.from_dict(await self._request("POST", f"/schedules/{schedule_id}/resume"))
+
+    async def schedule_runs(self, schedule_id: str) -> list[ScheduleRun]:
+        """Fires, latest first."""
+        page = await self._request("GET", f"/schedules/{schedule_id}/runs", params={"limit": 500})
+        return [ScheduleRun.from_dict(r) for r in page["items"]]
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule."""
+        await self._request("DELETE", f"/schedules/{schedule_id}")
+
+    # ---- credentials -----------------------------------------------------------------------------
+
+    async def add_credential(
+        self, provider: str, secret: dict[str, Any], *, type: str = "api_key", title: str | None = None
+    ) -> CredentialInfo:
+        """Store a secret on the server."""
+        body = {"provider": provider, "type": type, "title": title, "secret": secret}
+        return CredentialInfo.from_dict(await self._request("POST", "/credentials", json=body))
+
+    async def credentials(self, provider: str | None = None) -> list[CredentialInfo]:
+        """Credentials' metadata."""
+        params = {"provider": provider} if provider else None
+        return [
+            CredentialInfo.from_dict(c) for c in await self._request("GET", "/credentials", params=params)
+        ]
+
+    async def delete_credential(self, credential_id: str) -> None:
+        """Delete a credential."""
+        await self._request("DELETE", f"/credentials/{credential_id}")

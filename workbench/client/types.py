@@ -1,0 +1,242 @@
+"""What the client returns, the same for both transports: blocks, graph summaries, schedules, credentials.
+
+Runs come back as :class:`~workbench.services.executions.ExecutionResult` and events as
+:class:`~workbench.runtime.events.ExecutionEvent`, the types the engine itself uses; node timings are
+epoch seconds whichever transport fetched them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from workbench.engine.state import ExecutionStatus
+from workbench.services.executions import ExecutionResult
+
+
+def epoch(value: Any) -> float | None:
+    """A timestamp as epoch seconds: floats pass, datetimes and ISO strings are converted."""
+    if value is None or isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"not a timestamp: {value!r}")
+
+
+def when(value: Any) -> datetime | None:
+    """A timestamp as a datetime (ISO strings parsed)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class PinInfo:
+    """One input or output pin of a block."""
+
+    name: str
+    type: str
+    required: bool = False
+    description: str = ""
+
+
+def _pins(schema: dict[str, Any]) -> list[PinInfo]:
+    required = set(schema.get("required") or [])
+    out = []
+    for name, prop in (schema.get("properties") or {}).items():
+        kind = prop.get("type") or "/".join(
+            str(p.get("type", "any")) for p in prop.get("anyOf", []) if isinstance(p, dict)
+        )
+        out.append(PinInfo(name, str(kind or "any"), name in required, prop.get("description") or ""))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class BlockInfo:
+    """A catalogue entry: what a block is called, what it takes and what it yields."""
+
+    id: str
+    name: str
+    description: str
+    categories: list[str]
+    block_type: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    static_output: bool = False
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> BlockInfo:
+        """From ``Block.describe()`` or the API's catalogue entry."""
+        return cls(
+            id=doc["id"],
+            name=doc["name"],
+            description=doc.get("description") or "",
+            categories=list(doc.get("categories") or []),
+            block_type=str(doc.get("block_type") or "STANDARD"),
+            input_schema=doc.get("input_schema") or {},
+            output_schema=doc.get("output_schema") or {},
+            static_output=bool(doc.get("static_output")),
+        )
+
+    @property
+    def inputs(self) -> list[PinInfo]:
+        """Input pins, in declaration order."""
+        return _pins(self.input_schema)
+
+    @property
+    def outputs(self) -> list[PinInfo]:
+        """Output pins, in declaration order."""
+        return _pins(self.output_schema)
+
+    def matches(self, search: str | None = None, category: str | None = None) -> bool:
+        """Whether the name or description contains ``search`` and the block is in ``category``."""
+        if category and category.upper() not in {c.upper() for c in self.categories}:
+            return False
+        if search:
+            needle = search.lower()
+            return needle in self.name.lower() or needle in self.description.lower()
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class GraphInfo:
+    """A stored graph version, without its nodes and links."""
+
+    id: str
+    version: int
+    name: str
+    description: str
+    is_active: bool
+    node_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> GraphInfo:
+        """From ``GraphSummary.to_dict()`` or the API's listing."""
+        return cls(
+            id=str(doc["id"]),
+            version=int(doc["version"]),
+            name=doc["name"],
+            description=doc.get("description") or "",
+            is_active=bool(doc.get("is_active", True)),
+            node_count=int(doc.get("node_count") or 0),
+            created_at=when(doc.get("created_at")),
+            updated_at=when(doc.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleInfo:
+    """A schedule with its next run times."""
+
+    id: str
+    graph_id: str
+    graph_version: int | None
+    name: str
+    schedule_type: str
+    status: str
+    inputs: dict[str, Any]
+    timing: dict[str, Any]
+    """The timing fields that are set (``interval_seconds``, ``cron_expression``, ``timezone``...)."""
+    next_run_at: datetime | None
+    next_runs: list[datetime] = field(default_factory=list)
+    last_run_at: datetime | None = None
+
+    TIMING = ("cron_expression", "interval_seconds", "run_at", "time_of_day", "weekdays", "timezone")
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ScheduleInfo:
+        """From the API's schedule document (the local transport builds the same document)."""
+        timing = {k: doc.get(k) for k in cls.TIMING if doc.get(k) is not None}
+        if isinstance(timing.get("run_at"), str):
+            timing["run_at"] = when(timing["run_at"])
+        return cls(
+            id=str(doc["id"]),
+            graph_id=str(doc["graph_id"]),
+            graph_version=doc.get("graph_version"),
+            name=doc.get("name") or "",
+            schedule_type=doc["schedule_type"],
+            status=doc["status"],
+            inputs=doc.get("inputs") or {},
+            timing=timing,
+            next_run_at=when(doc.get("next_run_at")),
+            next_runs=[w for w in (when(x) for x in doc.get("next_runs") or []) if w is not None],
+            last_run_at=when(doc.get("last_run_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRun:
+    """One fire of a schedule: when, and the execution it started (or why none was)."""
+
+    id: str
+    fire_time: datetime | None
+    execution_id: str | None
+    status: str
+    error: str | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ScheduleRun:
+        """From the API's schedule-run document."""
+        return cls(
+            id=str(doc["id"]),
+            fire_time=when(doc.get("fire_time")),
+            execution_id=doc.get("execution_id"),
+            status=doc["status"],
+            error=doc.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialInfo:
+    """A stored credential's metadata (the secret never comes back)."""
+
+    id: str
+    provider: str
+    type: str
+    title: str | None
+    created_at: datetime | None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CredentialInfo:
+        """From ``CredentialMeta.to_dict()`` or the API's document."""
+        return cls(
+            id=str(doc["id"]),
+            provider=doc["provider"],
+            type=doc["type"],
+            title=doc.get("title"),
+            created_at=when(doc.get("created_at")),
+            expires_at=when(doc.get("expires_at")),
+        )
+
+
+def node_view(node: dict[str, Any]) -> dict[str, Any]:
+    """A node execution with its timings as epoch seconds (live runs, stored runs and the API agree)."""
+    out = dict(node)
+    for key in ("queued_at", "started_at", "ended_at"):
+        if key in out:
+            out[key] = epoch(out[key])
+    return out
+
+
+def execution_from_dict(doc: dict[str, Any]) -> ExecutionResult:
+    """An :class:`ExecutionResult` from the API's execution document."""
+    return ExecutionResult(
+        execution_id=str(doc["id"]),
+        graph_id=str(doc["graph_id"]),
+        graph_version=int(doc["graph_version"]),
+        status=ExecutionStatus(doc["status"]),
+        outputs=doc.get("outputs") or {},
+        error=doc.get("error"),
+        error_node_id=doc.get("error_node_id"),
+        node_executions=[node_view(n) for n in doc.get("node_executions") or []],
+        started_at=epoch(doc.get("started_at")),
+        ended_at=epoch(doc.get("ended_at")),
+        inputs=doc.get("inputs") or {},
+        created_at=epoch(doc.get("created_at")),
+    )
