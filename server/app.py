@@ -29,10 +29,11 @@ from server.routes.credentials import CredentialController
 from server.routes.executions import ExecuteController, ExecutionController
 from server.routes.graphs import GraphController
 from server.routes.health import health
+from server.routes.knowledge import KnowledgeController
 from server.routes.oauth import OAuthController
 from server.routes.schedules import ScheduleController
 from server.stores import rate_limit_store
-from server.ws import websocket_handler
+from server.ws import websocket_handler, ws_info
 from workbench import __version__
 from workbench.app import Workbench
 from workbench.config import Settings
@@ -62,6 +63,7 @@ def create_app(
     schedulers: list[Scheduler] = []
 
     async def start(app: Litestar) -> None:
+        wb.presence_extras.append(lambda: ws_info(app))
         await wb.start()
         app.state.workbench = wb
         if run_scheduler and wb.db is not None:
@@ -85,6 +87,7 @@ def create_app(
             AccountController,
             OAuthController,
             ScheduleController,
+            KnowledgeController,
         ],
     )
     middleware: list[Any] = [request_context_middleware, auth_middleware(config.auth)]

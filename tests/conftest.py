@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,14 +70,16 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 async def dwb(
-    settings: Settings, registry: BlockRegistry, amqp_url: str, redis_url: str
+    settings: Settings, registry: BlockRegistry, amqp_vhosts: Callable[[], str], redis_url: str
 ) -> AsyncIterator[Workbench]:
     """The distributed configuration: runs published to RabbitMQ (this run's own vhost), consumed by
     this process as an executor, events on Redis (this run's own key prefix), state in PostgreSQL."""
     import uuid
 
     distributed = settings.with_(
-        amqp_url=amqp_url, redis_url=redis_url, key_prefix=f"wb-test-{uuid.uuid4().hex[:12]}"
+        amqp_url=amqp_vhosts(),  # its own vhost: other tests' executors never take its runs
+        redis_url=redis_url,
+        key_prefix=f"wb-test-{uuid.uuid4().hex[:12]}",
     )
     async with Workbench(distributed, registry=registry, consume=True) as bench:
         yield bench
@@ -93,18 +95,32 @@ def bench(request: pytest.FixtureRequest) -> Workbench:
 
 
 @pytest.fixture(scope="session")
-def amqp_url() -> Iterator[str]:
-    """A fresh RabbitMQ vhost for this test run (deleted at the end), on the machine's broker."""
+def amqp_vhosts() -> Iterator[Callable[[], str]]:
+    """Makes fresh RabbitMQ vhosts on the machine's broker (deleted at the end of the run); returns
+    the AMQP URL of each. Consumers on different vhosts never see each other's messages."""
     import shutil
     import subprocess
     import uuid
 
     ctl = shutil.which("rabbitmqctl")
     assert ctl, "RabbitMQ is needed for the distributed tests (rabbitmqctl not found)"
-    vhost = f"wb-test-{uuid.uuid4().hex[:12]}"
-    subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run(
-        [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
-    )
-    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)
+    made: list[str] = []
+
+    def make() -> str:
+        vhost = f"wb-test-{uuid.uuid4().hex[:12]}"
+        subprocess.run([ctl, "add_vhost", vhost], check=True, capture_output=True)
+        made.append(vhost)
+        subprocess.run(
+            [ctl, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
+        )
+        return f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+
+    yield make
+    for vhost in made:
+        subprocess.run([ctl, "delete_vhost", vhost], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_vhosts: Callable[[], str]) -> str:
+    """A fresh RabbitMQ vhost for this test run's queue tests."""
+    return amqp_vhosts()

@@ -16,6 +16,8 @@ SCOPES: dict[str, str] = {
     "blocks:execute": "run a single block",
     "credentials:manage": "create, list and delete credentials",
     "apikeys:manage": "create, list and revoke API keys",
+    "knowledge:read": "list, read and search knowledge bases",
+    "knowledge:write": "create and delete knowledge bases, add and delete their documents",
 }
 ALL_SCOPES = frozenset(SCOPES)
 

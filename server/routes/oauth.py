@@ -57,6 +57,13 @@ with warnings.catch_warnings():  # authlib prefers httpx2 and warns when it fall
     warnings.simplefilter("ignore")
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
+try:  # authlib's httpx integration uses httpx2 when it is installed (huggingface_hub brings it)
+    import httpx2
+
+    HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
+except ImportError:  # pragma: no cover - depends on what else is installed
+    HTTP_ERRORS = (httpx.HTTPError,)
+
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("github", "google")
@@ -278,7 +285,7 @@ class OAuthController(Controller):
         conf = _provider(request, provider)
         try:
             endpoints = await _endpoints(conf)
-        except (httpx.HTTPError, ValueError) as exc:
+        except (*HTTP_ERRORS, ValueError) as exc:
             log.warning("OAuth %s discovery failed: %s", provider, exc)
             return _gateway_error(request, f"{provider} is unreachable or misconfigured")  # type: ignore[return-value]
         redirect_uri = _redirect_uri(request, provider)
@@ -367,7 +374,7 @@ class OAuthController(Controller):
         except JoseError as exc:
             log.warning("OAuth %s: id_token rejected: %s", provider, exc)
             raise NotAuthorizedException(f"{provider}'s id_token is not valid") from None
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+        except (*HTTP_ERRORS, ValueError, KeyError) as exc:
             log.warning("OAuth %s: provider error: %r", provider, exc)
             return _gateway_error(request, f"{provider} is unreachable or answered unexpectedly")
         accounts = workbench_of(request).accounts
