@@ -18,7 +18,7 @@ from workbench.config import Settings
 from workbench.errors import ConfigError
 
 
-@get("/health", sync_to_thread=False)
+@get("/health")
 async def executor_health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Queue, database and bus reachability of this executor; 503 when any is down."""
     wb: Workbench = request.app.state.workbench
@@ -39,7 +39,7 @@ async def executor_health(request: Request[Any, Any, Any]) -> Response[dict[str,
     return Response(body, status_code=200 if ok else 503)
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4", sync_to_thread=False)
+@get("/metrics", media_type="text/plain; version=0.0.4")
 async def metrics(request: Request[Any, Any, Any]) -> str:
     """Prometheus text format."""
     wb: Workbench = request.app.state.workbench

@@ -36,3 +36,17 @@ def test_database_down_gives_503(tmp_path: Path) -> None:
                 assert "Traceback" not in r.text
     finally:
         stop_server(server)
+
+
+@pytest.mark.slow
+def test_a_stopped_server_stops_its_embedded_postgresql(tmp_path: Path) -> None:
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so atexit handlers never run: the
+    # Workbench leaves the embedded server itself, and the last process to leave stops it.
+    server = start_server(tmp_path / "home", "none", {"WORKBENCH_RATE_LIMIT": "off"})
+    postmaster = server.home / "pgdata" / "postmaster.pid"
+    assert postmaster.exists()
+    stop_server(server)
+    deadline = time.monotonic() + 10
+    while postmaster.exists():
+        assert time.monotonic() < deadline, "the embedded PostgreSQL is still running"
+        time.sleep(0.1)

@@ -143,3 +143,20 @@ async def test_nul_characters_never_break_storage(wb) -> None:
     assert stored.status == "COMPLETED"
     assert stored.outputs == {"out": ["a\ufffdb\ufffdend"]}  # stored with U+FFFD in place of NUL
     assert stored.inputs == {"text": "a\ufffdb"}
+
+
+async def test_the_embedded_server_stops_only_when_its_last_user_leaves(tmp_path) -> None:
+    settings = Settings.from_env({"WORKBENCH_HOME": str(tmp_path / "home")})
+    postmaster = tmp_path / "home" / "pgdata" / "postmaster.pid"
+    first, second = Database(settings), Database(settings)
+    await first.start()
+    await second.start()
+    await first.stop()
+    assert postmaster.exists() and await second.pool.fetchval("SELECT 1") == 1  # still in use
+    await second.stop()
+    assert not postmaster.exists()
+    again = Database(settings)  # and it starts again for a later user
+    await again.start()
+    assert await again.pool.fetchval("SELECT 2") == 2
+    await again.stop()
+    assert not postmaster.exists()

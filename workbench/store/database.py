@@ -11,7 +11,7 @@ import asyncpg
 from workbench import jsonutil
 from workbench.config import Settings
 from workbench.errors import StoreUnavailable
-from workbench.store.embedded import embedded_url
+from workbench.store.embedded import embedded_url, release_embedded
 from workbench.store.migrate import applied_versions, discover, migrate
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,12 @@ class Database:
                 await migrate(conn)
 
     async def stop(self) -> None:
-        """Close the pool."""
+        """Close the pool (and leave the embedded server, which stops when no process uses it)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+            if self.embedded:
+                await release_embedded(self.settings.home)
 
     def describe(self) -> str:
         """Where the data lives, without credentials."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ def _prune_dead_handles(pgdata: Path, lock: Any) -> None:
             handles.write_text(json.dumps(alive))
 
 
+_users: dict[Path, tuple[Any, int]] = {}
+"""pgdata -> (pgserver handle, how many Databases of this process use it)."""
+_users_lock = threading.Lock()
+
+
 def _start(pgdata: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -47,7 +53,37 @@ def _start(pgdata: Path) -> str:
 
         _prune_dead_handles(pgdata, PostgresServer._lock)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    with _users_lock:
+        _, count = _users.get(pgdata, (server, 0))
+        _users[pgdata] = (server, count + 1)
     return server.get_uri()
+
+
+def _release(pgdata: Path) -> None:
+    with _users_lock:
+        entry = _users.get(pgdata)
+        if entry is None:
+            return
+        server, count = entry
+        if count > 1:
+            _users[pgdata] = (server, count - 1)
+            return
+        del _users[pgdata]
+    # This process is done with the server: it stops unless another process (a notebook kernel, a
+    # server) still uses it. Done here rather than at exit, because servers killed by a signal
+    # (uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown) never run atexit handlers.
+    server._cleanup()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import PostgresServer
+
+        with PostgresServer._lock:  # a later start in this process registers itself anew
+            PostgresServer._instances.pop(server.pgdata, None)
+
+
+async def release_embedded(home: Path) -> None:
+    """This process stops using the embedded server of ``home`` (the last user stops it)."""
+    await asyncio.to_thread(_release, home / "pgdata")
 
 
 async def embedded_url(home: Path) -> str:
