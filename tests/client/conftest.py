@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.server.api_support import signup
 from tests.server.conftest import ServerProcess, start_server, stop_server
+from workbench.client import LocalClient, RemoteClient
 from workbench.graph.builder import GraphBuilder
 
 
@@ -43,10 +44,29 @@ def api_key(key_server: ServerProcess) -> Iterator[str]:
     """An API key of a new user of ``key_server``, with every scope the client uses."""
     user = signup(key_server, "notebook")
     key, _ = user.key(
-        "graphs:read", "graphs:write", "graphs:execute", "blocks:read", "credentials:manage", name="notebook"
+        "graphs:read",
+        "graphs:write",
+        "graphs:execute",
+        "blocks:read",
+        "credentials:manage",
+        "knowledge:read",
+        "knowledge:write",
+        name="notebook",
     )
     yield key
     user.close()
+
+
+@pytest.fixture
+async def clients(
+    tmp_path: Path, key_server: ServerProcess, api_key: str
+) -> AsyncIterator[tuple[LocalClient, RemoteClient]]:
+    """The local transport on a fresh data folder, and the remote one on ``key_server``."""
+    local = await LocalClient(tmp_path / "home").start()
+    remote = await RemoteClient(key_server.base_url, api_key=api_key).start()
+    yield local, remote
+    await remote.close()
+    await local.close()
 
 
 def greeter(graph_id: str = "0b6f3a52-3f7e-4a38-9b53-8d7f4c1e2a10") -> GraphBuilder:

@@ -10,7 +10,7 @@ import pytest
 from tests.client.conftest import greeter
 from tests.server.conftest import ServerProcess
 from workbench import block
-from workbench.client import LocalClient, RemoteBlockError, RemoteClient
+from workbench.client import RemoteBlockError, RemoteClient
 from workbench.client.base import AsyncClient
 from workbench.errors import AuthError, GraphValidationError, InputError, NotFoundError
 from workbench.graph.builder import GraphBuilder
@@ -18,15 +18,6 @@ from workbench.runtime.events import EventType
 from workbench.services.executions import ExecutionResult
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def clients(tmp_path: Path, key_server: ServerProcess, api_key: str) -> Any:
-    local = await LocalClient(tmp_path / "home").start()
-    remote = await RemoteClient(key_server.base_url, api_key=api_key).start()
-    yield local, remote
-    await remote.close()
-    await local.close()
 
 
 def summary(result: ExecutionResult) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import workbench.client
 from tests.client.conftest import greeter
 from workbench.client.render import graph_svg, layers
@@ -10,10 +12,18 @@ from workbench.client.render import graph_svg, layers
 def test_public_names_are_pinned() -> None:
     assert workbench.client.__all__ == sorted(workbench.client.__all__)
     assert set(workbench.client.__all__) == {
-        "AsyncClient", "BlockInfo", "Client", "CredentialInfo", "GraphInfo", "LocalClient", "PinInfo",
-        "RemoteBlockError", "RemoteClient", "RunHandle", "ScheduleInfo", "ScheduleRun", "ServerError",
-        "as_graph", "connect", "graph_svg",
+        "AsyncClient", "BlockInfo", "Client", "CredentialInfo", "DocumentInfo", "GraphInfo",
+        "KnowledgeBaseInfo", "LocalClient", "PinInfo", "RemoteBlockError", "RemoteClient", "RunHandle",
+        "ScheduleInfo", "ScheduleRun", "SearchResult", "ServerError", "as_graph", "connect", "graph_svg",
     }  # fmt: skip
+
+
+def test_the_blocking_client_has_every_method_with_its_signature() -> None:
+    names = sorted(workbench.client.AsyncClient.__abstractmethods__ - {"start", "close", "where", "events"})
+    assert {"create_knowledge_base", "add_document", "search", "delete_document"} <= set(names)
+    for name in names:
+        blocking = getattr(workbench.client.Client, name)
+        assert inspect.signature(blocking) == inspect.signature(getattr(workbench.client.AsyncClient, name))
 
 
 def test_picture_columns_follow_the_links_and_survive_loops() -> None:

@@ -33,13 +33,17 @@ def test_rag_notebook_answers_from_the_handbook(
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_LLM_BASE_URL", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "wb.inner" not in code and "portal" not in code  # the public client API only
     NotebookClient(
         nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
     ).execute()
     text = outputs(nb)
     expected = [
         "knowledge base 'handbook': local:all-MiniLM-L6-v2, 384 dimensions",
-        "COMPLETED - 3 documents, 7 chunks stored",
+        "leave.md: 'Time off', 3 chunks",
+        "3 documents, 7 chunks stored",
+        "keyword: leave.md > Time off > Parental leave",
         "From leave.md (Time off > Vacation):\nEvery employee gets 25 days of paid vacation",
         "From expenses.md (Travel and expenses > Claiming expenses):",
         "reimbursed up to 60 euros per day",

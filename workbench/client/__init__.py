@@ -10,6 +10,9 @@
     result = wb.run(graph, {"name": "Ada"})
     run = wb.start(graph, {"name": "Bo"})                  # goes on in the background
     for event in run.events(): ...
+    wb.create_knowledge_base("handbook")                   # knowledge bases: documents to search
+    wb.add_document("handbook", Path("leave.md"))
+    hits = wb.search("handbook", "how many vacation days?", mode="hybrid", top_k=3)
 """
 
 from __future__ import annotations
@@ -23,14 +26,26 @@ from workbench.client.local import LocalClient
 from workbench.client.portal import Client, RunHandle
 from workbench.client.remote import RemoteBlockError, RemoteClient, ServerError
 from workbench.client.render import graph_svg
-from workbench.client.types import BlockInfo, CredentialInfo, GraphInfo, PinInfo, ScheduleInfo, ScheduleRun
+from workbench.client.types import (
+    BlockInfo,
+    CredentialInfo,
+    DocumentInfo,
+    GraphInfo,
+    KnowledgeBaseInfo,
+    PinInfo,
+    ScheduleInfo,
+    ScheduleRun,
+    SearchResult,
+)
 
 __all__ = [
     "AsyncClient",
     "BlockInfo",
     "Client",
     "CredentialInfo",
+    "DocumentInfo",
     "GraphInfo",
+    "KnowledgeBaseInfo",
     "LocalClient",
     "PinInfo",
     "RemoteBlockError",
@@ -38,6 +53,7 @@ __all__ = [
     "RunHandle",
     "ScheduleInfo",
     "ScheduleRun",
+    "SearchResult",
     "ServerError",
     "as_graph",
     "connect",

@@ -1,4 +1,5 @@
-"""The client API both transports implement: blocks, graphs, runs, executions, schedules, credentials.
+"""The client API both transports implement: blocks, graphs, runs, executions, schedules, credentials,
+knowledge bases.
 
 ``LocalClient`` runs the services in this process on the embedded database (the one ``make run``
 uses); ``RemoteClient`` talks to a server over HTTP and WebSocket. Same methods, same return types::
@@ -17,11 +18,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from workbench.client.types import BlockInfo, CredentialInfo, GraphInfo, ScheduleInfo, ScheduleRun
+from workbench.client.types import (
+    BlockInfo,
+    CredentialInfo,
+    DocumentInfo,
+    GraphInfo,
+    KnowledgeBaseInfo,
+    ScheduleInfo,
+    ScheduleRun,
+    SearchResult,
+)
 from workbench.errors import InputError
 from workbench.graph.autogpt import load_graph_file, parse_graph
 from workbench.graph.builder import GraphBuilder
 from workbench.graph.model import Graph
+from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from workbench.knowledge.embedders import DEFAULT_MODEL
+from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import ExecutionResult
 
@@ -227,3 +240,73 @@ class AsyncClient(ABC):
     @abstractmethod
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
+
+    # ---- knowledge bases -------------------------------------------------------------------------
+    # A knowledge base is named by its id or its name (names are unique per user), as blocks name it.
+
+    @abstractmethod
+    async def create_knowledge_base(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        embedding_model: str = DEFAULT_MODEL,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+        language: str = "english",
+        metadata: dict[str, Any] | None = None,
+        dimension: int | None = None,
+    ) -> KnowledgeBaseInfo:
+        """A new, empty knowledge base. ``embedding_model`` is fixed for its life (default: the offline
+        all-MiniLM-L6-v2); ``language`` is a PostgreSQL text search configuration (english, simple...);
+        chunks hold at most ``chunk_size`` characters, ``chunk_overlap`` shared with their neighbour.
+        Every bad field is named in the error (:class:`~workbench.knowledge.KnowledgeInputError`)."""
+
+    @abstractmethod
+    async def knowledge_bases(self) -> list[KnowledgeBaseInfo]:
+        """Your knowledge bases, newest first."""
+
+    @abstractmethod
+    async def knowledge_base(self, knowledge_base: str) -> KnowledgeBaseInfo:
+        """One knowledge base by id or name, with its document and chunk counts."""
+
+    @abstractmethod
+    async def delete_knowledge_base(self, knowledge_base: str) -> None:
+        """Delete a knowledge base with its documents and chunks."""
+
+    @abstractmethod
+    async def add_document(
+        self,
+        knowledge_base: str,
+        content: str | Path,
+        *,
+        title: str | None = None,
+        source: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DocumentInfo:
+        """Add a document: a ``str`` is the text itself (plain, Markdown or HTML), a ``Path`` a file
+        (text, Markdown, HTML or PDF; its type guessed from its name unless ``content_type`` is given).
+        It is chunked, embedded and stored; ``metadata`` can filter searches later."""
+
+    @abstractmethod
+    async def documents(self, knowledge_base: str) -> list[DocumentInfo]:
+        """The documents of a knowledge base, newest first."""
+
+    @abstractmethod
+    async def delete_document(self, knowledge_base: str, document_id: str) -> None:
+        """Delete a document and its chunks."""
+
+    @abstractmethod
+    async def search(
+        self,
+        knowledge_base: str,
+        query: str,
+        *,
+        mode: SearchMode = "hybrid",
+        top_k: int = 5,
+        filter: dict[str, Any] | None = None,
+    ) -> list[SearchResult]:
+        """The ``top_k`` passages that best answer ``query``, best first. ``mode``: ``vector`` (meaning),
+        ``keyword`` (full-text, web search syntax) or ``hybrid`` (both, fused by reciprocal rank);
+        ``filter`` keeps documents whose metadata contains it."""

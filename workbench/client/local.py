@@ -8,6 +8,7 @@ in this process (``@block`` in a notebook cell) run here at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
@@ -19,15 +20,22 @@ from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, gr
 from workbench.client.types import (
     BlockInfo,
     CredentialInfo,
+    DocumentInfo,
     GraphInfo,
+    KnowledgeBaseInfo,
     ScheduleInfo,
     ScheduleRun,
+    SearchResult,
     execution_from_dict,
     node_view,
 )
 from workbench.config import Settings
 from workbench.errors import NotFoundError
 from workbench.graph.model import Graph
+from workbench.knowledge import KnowledgeService, hit_to_dict
+from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from workbench.knowledge.embedders import DEFAULT_MODEL
+from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import ExecutionResult
 from workbench.services.schedules import ScheduleService
@@ -64,6 +72,7 @@ class LocalClient(AsyncClient):
         self._want_scheduler = scheduler
         self.scheduler: Any = None
         self._schedules: ScheduleService | None = None
+        self._knowledge: KnowledgeService | None = None
 
     @property
     def where(self) -> str:
@@ -262,3 +271,117 @@ class LocalClient(AsyncClient):
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
         await self._vault().delete(self.user_id, credential_id)
+
+    # ---- knowledge bases -------------------------------------------------------------------------
+
+    def _knowledge_service(self) -> KnowledgeService:
+        if self._knowledge is None:
+            if self.wb.db is None:
+                raise NotFoundError("knowledge bases need a database: this workbench is ephemeral")
+            self._knowledge = KnowledgeService.of(self.wb)
+        return self._knowledge
+
+    async def _kb_id(self, knowledge_base: str) -> str:
+        return (await self._knowledge_service().resolve(knowledge_base, self.user_id)).id
+
+    async def create_knowledge_base(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        embedding_model: str = DEFAULT_MODEL,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+        language: str = "english",
+        metadata: dict[str, Any] | None = None,
+        dimension: int | None = None,
+    ) -> KnowledgeBaseInfo:
+        """Create a knowledge base (every bad field is named in the error)."""
+        created = await self._knowledge_service().create(
+            self.user_id,
+            name,
+            description=description,
+            embedding_model=embedding_model,
+            dimension=dimension,
+            language=language,
+            chunk_size=chunk_size,
+            chunk_overlap=chunk_overlap,
+            metadata=metadata,
+        )
+        return KnowledgeBaseInfo.from_dict(dataclasses.asdict(created))
+
+    async def knowledge_bases(self) -> list[KnowledgeBaseInfo]:
+        """Knowledge bases, newest first."""
+        found: list[KnowledgeBaseInfo] = []
+        while True:
+            items, total = await self._knowledge_service().list(self.user_id, limit=500, offset=len(found))
+            found += [KnowledgeBaseInfo.from_dict(dataclasses.asdict(k)) for k in items]
+            if not items or len(found) >= total:
+                return found
+
+    async def knowledge_base(self, knowledge_base: str) -> KnowledgeBaseInfo:
+        """One knowledge base by id or name."""
+        found = await self._knowledge_service().resolve(knowledge_base, self.user_id)
+        return KnowledgeBaseInfo.from_dict(dataclasses.asdict(found))
+
+    async def delete_knowledge_base(self, knowledge_base: str) -> None:
+        """Delete a knowledge base."""
+        await self._knowledge_service().delete(await self._kb_id(knowledge_base), self.user_id)
+
+    async def add_document(
+        self,
+        knowledge_base: str,
+        content: str | Path,
+        *,
+        title: str | None = None,
+        source: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DocumentInfo:
+        """Read, chunk, embed and store a document (a Path is read as a file)."""
+        kb_id = await self._kb_id(knowledge_base)
+        raw: str | bytes = content
+        filename = None
+        if isinstance(content, Path):
+            raw, filename = content.read_bytes(), content.name
+        added = await self._knowledge_service().add_document(
+            kb_id,
+            self.user_id,
+            raw,
+            content_type=content_type,
+            filename=filename,
+            title=title,
+            source=source,
+            metadata=metadata,
+        )
+        return DocumentInfo.from_dict(dataclasses.asdict(added.document))
+
+    async def documents(self, knowledge_base: str) -> list[DocumentInfo]:
+        """Documents, newest first."""
+        service, kb_id = self._knowledge_service(), await self._kb_id(knowledge_base)
+        found: list[DocumentInfo] = []
+        while True:
+            items, total = await service.list_documents(kb_id, self.user_id, limit=500, offset=len(found))
+            found += [DocumentInfo.from_dict(dataclasses.asdict(d)) for d in items]
+            if not items or len(found) >= total:
+                return found
+
+    async def delete_document(self, knowledge_base: str, document_id: str) -> None:
+        """Delete a document."""
+        kb_id = await self._kb_id(knowledge_base)
+        await self._knowledge_service().delete_document(kb_id, document_id, self.user_id)
+
+    async def search(
+        self,
+        knowledge_base: str,
+        query: str,
+        *,
+        mode: SearchMode = "hybrid",
+        top_k: int = 5,
+        filter: dict[str, Any] | None = None,
+    ) -> list[SearchResult]:
+        """Search a knowledge base."""
+        hits = await self._knowledge_service().search(
+            knowledge_base, self.user_id, query, mode=mode, top_k=top_k, metadata_filter=filter or None
+        )
+        return [SearchResult.from_dict(hit_to_dict(h)) for h in hits]

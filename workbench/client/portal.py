@@ -267,6 +267,14 @@ class Client:
     add_credential = _bridge("add_credential")
     credentials = _bridge("credentials")
     delete_credential = _bridge("delete_credential")
+    create_knowledge_base = _bridge("create_knowledge_base")
+    knowledge_bases = _bridge("knowledge_bases")
+    knowledge_base = _bridge("knowledge_base")
+    delete_knowledge_base = _bridge("delete_knowledge_base")
+    add_document = _bridge("add_document")
+    documents = _bridge("documents")
+    delete_document = _bridge("delete_document")
+    search = _bridge("search")
 
     def __repr__(self) -> str:
         return f"<workbench Client {self.kind} {self.where}>"

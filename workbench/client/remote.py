@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -24,9 +26,12 @@ from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, gr
 from workbench.client.types import (
     BlockInfo,
     CredentialInfo,
+    DocumentInfo,
     GraphInfo,
+    KnowledgeBaseInfo,
     ScheduleInfo,
     ScheduleRun,
+    SearchResult,
     execution_from_dict,
 )
 from workbench.errors import (
@@ -41,6 +46,10 @@ from workbench.errors import (
 )
 from workbench.graph.model import Graph
 from workbench.graph.validate import normalize
+from workbench.knowledge import KnowledgeInputError
+from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
+from workbench.knowledge.embedders import DEFAULT_MODEL
+from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.executions import ExecutionResult
 
@@ -57,8 +66,11 @@ class RemoteBlockError(InputError):
     """A graph uses blocks the server does not have (a notebook's own blocks cannot run remotely)."""
 
 
-def _raise_for(response: httpx.Response) -> None:
-    """Turn an error response into the exception the local transport would have raised."""
+def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError] | None = None) -> None:
+    """Turn an error response into the exception the local transport would have raised.
+
+    With ``fields_error``, a 422 listing field problems raises it with ``(field, message)`` pairs,
+    as the local service does."""
     if response.status_code < 400:
         return
     try:
@@ -80,6 +92,10 @@ def _raise_for(response: httpx.Response) -> None:
         raise NotFoundError(message)
     if status == 409:
         raise ConflictError(message)
+    if status == 422 and fields_error is not None and details:
+        raise fields_error(
+            [(str(d.get("key") or d.get("source") or "body"), str(d.get("message"))) for d in details]
+        )
     if status == 422 and error.get("problems"):
         raise GraphValidationError(
             [
@@ -153,14 +169,21 @@ class RemoteClient(AsyncClient):
             http, self._http = self._http, None
             await http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        fields_error: type[KnowledgeInputError] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         if self._http is None:
             raise RuntimeError("RemoteClient.start() has not been called")
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise ServerError(f"cannot reach the workbench server at {self.url}: {exc}") from exc
-        _raise_for(response)
+        _raise_for(response, fields_error)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -471,3 +494,119 @@ class RemoteClient(AsyncClient):
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
         await self._request("DELETE", f"/credentials/{credential_id}")
+
+    # ---- knowledge bases -------------------------------------------------------------------------
+
+    async def _kb_id(self, knowledge_base: str) -> str:
+        """A knowledge base's id; a name is looked up in the list (the API addresses them by id)."""
+        try:
+            return str(uuid.UUID(knowledge_base))
+        except (ValueError, TypeError, AttributeError):
+            pass
+        for kb in await self.knowledge_bases():
+            if kb.name == knowledge_base:
+                return kb.id
+        raise NotFoundError(f"knowledge base {knowledge_base!r} not found")
+
+    async def _kb_request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
+        """A knowledge API request (``body`` sent as JSON); field problems raise KnowledgeInputError."""
+        if body is not None:
+            kwargs.update(content=jsonutil.dumps(body), headers={"Content-Type": "application/json"})
+        return await self._request(method, "/knowledge" + path, fields_error=KnowledgeInputError, **kwargs)
+
+    async def _pages(self, path: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await self._kb_request("GET", path, params={"limit": 500, "offset": len(found)})
+            found += page["items"]
+            if not page["items"] or len(found) >= page["total"]:
+                return found
+
+    async def create_knowledge_base(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        embedding_model: str = DEFAULT_MODEL,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+        language: str = "english",
+        metadata: dict[str, Any] | None = None,
+        dimension: int | None = None,
+    ) -> KnowledgeBaseInfo:
+        """Create a knowledge base on the server."""
+        body = {
+            "name": name,
+            "description": description,
+            "embedding_model": embedding_model,
+            "dimension": dimension,
+            "language": language,
+            "chunk_size": chunk_size,
+            "chunk_overlap": chunk_overlap,
+            "metadata": {} if metadata is None else metadata,
+        }
+        return KnowledgeBaseInfo.from_dict(await self._kb_request("POST", "", body))
+
+    async def knowledge_bases(self) -> list[KnowledgeBaseInfo]:
+        """Knowledge bases on the server, newest first."""
+        return [KnowledgeBaseInfo.from_dict(k) for k in await self._pages("")]
+
+    async def knowledge_base(self, knowledge_base: str) -> KnowledgeBaseInfo:
+        """One knowledge base by id or name."""
+        doc = await self._kb_request("GET", f"/{await self._kb_id(knowledge_base)}")
+        return KnowledgeBaseInfo.from_dict(doc)
+
+    async def delete_knowledge_base(self, knowledge_base: str) -> None:
+        """Delete a knowledge base on the server."""
+        await self._kb_request("DELETE", f"/{await self._kb_id(knowledge_base)}")
+
+    async def add_document(
+        self,
+        knowledge_base: str,
+        content: str | Path,
+        *,
+        title: str | None = None,
+        source: str | None = None,
+        content_type: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> DocumentInfo:
+        """Send a document: text as JSON, a file as a multipart upload."""
+        path = f"/{await self._kb_id(knowledge_base)}/documents"
+        if not isinstance(content, Path):
+            body = {"content": content, "title": title, "source": source, "content_type": content_type}
+            body["metadata"] = {} if metadata is None else metadata
+            return DocumentInfo.from_dict(await self._kb_request("POST", path, body))
+        fields = {"title": title, "source": source, "content_type": content_type}
+        form = {k: v for k, v in fields.items() if v is not None}
+        if metadata is not None:
+            form["metadata"] = jsonutil.dumps(metadata)
+        # No guessed type on the upload: the server guesses from the name, as the local transport does.
+        upload = (content.name, content.read_bytes(), content_type or "application/octet-stream")
+        doc = await self._kb_request("POST", path, data=form, files={"file": upload})
+        return DocumentInfo.from_dict(doc)
+
+    async def documents(self, knowledge_base: str) -> list[DocumentInfo]:
+        """Documents, newest first."""
+        return [
+            DocumentInfo.from_dict(d)
+            for d in await self._pages(f"/{await self._kb_id(knowledge_base)}/documents")
+        ]
+
+    async def delete_document(self, knowledge_base: str, document_id: str) -> None:
+        """Delete a document on the server."""
+        kb_id = await self._kb_id(knowledge_base)
+        await self._kb_request("DELETE", f"/{kb_id}/documents/{document_id}")
+
+    async def search(
+        self,
+        knowledge_base: str,
+        query: str,
+        *,
+        mode: SearchMode = "hybrid",
+        top_k: int = 5,
+        filter: dict[str, Any] | None = None,
+    ) -> list[SearchResult]:
+        """Search a knowledge base on the server."""
+        body = {"query": query, "mode": mode, "top_k": top_k, "filter": {} if filter is None else filter}
+        doc = await self._kb_request("POST", f"/{await self._kb_id(knowledge_base)}/search", body)
+        return [SearchResult.from_dict(r) for r in doc["results"]]

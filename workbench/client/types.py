@@ -1,4 +1,5 @@
-"""What the client returns, the same for both transports: blocks, graph summaries, schedules, credentials.
+"""What the client returns, the same for both transports: blocks, graph summaries, schedules, credentials,
+knowledge bases, their documents and search results.
 
 Runs come back as :class:`~workbench.services.executions.ExecutionResult` and events as
 :class:`~workbench.runtime.events.ExecutionEvent`, the types the engine itself uses; node timings are
@@ -212,6 +213,118 @@ class CredentialInfo:
             title=doc.get("title"),
             created_at=when(doc.get("created_at")),
             expires_at=when(doc.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBaseInfo:
+    """A knowledge base: its embedding model, chunking settings, and how many documents and chunks it holds."""
+
+    id: str
+    name: str
+    description: str
+    embedding_model: str
+    dimension: int
+    language: str
+    chunk_size: int
+    chunk_overlap: int
+    metadata: dict[str, Any]
+    document_count: int
+    chunk_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> KnowledgeBaseInfo:
+        """From a ``KnowledgeBaseRecord``'s fields or the API's document."""
+        return cls(
+            id=str(doc["id"]),
+            name=doc["name"],
+            description=doc.get("description") or "",
+            embedding_model=doc["embedding_model"],
+            dimension=int(doc["dimension"]),
+            language=doc["language"],
+            chunk_size=int(doc["chunk_size"]),
+            chunk_overlap=int(doc["chunk_overlap"]),
+            metadata=doc.get("metadata") or {},
+            document_count=int(doc.get("document_count") or 0),
+            chunk_count=int(doc.get("chunk_count") or 0),
+            created_at=when(doc.get("created_at")),
+            updated_at=when(doc.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInfo:
+    """A document of a knowledge base (its text lives in its chunks)."""
+
+    id: str
+    knowledge_base_id: str
+    title: str
+    source: str
+    content_type: str
+    metadata: dict[str, Any]
+    sha256: str
+    char_count: int
+    chunk_count: int
+    created_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DocumentInfo:
+        """From a ``DocumentRecord``'s fields or the API's document."""
+        return cls(
+            id=str(doc["id"]),
+            knowledge_base_id=str(doc["knowledge_base_id"]),
+            title=doc.get("title") or "",
+            source=doc.get("source") or "",
+            content_type=doc["content_type"],
+            metadata=doc.get("metadata") or {},
+            sha256=doc["sha256"],
+            char_count=int(doc["char_count"]),
+            chunk_count=int(doc["chunk_count"]),
+            created_at=when(doc.get("created_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One passage a knowledge-base search found, best first by ``rank`` (1-based).
+
+    ``score``: the cosine similarity (vector mode), the ``ts_rank`` (keyword) or the reciprocal-rank
+    fusion score (hybrid); ``vector_rank`` and ``keyword_rank`` tell where each list placed it.
+    """
+
+    chunk_id: int
+    document_id: str
+    title: str
+    source: str
+    chunk_index: int
+    heading: str
+    page: int | None
+    content: str
+    metadata: dict[str, Any]
+    score: float
+    rank: int
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> SearchResult:
+        """From ``hit_to_dict`` or the API's search result."""
+        return cls(
+            chunk_id=int(doc["chunk_id"]),
+            document_id=str(doc["document_id"]),
+            title=doc.get("title") or "",
+            source=doc.get("source") or "",
+            chunk_index=int(doc["chunk_index"]),
+            heading=doc.get("heading") or "",
+            page=doc.get("page"),
+            content=doc["content"],
+            metadata=doc.get("metadata") or {},
+            score=float(doc["score"]),
+            rank=int(doc["rank"]),
+            vector_rank=doc.get("vector_rank"),
+            keyword_rank=doc.get("keyword_rank"),
         )
 
 
