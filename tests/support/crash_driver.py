@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -27,9 +28,11 @@ async def main(argv: list[str]) -> int:
     registry = default_registry().copy()
     registry.register_module(process_blocks, "tests.support.process_blocks")
     if argv[0] == "executor":  # consume the queue (AMQP_URL) until killed
+        stop = asyncio.Event()  # SIGTERM: leave like `workbench executor` does (hand back, release)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         async with Workbench(registry=registry, consume=True):
             say(ready=True)
-            await asyncio.Event().wait()
+            await stop.wait()
         return 0
     async with Workbench(registry=registry, resume=False) as wb:
         if argv[0] == "start":

@@ -72,10 +72,12 @@ def _release(pgdata: Path) -> None:
     # This process is done with the server: it stops unless another process (a notebook kernel, a
     # server) still uses it. Done here rather than at exit, because servers killed by a signal
     # (uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown) never run atexit handlers.
-    server._cleanup()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from pgserver.postgres_server import PostgresServer
+
+        _prune_dead_handles(pgdata, PostgresServer._lock)  # users killed with -9 never left
+        server._cleanup()
 
         with PostgresServer._lock:  # a later start in this process registers itself anew
             PostgresServer._instances.pop(server.pgdata, None)
