@@ -6,6 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut
@@ -26,7 +27,7 @@ class ApiKeyController(Controller):
     tags = ["api keys"]
 
     @post("/", status_code=201, responses=errors(422), summary="Create an API key")
-    async def create(self, request: Request[Any, Any, Any], data: ApiKeyIn) -> ApiKeyCreatedOut:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyIn]) -> ApiKeyCreatedOut:
         """A new key with the given scopes. The key is in this response only; it is stored hashed."""
         principal = caller(request, "apikeys:manage")
         beyond = set(data.scopes) - principal.scopes
@@ -46,7 +47,7 @@ class ApiKeyController(Controller):
         return [ApiKeyOut(**k.to_dict()) for k in await _accounts(request).list_keys(principal.user_id)]
 
     @delete("/{key_id:uuid}", status_code=204, responses=errors(404), summary="Revoke an API key")
-    async def revoke(self, request: Request[Any, Any, Any], key_id: UUID) -> None:
+    async def revoke(self, request: Request[Any, Any, Any], key_id: FromPath[UUID]) -> None:
         """Revoke a key; it stops working at once."""
         principal = caller(request, "apikeys:manage")
         await _accounts(request).revoke_key(principal.user_id, str(key_id))

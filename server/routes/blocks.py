@@ -10,6 +10,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 from pydantic import ValidationError
 
 from server.deps import caller, errors, workbench_of
@@ -69,14 +70,14 @@ class BlockController(Controller):
         return Response(body, media_type="application/json", headers={"ETag": etag})  # type: ignore[arg-type]
 
     @get("/{block_id:uuid}", responses=errors(404), summary="Get a block")
-    async def get_block(self, request: Request[Any, Any, Any], block_id: UUID) -> BlockOut:
+    async def get_block(self, request: Request[Any, Any, Any], block_id: FromPath[UUID]) -> BlockOut:
         """One catalogue entry."""
         caller(request, "blocks:read")
         return BlockOut(**workbench_of(request).registry.get(str(block_id)).describe())
 
     @post("/{block_id:uuid}/execute", status_code=200, responses=errors(404, 422), summary="Run one block")
     async def execute_block(
-        self, request: Request[Any, Any, Any], block_id: UUID, data: BlockRunIn
+        self, request: Request[Any, Any, Any], block_id: FromPath[UUID], data: JSONBody[BlockRunIn]
     ) -> BlockRunOut:
         """Run a single block on the given inputs and return what it yielded (an error is an output too)."""
         principal = caller(request, "blocks:execute")

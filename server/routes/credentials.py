@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from server.deps import caller, errors, workbench_of
 from server.errors import check_text_parameter
@@ -27,7 +27,7 @@ class CredentialController(Controller):
     tags = ["credentials"]
 
     @post("/", status_code=201, responses=errors(422), summary="Store a credential")
-    async def create(self, request: Request[Any, Any, Any], data: CredentialIn) -> CredentialOut:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[CredentialIn]) -> CredentialOut:
         """Encrypt and store a secret; the response has its metadata only."""
         principal = caller(request, "credentials:manage")
         meta = await _vault(request).create(
@@ -47,7 +47,7 @@ class CredentialController(Controller):
         return [CredentialOut(**m.to_dict()) for m in await _vault(request).list(principal.user_id, provider)]
 
     @delete("/{credential_id:uuid}", status_code=204, responses=errors(404), summary="Delete a credential")
-    async def delete_credential(self, request: Request[Any, Any, Any], credential_id: UUID) -> None:
+    async def delete_credential(self, request: Request[Any, Any, Any], credential_id: FromPath[UUID]) -> None:
         """Delete a credential."""
         principal = caller(request, "credentials:manage")
         await _vault(request).delete(principal.user_id, str(credential_id))

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ExecuteIn, ExecutionOut, NodeExecutionOut, Page
@@ -93,8 +93,8 @@ class ExecuteController(Controller):
     async def execute(
         self,
         request: Request[Any, Any, Any],
-        graph_id: UUID,
-        data: ExecuteIn,
+        graph_id: FromPath[UUID],
+        data: JSONBody[ExecuteIn],
         wait: float = Parameter(default=0, ge=0, le=300, description="Seconds to wait for the result."),
     ) -> Response[ExecutionOut]:
         """Start a run; 202 with its id at once, or 200 with the result if it ends within ``wait``."""
@@ -160,7 +160,9 @@ class ExecutionController(Controller):
         return Page(items=[record_out(r) for r in records], total=total, limit=limit, offset=offset)
 
     @get("/{execution_id:uuid}", responses=errors(404), summary="Get an execution")
-    async def get_execution(self, request: Request[Any, Any, Any], execution_id: UUID) -> ExecutionOut:
+    async def get_execution(
+        self, request: Request[Any, Any, Any], execution_id: FromPath[UUID]
+    ) -> ExecutionOut:
         """Status, outputs by name, and every node execution with inputs, outputs, timings, errors."""
         principal = caller(request, "graphs:read")
         return execution_out(await workbench_of(request).executions.get(str(execution_id), principal.user_id))
@@ -168,7 +170,7 @@ class ExecutionController(Controller):
     @post(
         "/{execution_id:uuid}/cancel", status_code=200, responses=errors(404), summary="Cancel an execution"
     )
-    async def cancel(self, request: Request[Any, Any, Any], execution_id: UUID) -> ExecutionOut:
+    async def cancel(self, request: Request[Any, Any, Any], execution_id: FromPath[UUID]) -> ExecutionOut:
         """Stop a run wherever it runs; running nodes are cancelled."""
         principal = caller(request, "graphs:execute")
         wb = workbench_of(request)
@@ -178,7 +180,7 @@ class ExecutionController(Controller):
     @delete(
         "/{execution_id:uuid}", status_code=204, responses=errors(404, 409), summary="Delete an execution"
     )
-    async def delete_execution(self, request: Request[Any, Any, Any], execution_id: UUID) -> None:
+    async def delete_execution(self, request: Request[Any, Any, Any], execution_id: FromPath[UUID]) -> None:
         """Delete a finished run and its node executions (cancel a running one first)."""
         principal = caller(request, "graphs:execute")
         wb = workbench_of(request)

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from server.deps import caller, errors, workbench_of
 from server.errors import check_text_parameter
@@ -23,7 +23,7 @@ class GraphController(Controller):
     tags = ["graphs"]
 
     @post("/", status_code=201, responses=errors(422), summary="Create a graph")
-    async def create(self, request: Request[Any, Any, Any], data: Graph) -> Graph:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[Graph]) -> Graph:
         """Store a new graph (AutoGPT export format). Every problem comes back at once, located."""
         principal = caller(request, "graphs:write")
         wb = workbench_of(request)
@@ -52,7 +52,7 @@ class GraphController(Controller):
     async def get_graph(
         self,
         request: Request[Any, Any, Any],
-        graph_id: UUID,
+        graph_id: FromPath[UUID],
         version: int | None = Parameter(default=None, ge=1, le=2**31 - 1),
     ) -> Graph:
         """The active version, or ``?version=``."""
@@ -60,7 +60,9 @@ class GraphController(Controller):
         return await workbench_of(request).graphs.get(str(graph_id), principal.user_id, version)
 
     @put("/{graph_id:uuid}", responses=errors(404, 422), summary="Save a new version")
-    async def update(self, request: Request[Any, Any, Any], graph_id: UUID, data: Graph) -> Graph:
+    async def update(
+        self, request: Request[Any, Any, Any], graph_id: FromPath[UUID], data: JSONBody[Graph]
+    ) -> Graph:
         """Store the body as the next version of the graph and make it active."""
         principal = caller(request, "graphs:write")
         return await workbench_of(request).graphs.update(
@@ -68,7 +70,9 @@ class GraphController(Controller):
         )
 
     @get("/{graph_id:uuid}/versions", responses=errors(404), summary="List versions")
-    async def versions(self, request: Request[Any, Any, Any], graph_id: UUID) -> list[GraphSummaryOut]:
+    async def versions(
+        self, request: Request[Any, Any, Any], graph_id: FromPath[UUID]
+    ) -> list[GraphSummaryOut]:
         """Every version of the graph, newest first."""
         principal = caller(request, "graphs:read")
         found = await workbench_of(request).graphs.versions(str(graph_id), principal.user_id)
@@ -76,7 +80,7 @@ class GraphController(Controller):
 
     @put("/{graph_id:uuid}/versions/active", responses=errors(404, 422), summary="Activate a version")
     async def set_active(
-        self, request: Request[Any, Any, Any], graph_id: UUID, data: ActiveVersionIn
+        self, request: Request[Any, Any, Any], graph_id: FromPath[UUID], data: JSONBody[ActiveVersionIn]
     ) -> Graph:
         """Make a version the active one (the one runs use by default)."""
         principal = caller(request, "graphs:write")
@@ -85,7 +89,7 @@ class GraphController(Controller):
         return await wb.graphs.get(str(graph_id), principal.user_id)
 
     @delete("/{graph_id:uuid}", status_code=204, responses=errors(404, 409), summary="Delete a graph")
-    async def delete_graph(self, request: Request[Any, Any, Any], graph_id: UUID) -> None:
+    async def delete_graph(self, request: Request[Any, Any, Any], graph_id: FromPath[UUID]) -> None:
         """Delete every version of the graph, and its executions (cancel running ones first)."""
         principal = caller(request, "graphs:write")
         wb = workbench_of(request)
@@ -106,7 +110,7 @@ class GraphController(Controller):
     async def export(
         self,
         request: Request[Any, Any, Any],
-        graph_id: UUID,
+        graph_id: FromPath[UUID],
         version: int | None = Parameter(default=None, ge=1, le=2**31 - 1),
     ) -> dict[str, Any]:
         """The AutoGPT-format document, with the sub-graphs it uses."""

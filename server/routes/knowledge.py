@@ -13,7 +13,7 @@ from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from pydantic import BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
@@ -261,7 +261,9 @@ class KnowledgeController(Controller):
     tags = ["knowledge"]
 
     @post("/", status_code=201, responses=errors(422, 503), summary="Create a knowledge base")
-    async def create(self, request: Request[Any, Any, Any], data: KnowledgeBaseIn) -> KnowledgeBaseOut:
+    async def create(
+        self, request: Request[Any, Any, Any], data: JSONBody[KnowledgeBaseIn]
+    ) -> KnowledgeBaseOut:
         """A new, empty knowledge base with its embedding model and chunking settings."""
         principal = caller(request, "knowledge:write")
         service = _service(request)
@@ -281,13 +283,13 @@ class KnowledgeController(Controller):
         return Page(items=[kb_out(k) for k in items], total=total, limit=limit, offset=offset)
 
     @get("/{kb_id:uuid}", responses=errors(404), summary="Get a knowledge base")
-    async def get_kb(self, request: Request[Any, Any, Any], kb_id: UUID) -> KnowledgeBaseOut:
+    async def get_kb(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> KnowledgeBaseOut:
         """A knowledge base with its document and chunk counts."""
         principal = caller(request, "knowledge:read")
         return kb_out(await _service(request).get(str(kb_id), principal.user_id))
 
     @delete("/{kb_id:uuid}", status_code=204, responses=errors(404), summary="Delete a knowledge base")
-    async def delete_kb(self, request: Request[Any, Any, Any], kb_id: UUID) -> None:
+    async def delete_kb(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> None:
         """Delete a knowledge base with its documents and chunks."""
         principal = caller(request, "knowledge:write")
         await _service(request).delete(str(kb_id), principal.user_id)
@@ -302,7 +304,7 @@ class KnowledgeController(Controller):
         "`source`, `content_type` and `metadata` (a JSON object as text). The document is chunked, "
         "embedded and stored.",
     )
-    async def add_document(self, request: Request[Any, Any, Any], kb_id: UUID) -> DocumentOut:
+    async def add_document(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> DocumentOut:
         """Add a document (text, Markdown, HTML or PDF): it is chunked, embedded and stored."""
         principal = caller(request, "knowledge:write")
         service = _service(request)
@@ -316,7 +318,7 @@ class KnowledgeController(Controller):
     async def list_documents(
         self,
         request: Request[Any, Any, Any],
-        kb_id: UUID,
+        kb_id: FromPath[UUID],
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0, le=1_000_000),
     ) -> Page[DocumentOut]:
@@ -328,7 +330,9 @@ class KnowledgeController(Controller):
         return Page(items=[doc_out(d) for d in items], total=total, limit=limit, offset=offset)
 
     @get("/{kb_id:uuid}/documents/{doc_id:uuid}", responses=errors(404), summary="Get a document")
-    async def get_document(self, request: Request[Any, Any, Any], kb_id: UUID, doc_id: UUID) -> DocumentOut:
+    async def get_document(
+        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], doc_id: FromPath[UUID]
+    ) -> DocumentOut:
         """One document's record (its text is in its chunks)."""
         principal = caller(request, "knowledge:read")
         return doc_out(await _service(request).get_document(str(kb_id), str(doc_id), principal.user_id))
@@ -339,13 +343,17 @@ class KnowledgeController(Controller):
         responses=errors(404),
         summary="Delete a document",
     )
-    async def delete_document(self, request: Request[Any, Any, Any], kb_id: UUID, doc_id: UUID) -> None:
+    async def delete_document(
+        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], doc_id: FromPath[UUID]
+    ) -> None:
         """Delete a document and its chunks."""
         principal = caller(request, "knowledge:write")
         await _service(request).delete_document(str(kb_id), str(doc_id), principal.user_id)
 
     @post("/{kb_id:uuid}/search", status_code=200, responses=errors(404, 422, 503), summary="Search")
-    async def search(self, request: Request[Any, Any, Any], kb_id: UUID, data: SearchIn) -> SearchOut:
+    async def search(
+        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], data: JSONBody[SearchIn]
+    ) -> SearchOut:
         """The passages that best answer the query, best first."""
         principal = caller(request, "knowledge:read")
         service = _service(request)

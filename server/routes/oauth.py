@@ -33,7 +33,7 @@ import secrets
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import authlib.deprecate  # noqa: F401  (installs authlib's "always warn" filter before ours below)
 import httpx
@@ -46,7 +46,7 @@ from joserfc.jws import JWSRegistry
 from litestar import Controller, Request, Response, get
 from litestar.exceptions import ClientException, NotAuthorizedException, NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter, QueryParameter
+from litestar.params import Parameter, PathParameter, QueryParameter
 from litestar.response import Redirect
 
 from server.config import ServerConfig
@@ -278,7 +278,7 @@ class OAuthController(Controller):
     async def login(
         self,
         request: Request[Any, Any, Any],
-        provider: str = Parameter(description="`github` or `google` (when configured)."),
+        provider: Annotated[str, PathParameter(description="`github` or `google` (when configured).")],
     ) -> Redirect:
         """Redirect to the provider with state, PKCE and (OpenID Connect) nonce; a cookie carries them to
         the callback."""
@@ -323,7 +323,7 @@ class OAuthController(Controller):
     async def callback(
         self,
         request: Request[Any, Any, Any],
-        provider: str = Parameter(description="`github` or `google` (when configured)."),
+        provider: Annotated[str, PathParameter(description="`github` or `google` (when configured).")],
         code: str | None = Parameter(default=None, max_length=2000, description="The authorization code."),
         oauth_state: str | None = QueryParameter(
             name="state", default=None, max_length=500, description="The state sent at login."

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.exceptions import ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from pydantic import BaseModel, Field
 
 from server.deps import caller, errors, workbench_of
@@ -202,7 +202,7 @@ class ScheduleController(Controller):
     tags = ["schedules"]
 
     @post("/", status_code=201, responses=errors(422), summary="Create a schedule")
-    async def create(self, request: Request[Any, Any, Any], data: ScheduleIn) -> ScheduleOut:
+    async def create(self, request: Request[Any, Any, Any], data: JSONBody[ScheduleIn]) -> ScheduleOut:
         """Run one of your graphs on time with these inputs. Every bad field is listed, located.
 
         Needs ``graphs:write`` and ``graphs:execute``: a schedule runs the graph on the caller's behalf."""
@@ -230,7 +230,7 @@ class ScheduleController(Controller):
         return Page(items=[schedule_out(service, s) for s in items], total=total, limit=limit, offset=offset)
 
     @get("/{schedule_id:uuid}", responses=errors(404), summary="Get a schedule")
-    async def get_schedule(self, request: Request[Any, Any, Any], schedule_id: UUID) -> ScheduleOut:
+    async def get_schedule(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> ScheduleOut:
         """A schedule with its next run times."""
         principal = caller(request, "graphs:read")
         service = _service(request)
@@ -238,7 +238,7 @@ class ScheduleController(Controller):
 
     @patch("/{schedule_id:uuid}", responses=errors(404, 422), summary="Change a schedule")
     async def update(
-        self, request: Request[Any, Any, Any], schedule_id: UUID, data: ScheduleUpdateIn
+        self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID], data: JSONBody[ScheduleUpdateIn]
     ) -> ScheduleOut:
         """Change the given fields; changing when it runs recomputes the next runs from now."""
         principal = caller(request, "graphs:write")
@@ -248,7 +248,7 @@ class ScheduleController(Controller):
         return schedule_out(service, updated)
 
     @delete("/{schedule_id:uuid}", status_code=204, responses=errors(404), summary="Delete a schedule")
-    async def delete_schedule(self, request: Request[Any, Any, Any], schedule_id: UUID) -> None:
+    async def delete_schedule(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> None:
         """Delete a schedule and the record of its fires (the executions it started stay)."""
         principal = caller(request, "graphs:write")
         await _service(request).delete(str(schedule_id), principal.user_id)
@@ -256,7 +256,7 @@ class ScheduleController(Controller):
     @post(
         "/{schedule_id:uuid}/pause", status_code=200, responses=errors(404, 409), summary="Pause a schedule"
     )
-    async def pause(self, request: Request[Any, Any, Any], schedule_id: UUID) -> ScheduleOut:
+    async def pause(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> ScheduleOut:
         """Stop running it until resumed (pausing a paused schedule changes nothing)."""
         principal = caller(request, "graphs:write")
         service = _service(request)
@@ -265,7 +265,7 @@ class ScheduleController(Controller):
     @post(
         "/{schedule_id:uuid}/resume", status_code=200, responses=errors(404, 422), summary="Resume a schedule"
     )
-    async def resume(self, request: Request[Any, Any, Any], schedule_id: UUID) -> ScheduleOut:
+    async def resume(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> ScheduleOut:
         """Run it again from now on (runs that fell due while paused are not made up); needs
         ``graphs:execute`` too."""
         principal = caller(request, "graphs:write")
@@ -278,7 +278,7 @@ class ScheduleController(Controller):
     async def runs(
         self,
         request: Request[Any, Any, Any],
-        schedule_id: UUID,
+        schedule_id: FromPath[UUID],
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0, le=1_000_000),
     ) -> Page[ScheduleRunOut]:
