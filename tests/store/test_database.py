@@ -160,3 +160,18 @@ async def test_the_embedded_server_stops_only_when_its_last_user_leaves(tmp_path
     assert await again.pool.fetchval("SELECT 2") == 2
     await again.stop()
     assert not postmaster.exists()
+
+
+async def test_a_connection_back_in_the_pool_carries_no_open_transaction(settings: Settings) -> None:
+    db = Database(settings.with_(pool_size=1))
+    await db.start()
+    try:
+        conn = await db.pool.acquire()
+        await conn.execute("BEGIN")
+        await conn.execute("CREATE TEMP TABLE leaked (x int)")
+        await db.pool.release(conn)  # released mid-transaction (a bug elsewhere): rolled back
+        async with db.pool.acquire() as again:
+            assert not again.is_in_transaction()
+            assert await again.fetchval("SELECT to_regclass('pg_temp.leaked')") is None
+    finally:
+        await db.stop()

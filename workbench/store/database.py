@@ -24,6 +24,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _release_connection(conn: asyncpg.Connection) -> None:
+    """What a connection goes through on its way back to the pool: nothing beyond asyncpg's own
+    rollback of an unfinished transaction. asyncpg's default reset (advisory unlock, CLOSE ALL,
+    UNLISTEN, RESET ALL) costs a round trip per release, that is per query; our code keeps no session
+    state on pool connections (advisory locks, LISTEN and session settings live on dedicated
+    connections; settings inside transactions use SET LOCAL)."""
+
+
 class Database:
     """Owns the connection pool; ``start`` connects (starting the embedded server) and migrates."""
 
@@ -51,7 +59,11 @@ class Database:
         self.url = self.settings.database_url or await embedded_url(self.settings.home)
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=1, max_size=self.settings.pool_size, init=_init_connection
+                self.url,
+                min_size=1,
+                max_size=self.settings.pool_size,
+                init=_init_connection,
+                reset=_release_connection,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL ({self.describe()}): {exc}") from exc
