@@ -586,7 +586,6 @@ class GraphRun:
         )
 
     def _publish_node(self, kind: EventType, ne: NodeExec) -> None:
-        spec = self.spec
         data: dict[str, Any] = {"seq": ne.seq, "block_name": ne.node.block.name}
         if kind == EventType.NODE_EXECUTED:
             data.update(
@@ -596,6 +595,13 @@ class GraphRun:
                 started_at=ne.started_at,
                 ended_at=ne.ended_at,
             )
+        self._publish_node_event(kind, ne, data)
+
+    def _publish_stream(self, ne: NodeExec, pin: str, chunk: Any) -> None:
+        self._publish_node_event(EventType.NODE_STREAM, ne, {"pin": pin, "chunk": chunk, "seq": ne.seq})
+
+    def _publish_node_event(self, kind: EventType, ne: NodeExec, data: dict[str, Any]) -> None:
+        spec = self.spec
         self.bus.publish(
             ExecutionEvent(
                 kind,
@@ -608,23 +614,6 @@ class GraphRun:
                 node_execution_id=ne.id,
                 block_id=ne.node.block.id,
                 data=data,
-            )
-        )
-
-    def _publish_stream(self, ne: NodeExec, pin: str, chunk: Any) -> None:
-        spec = self.spec
-        self.bus.publish(
-            ExecutionEvent(
-                EventType.NODE_STREAM,
-                spec.execution_id,
-                spec.graph_id,
-                spec.graph_version,
-                spec.user_id,
-                str(ne.status),
-                node_id=ne.node.id,
-                node_execution_id=ne.id,
-                block_id=ne.node.block.id,
-                data={"pin": pin, "chunk": chunk, "seq": ne.seq},
             )
         )
 

@@ -266,28 +266,16 @@ class ExecutionService:
     ) -> str:
         """Start a run and return its execution id at once."""
         inputs = dict(inputs or {})
-        if ephemeral or not self.durable:
-            if isinstance(graph, str):
-                graph = await self.graphs.get(graph, user_id, version)
-                plan = self.graphs.plan(graph, stored=True)
-            else:
-                graph, plan = await self.graphs.checked_plan(graph, user_id if self.durable else None)
-            self.check_inputs(plan, inputs)
-            spec = RunSpec(
-                execution_id or fast_uuid(),
-                graph.id,
-                graph.version,
-                user_id,
-                inputs,
-                credentials=dict(credentials or {}),
-            )
-            self._start(plan, spec, NullRecorder())
-            return spec.execution_id
-        assert self.repo is not None and self.writer is not None
+        stored = self.durable and not ephemeral
         if isinstance(graph, str):
-            plan = await self.graphs.stored_plan(graph, user_id, version)
-        else:
+            if stored:
+                plan = await self.graphs.stored_plan(graph, user_id, version)
+            else:
+                plan = self.graphs.plan(await self.graphs.get(graph, user_id, version), stored=True)
+        elif stored:
             plan = self.graphs.plan(await self.graphs.save(graph, user_id), stored=True)
+        else:
+            _, plan = await self.graphs.checked_plan(graph, user_id if self.durable else None)
         graph = plan.graph
         self.check_inputs(plan, inputs)
         spec = RunSpec(
@@ -298,6 +286,10 @@ class ExecutionService:
             inputs,
             credentials=dict(credentials or {}),
         )
+        if not stored:
+            self._start(plan, spec, NullRecorder())
+            return spec.execution_id
+        assert self.repo is not None and self.writer is not None
         distributed = self.queue is not None
         await self.repo.create(
             spec.execution_id,
