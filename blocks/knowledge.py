@@ -107,7 +107,7 @@ class AddToKnowledgeBaseBlock(Block):
         """Store the documents; (knowledge base id, [(document id, chunk count)])."""
         service = knowledge_service(context)
         try:
-            kb = await service.resolve(knowledge_base, context.user_id)
+            kb = await service.get(knowledge_base, context.user_id)
         except NotFoundError:
             if not create:
                 raise

@@ -282,20 +282,24 @@ class KnowledgeController(Controller):
         items, total = await _service(request).list(principal.user_id, limit=limit, offset=offset)
         return Page(items=[kb_out(k) for k in items], total=total, limit=limit, offset=offset)
 
-    @get("/{kb_id:uuid}", responses=errors(404), summary="Get a knowledge base")
-    async def get_kb(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> KnowledgeBaseOut:
+    @get("/{knowledge_base:str}", responses=errors(404), summary="Get a knowledge base")
+    async def get_kb(
+        self, request: Request[Any, Any, Any], knowledge_base: FromPath[str]
+    ) -> KnowledgeBaseOut:
         """A knowledge base with its document and chunk counts."""
         principal = caller(request, "knowledge:read")
-        return kb_out(await _service(request).get(str(kb_id), principal.user_id))
+        return kb_out(await _service(request).get(knowledge_base, principal.user_id))
 
-    @delete("/{kb_id:uuid}", status_code=204, responses=errors(404), summary="Delete a knowledge base")
-    async def delete_kb(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> None:
+    @delete(
+        "/{knowledge_base:str}", status_code=204, responses=errors(404), summary="Delete a knowledge base"
+    )
+    async def delete_kb(self, request: Request[Any, Any, Any], knowledge_base: FromPath[str]) -> None:
         """Delete a knowledge base with its documents and chunks."""
         principal = caller(request, "knowledge:write")
-        await _service(request).delete(str(kb_id), principal.user_id)
+        await _service(request).delete(knowledge_base, principal.user_id)
 
     @post(
-        "/{kb_id:uuid}/documents",
+        "/{knowledge_base:str}/documents",
         status_code=201,
         responses={**errors(404, 413, 422, 503), 415: _UNSUPPORTED},
         summary="Add a document",
@@ -304,62 +308,66 @@ class KnowledgeController(Controller):
         "`source`, `content_type` and `metadata` (a JSON object as text). The document is chunked, "
         "embedded and stored.",
     )
-    async def add_document(self, request: Request[Any, Any, Any], kb_id: FromPath[UUID]) -> DocumentOut:
+    async def add_document(
+        self, request: Request[Any, Any, Any], knowledge_base: FromPath[str]
+    ) -> DocumentOut:
         """Add a document (text, Markdown, HTML or PDF): it is chunked, embedded and stored."""
         principal = caller(request, "knowledge:write")
         service = _service(request)
-        await service.get(str(kb_id), principal.user_id)  # 404 before reading the body
+        await service.get(knowledge_base, principal.user_id)  # 404 before reading the body
         fields = await _document_fields(request)
         content = fields.pop("content")
-        added = await _located(lambda: service.add_document(str(kb_id), principal.user_id, content, **fields))
+        added = await _located(
+            lambda: service.add_document(knowledge_base, principal.user_id, content, **fields)
+        )
         return doc_out(added.document)
 
-    @get("/{kb_id:uuid}/documents", responses=errors(404), summary="List documents")
+    @get("/{knowledge_base:str}/documents", responses=errors(404), summary="List documents")
     async def list_documents(
         self,
         request: Request[Any, Any, Any],
-        kb_id: FromPath[UUID],
+        knowledge_base: FromPath[str],
         limit: int = Parameter(default=50, ge=1, le=500),
         offset: int = Parameter(default=0, ge=0, le=1_000_000),
     ) -> Page[DocumentOut]:
         """The knowledge base's documents, newest first."""
         principal = caller(request, "knowledge:read")
         items, total = await _service(request).list_documents(
-            str(kb_id), principal.user_id, limit=limit, offset=offset
+            knowledge_base, principal.user_id, limit=limit, offset=offset
         )
         return Page(items=[doc_out(d) for d in items], total=total, limit=limit, offset=offset)
 
-    @get("/{kb_id:uuid}/documents/{doc_id:uuid}", responses=errors(404), summary="Get a document")
+    @get("/{knowledge_base:str}/documents/{doc_id:uuid}", responses=errors(404), summary="Get a document")
     async def get_document(
-        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], doc_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], knowledge_base: FromPath[str], doc_id: FromPath[UUID]
     ) -> DocumentOut:
         """One document's record (its text is in its chunks)."""
         principal = caller(request, "knowledge:read")
-        return doc_out(await _service(request).get_document(str(kb_id), str(doc_id), principal.user_id))
+        return doc_out(await _service(request).get_document(knowledge_base, str(doc_id), principal.user_id))
 
     @delete(
-        "/{kb_id:uuid}/documents/{doc_id:uuid}",
+        "/{knowledge_base:str}/documents/{doc_id:uuid}",
         status_code=204,
         responses=errors(404),
         summary="Delete a document",
     )
     async def delete_document(
-        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], doc_id: FromPath[UUID]
+        self, request: Request[Any, Any, Any], knowledge_base: FromPath[str], doc_id: FromPath[UUID]
     ) -> None:
         """Delete a document and its chunks."""
         principal = caller(request, "knowledge:write")
-        await _service(request).delete_document(str(kb_id), str(doc_id), principal.user_id)
+        await _service(request).delete_document(knowledge_base, str(doc_id), principal.user_id)
 
-    @post("/{kb_id:uuid}/search", status_code=200, responses=errors(404, 422, 503), summary="Search")
+    @post("/{knowledge_base:str}/search", status_code=200, responses=errors(404, 422, 503), summary="Search")
     async def search(
-        self, request: Request[Any, Any, Any], kb_id: FromPath[UUID], data: JSONBody[SearchIn]
+        self, request: Request[Any, Any, Any], knowledge_base: FromPath[str], data: JSONBody[SearchIn]
     ) -> SearchOut:
         """The passages that best answer the query, best first."""
         principal = caller(request, "knowledge:read")
         service = _service(request)
         hits = await _located(
             lambda: service.search(
-                str(kb_id),
+                knowledge_base,
                 principal.user_id,
                 data.query,
                 mode=data.mode,

@@ -140,6 +140,12 @@ def test_other_users_knowledge_bases_are_404(kim: User, lee: User) -> None:
     assert all(item["id"] != kb["id"] for item in c.get("/knowledge").json()["items"])
     assert c.post("/knowledge", json={"name": "Private"}).status_code == 201  # names are per user
     assert kim.client.get(f"/knowledge/{kb['id']}").json()["document_count"] == 1
+    # A knowledge base is also addressed by name, as blocks and notebooks name it: each user's own.
+    assert kim.client.get("/knowledge/Private").json()["id"] == kb["id"]
+    assert c.get("/knowledge/Private").json()["id"] != kb["id"]
+    found = kim.client.post("/knowledge/Private/search", json={"query": "secret", "mode": "keyword"})
+    assert [h["document_id"] for h in found.json()["results"]] == [doc["id"]]
+    assert c.get("/knowledge/No%20such%20base").status_code == 404
 
 
 def test_invalid_requests_name_their_fields(kim: User) -> None:

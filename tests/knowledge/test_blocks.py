@@ -43,7 +43,7 @@ async def test_add_then_search_in_one_run(wb: Workbench, service: KnowledgeServi
     assert context.startswith("[1] Office > Parking\nVisitors park on level -2")
     assert "[2] Office > Wi-Fi" in context
 
-    kb = await service.resolve("block notes", LOCAL_USER_ID)  # created on first use, for the run's user
+    kb = await service.get("block notes", LOCAL_USER_ID)  # created on first use, for the run's user
     assert kb.document_count == 1 and kb.chunk_count == 2
 
 

@@ -43,7 +43,7 @@ async def test_create_list_get_delete_and_the_per_kb_hnsw_index(
     assert (kb.chunk_size, kb.chunk_overlap, kb.document_count, kb.chunk_count) == (800, 100, 0, 0)
     assert kb.metadata == {"team": "ops"}
     assert (await service.get(kb.id, U)).name == "Handbook"
-    assert (await service.resolve("Handbook", U)).id == kb.id
+    assert (await service.get("Handbook", U)).id == kb.id
     items, total = await service.list(U)
     assert total == 1 and [k.id for k in items] == [kb.id]
 
@@ -239,8 +239,8 @@ async def test_users_see_only_their_own_knowledge_bases(service: KnowledgeServic
     # my searches never return their chunks
     hits = await service.search(mine, U, "secret plans sourdough", top_k=20)
     assert all("Secret plans" not in h.chunk.content for h in hits)
-    assert (await service.resolve("shared name", U)).id == mine
-    assert (await service.resolve("shared name", other_user)).id == theirs.id
+    assert (await service.get("shared name", U)).id == mine
+    assert (await service.get("shared name", other_user)).id == theirs.id
 
 
 async def test_vector_queries_use_the_knowledge_bases_hnsw_index(

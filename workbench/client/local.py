@@ -281,9 +281,6 @@ class LocalClient(AsyncClient):
             self._knowledge = KnowledgeService.of(self.wb)
         return self._knowledge
 
-    async def _kb_id(self, knowledge_base: str) -> str:
-        return (await self._knowledge_service().resolve(knowledge_base, self.user_id)).id
-
     async def create_knowledge_base(
         self,
         name: str,
@@ -321,12 +318,12 @@ class LocalClient(AsyncClient):
 
     async def knowledge_base(self, knowledge_base: str) -> KnowledgeBaseInfo:
         """One knowledge base by id or name."""
-        found = await self._knowledge_service().resolve(knowledge_base, self.user_id)
+        found = await self._knowledge_service().get(knowledge_base, self.user_id)
         return KnowledgeBaseInfo.from_dict(dataclasses.asdict(found))
 
     async def delete_knowledge_base(self, knowledge_base: str) -> None:
         """Delete a knowledge base."""
-        await self._knowledge_service().delete(await self._kb_id(knowledge_base), self.user_id)
+        await self._knowledge_service().delete(knowledge_base, self.user_id)
 
     async def add_document(
         self,
@@ -339,13 +336,12 @@ class LocalClient(AsyncClient):
         metadata: dict[str, Any] | None = None,
     ) -> DocumentInfo:
         """Read, chunk, embed and store a document (a Path is read as a file)."""
-        kb_id = await self._kb_id(knowledge_base)
         raw: str | bytes = content
         filename = None
         if isinstance(content, Path):
             raw, filename = content.read_bytes(), content.name
         added = await self._knowledge_service().add_document(
-            kb_id,
+            knowledge_base,
             self.user_id,
             raw,
             content_type=content_type,
@@ -358,18 +354,19 @@ class LocalClient(AsyncClient):
 
     async def documents(self, knowledge_base: str) -> list[DocumentInfo]:
         """Documents, newest first."""
-        service, kb_id = self._knowledge_service(), await self._kb_id(knowledge_base)
+        service = self._knowledge_service()
         found: list[DocumentInfo] = []
         while True:
-            items, total = await service.list_documents(kb_id, self.user_id, limit=500, offset=len(found))
+            items, total = await service.list_documents(
+                knowledge_base, self.user_id, limit=500, offset=len(found)
+            )
             found += [DocumentInfo.from_dict(dataclasses.asdict(d)) for d in items]
             if not items or len(found) >= total:
                 return found
 
     async def delete_document(self, knowledge_base: str, document_id: str) -> None:
         """Delete a document."""
-        kb_id = await self._kb_id(knowledge_base)
-        await self._knowledge_service().delete_document(kb_id, document_id, self.user_id)
+        await self._knowledge_service().delete_document(knowledge_base, document_id, self.user_id)
 
     async def search(
         self,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 import websockets
@@ -497,16 +497,10 @@ class RemoteClient(AsyncClient):
 
     # ---- knowledge bases -------------------------------------------------------------------------
 
-    async def _kb_id(self, knowledge_base: str) -> str:
-        """A knowledge base's id; a name is looked up in the list (the API addresses them by id)."""
-        try:
-            return str(uuid.UUID(knowledge_base))
-        except (ValueError, TypeError, AttributeError):
-            pass
-        for kb in await self.knowledge_bases():
-            if kb.name == knowledge_base:
-                return kb.id
-        raise NotFoundError(f"knowledge base {knowledge_base!r} not found")
+    @staticmethod
+    def _kb_path(knowledge_base: str) -> str:
+        """The API path of a knowledge base named by id or name (the API takes either)."""
+        return "/" + quote(knowledge_base, safe="")
 
     async def _kb_request(self, method: str, path: str, body: Any = None, **kwargs: Any) -> Any:
         """A knowledge API request (``body`` sent as JSON); field problems raise KnowledgeInputError."""
@@ -553,12 +547,12 @@ class RemoteClient(AsyncClient):
 
     async def knowledge_base(self, knowledge_base: str) -> KnowledgeBaseInfo:
         """One knowledge base by id or name."""
-        doc = await self._kb_request("GET", f"/{await self._kb_id(knowledge_base)}")
+        doc = await self._kb_request("GET", self._kb_path(knowledge_base))
         return KnowledgeBaseInfo.from_dict(doc)
 
     async def delete_knowledge_base(self, knowledge_base: str) -> None:
         """Delete a knowledge base on the server."""
-        await self._kb_request("DELETE", f"/{await self._kb_id(knowledge_base)}")
+        await self._kb_request("DELETE", self._kb_path(knowledge_base))
 
     async def add_document(
         self,
@@ -571,7 +565,7 @@ class RemoteClient(AsyncClient):
         metadata: dict[str, Any] | None = None,
     ) -> DocumentInfo:
         """Send a document: text as JSON, a file as a multipart upload."""
-        path = f"/{await self._kb_id(knowledge_base)}/documents"
+        path = f"{self._kb_path(knowledge_base)}/documents"
         if not isinstance(content, Path):
             body = {"content": content, "title": title, "source": source, "content_type": content_type}
             body["metadata"] = {} if metadata is None else metadata
@@ -588,14 +582,13 @@ class RemoteClient(AsyncClient):
     async def documents(self, knowledge_base: str) -> list[DocumentInfo]:
         """Documents, newest first."""
         return [
-            DocumentInfo.from_dict(d)
-            for d in await self._pages(f"/{await self._kb_id(knowledge_base)}/documents")
+            DocumentInfo.from_dict(d) for d in await self._pages(f"{self._kb_path(knowledge_base)}/documents")
         ]
 
     async def delete_document(self, knowledge_base: str, document_id: str) -> None:
         """Delete a document on the server."""
-        kb_id = await self._kb_id(knowledge_base)
-        await self._kb_request("DELETE", f"/{kb_id}/documents/{document_id}")
+        path = f"{self._kb_path(knowledge_base)}/documents/{quote(document_id, safe='')}"
+        await self._kb_request("DELETE", path)
 
     async def search(
         self,
@@ -608,5 +601,5 @@ class RemoteClient(AsyncClient):
     ) -> list[SearchResult]:
         """Search a knowledge base on the server."""
         body = {"query": query, "mode": mode, "top_k": top_k, "filter": {} if filter is None else filter}
-        doc = await self._kb_request("POST", f"/{await self._kb_id(knowledge_base)}/search", body)
+        doc = await self._kb_request("POST", f"{self._kb_path(knowledge_base)}/search", body)
         return [SearchResult.from_dict(r) for r in doc["results"]]

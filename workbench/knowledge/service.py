@@ -221,20 +221,14 @@ class KnowledgeService:
             problems.append(("embedding_model", f"{model} makes {found} dimensions; at most {MAX_DIMENSION}"))
         return found
 
-    async def get(self, kb_id: str, user_id: str) -> KnowledgeBaseRecord:
-        """The user's knowledge base; NotFoundError otherwise."""
-        found = await self.repo.get(kb_id, user_id) if _is_uuid(kb_id) else None
+    async def get(self, kb: str, user_id: str) -> KnowledgeBaseRecord:
+        """The user's knowledge base by id or by name (every method here takes either, as blocks,
+        notebooks and the API do); NotFoundError otherwise."""
+        found = await self.repo.get(kb, user_id) if _is_uuid(kb) else None
         if found is None:
-            raise NotFoundError(f"knowledge base {kb_id} not found")
-        return found
-
-    async def resolve(self, id_or_name: str, user_id: str) -> KnowledgeBaseRecord:
-        """The user's knowledge base by id or by name (what blocks and notebooks accept)."""
-        found = await self.repo.get(id_or_name, user_id) if _is_uuid(id_or_name) else None
+            found = await self.repo.get_by_name(kb, user_id)
         if found is None:
-            found = await self.repo.get_by_name(id_or_name, user_id)
-        if found is None:
-            raise NotFoundError(f"knowledge base {id_or_name!r} not found")
+            raise NotFoundError(f"knowledge base {kb!r} not found")
         return found
 
     async def list(
@@ -243,10 +237,11 @@ class KnowledgeService:
         """The user's knowledge bases, newest first, and their total."""
         return await self.repo.list(user_id, limit, offset)
 
-    async def delete(self, kb_id: str, user_id: str) -> None:
+    async def delete(self, kb: str, user_id: str) -> None:
         """Delete a knowledge base with all it holds; NotFoundError if it is not the user's."""
-        if not _is_uuid(kb_id) or not await self.repo.delete(kb_id, user_id):
-            raise NotFoundError(f"knowledge base {kb_id} not found")
+        found = await self.get(kb, user_id)
+        if not await self.repo.delete(found.id, user_id):
+            raise NotFoundError(f"knowledge base {kb!r} not found")
 
     # ---- documents ---------------------------------------------------------------------------------
 
@@ -263,7 +258,7 @@ class KnowledgeService:
         metadata: Mapping[str, Any] | None = None,
     ) -> AddedDocument:
         """Read, chunk, embed and store one document (text, Markdown, HTML or PDF)."""
-        kb = await self.resolve(kb_id, user_id)
+        kb = await self.get(kb_id, user_id)
         problems: list[tuple[str, str]] = []
         if not content or (isinstance(content, str) and not content.strip()):
             problems.append(("content", "must not be empty"))
@@ -386,7 +381,7 @@ class KnowledgeService:
             problems.append(("filter", "must be a JSON object"))
         if problems:
             raise KnowledgeInputError(problems)
-        kb = await self.resolve(kb_id, user_id)
+        kb = await self.get(kb_id, user_id)
         filt = dict(metadata_filter) if metadata_filter else None
         if mode == "keyword":
             return single(await self.repo.keyword_search(kb, query, top_k, filt), "keyword")
