@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,6 +44,15 @@ async def wb(settings: Settings, registry: BlockRegistry) -> AsyncIterator[Workb
     """A durable Workbench on the test run's embedded PostgreSQL."""
     async with Workbench(settings, registry=registry) as bench:
         yield bench
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[Any]:
+    """The local OpenAI/Anthropic-compatible server (tests/support/openai_server.py), for this run."""
+    from tests.support.openai_server import serve
+
+    with serve() as server:
+        yield server
 
 
 @pytest.fixture

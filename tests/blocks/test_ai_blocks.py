@@ -7,8 +7,7 @@ loop calls a linked tool and gets its answer back until the model is done.
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,7 +25,7 @@ from blocks.ai_agent import SmartDecisionMakerBlock, pending_tool_calls
 from blocks.logic import CalculatorBlock
 from blocks.text import FillTextTemplateBlock
 from tests.engine.graphs import execs, graph, inp, link, node, out
-from tests.support.openai_server import LLMServer, serve
+from tests.support.openai_server import LLMServer, tagged_reply
 from workbench import jsonutil
 from workbench.auth import LOCAL_USER_ID
 from workbench.runtime.events import EventType
@@ -44,12 +43,6 @@ ENV_KEYS = (
 
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the local LLM server is on 127.0.0.1
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[LLMServer]:
-    with serve() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -79,14 +72,8 @@ async def anthropic_cred(wb, llm) -> AsyncIterator[dict[str, Any]]:
 
 
 def tagged(payload: Any) -> Any:
-    """A scripted reply answering the structured-output instructions with their own tag id."""
-
-    def reply(body: dict[str, Any]) -> dict[str, Any]:
-        system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
-        tag = re.search(r'<json_output id="([0-9a-f]+)">', system).group(1)
-        return {"content": f'Here: <json_output id="{tag}">{jsonutil.dumps(payload)}</json_output>'}
-
-    return reply
+    """A scripted reply answering the structured-output instructions, with text around the tag."""
+    return tagged_reply(payload, prefix="Here: ")
 
 
 async def node_stats(wb, execution_id: str) -> dict[str, list[dict[str, Any]]]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.openai_server import LLMServer, serve
+from tests.support.openai_server import LLMServer
 from workbench.engine.context import RunContext
 from workbench.llm import (
     LLMError,
@@ -44,12 +43,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[LLMServer]:
-    with serve() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -7,14 +7,13 @@ chooses one for the nodes' ``credentials`` field, as AutoGPT's credentials input
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.openai_server import LLMServer, serve
+from tests.support.openai_server import LLMServer, tagged_reply
 from workbench import jsonutil
 from workbench.auth import LOCAL_USER_ID
 from workbench.graph.autogpt import load_graph_file
@@ -24,12 +23,6 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the local LLM server is on 127.0.0.1
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[LLMServer]:
-    with serve() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)
@@ -47,17 +40,6 @@ async def cred(wb, llm) -> AsyncIterator[dict[str, str]]:
     await wb.credentials.delete(LOCAL_USER_ID, meta.id)
 
 
-def tagged(payload: Any) -> Any:
-    """A reply that answers the structured-output instructions with their own tag id."""
-
-    def reply(body: dict[str, Any]) -> dict[str, Any]:
-        system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
-        tag = re.search(r'<json_output id="([0-9a-f]+)">', system).group(1)
-        return {"content": f'<json_output id="{tag}">{jsonutil.dumps(payload)}</json_output>'}
-
-    return reply
-
-
 def load(name: str):
     return load_graph_file(DATA / f"autogpt_llm_{name}.json")
 
@@ -72,8 +54,8 @@ def test_exports_import_and_validate(name, registry):
 async def test_summarizer_agent(wb, llm, cred):
     article = "The city council voted on Tuesday to build a new bridge. Work starts in May."
     llm.script(
-        tagged({"summary": "- Council approved a bridge\n- Work starts in May"}),
-        tagged({"final_summary": "- Council approved a new bridge\n- Construction begins in May"}),
+        tagged_reply({"summary": "- Council approved a bridge\n- Work starts in May"}),
+        tagged_reply({"final_summary": "- Council approved a new bridge\n- Construction begins in May"}),
         {"content": "Council Approves New Bridge"},
     )
     result = await wb.executions.run(load("summarizer"), {"article": article}, credentials=cred)
@@ -111,7 +93,7 @@ async def test_extractor_agent(wb, llm, cred):
             if asks_list
             else {"name": "Ada Lovelace", "email": "ada@engines.example", "company": "Analytical Engines Ltd"}
         )
-        return tagged(payload)(body)
+        return tagged_reply(payload)(body)
 
     llm.script(by_prompt, by_prompt)
     result = await wb.executions.run(load("extractor"), {"email": email}, credentials=cred)
@@ -149,7 +131,7 @@ async def test_math_agent_loops_through_the_calculator(wb, llm, cred):
 
 
 async def test_agent_fails_clearly_when_the_model_keeps_answering_badly(wb, llm, cred):
-    llm.rule("topics", tagged({"list": []}))
+    llm.rule("topics", tagged_reply({"list": []}))
     llm.rule("contact details", {"content": "no tags"})  # the feedback retries get "echo: ..."
     result = await wb.executions.run(load("extractor"), {"email": "hello"}, credentials=cred)
     assert result.status == "FAILED"

@@ -652,3 +652,17 @@ def serve(**kwargs: Any) -> Iterator[LLMServer]:
         yield server
     finally:
         server.stop()
+
+
+def tagged_reply(payload: Any, prefix: str = "") -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A scripted reply that answers AutoGPT-style structured-output instructions: ``payload`` as JSON
+    inside the ``<json_output id=...>`` tag the system prompt asked for (after ``prefix``)."""
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        system = " ".join(m["content"] for m in body["messages"] if m["role"] == "system")
+        found = re.search(r'<json_output id="([0-9a-f]+)">', system)
+        assert found is not None, "the system prompt asks for no tagged JSON output"
+        tag = found.group(1)
+        return {"content": f'{prefix}<json_output id="{tag}">{orjson.dumps(payload).decode()}</json_output>'}
+
+    return reply
