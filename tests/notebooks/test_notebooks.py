@@ -49,11 +49,30 @@ EXPECTED: dict[str, list[str]] = {
         "EXECUTION_COMPLETED",
         "NODE_EXECUTED verdict_no COMPLETED",
     ],
+    "rag_agent.ipynb": [
+        "knowledge base 'handbook': local:all-MiniLM-L6-v2, 384 dimensions",
+        "leave.md: 'Time off', 3 chunks",
+        "3 documents, 7 chunks stored",
+        "keyword: leave.md > Time off > Parental leave",
+        "From leave.md (Time off > Vacation):\nEvery employee gets 25 days of paid vacation",
+        "From expenses.md (Travel and expenses > Claiming expenses):",
+        "reimbursed up to 60 euros per day",
+        "From it.md (IT and security > Laptops):",
+        "Sources: [1] it.md > Laptops",
+        "#1 it.md        IT and security > Passwords and access vector #1  keyword #1",
+        # the LLM step: the local server echoes the prompt it got, with the retrieved passages
+        "echo: Answer the question from these passages only",
+        "[1] Travel and expenses > Claiming expenses",
+        "Question: Who approves an expense of 800 euros?",
+        "closed",
+    ],
 }
+LLM_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "WORKBENCH_LLM_BASE_URL", "ANTHROPIC_API_KEY")
+"""Unset for the lessons: they must not reach a real provider (the RAG lesson starts a local one)."""
 
 
 def test_every_notebook_is_checked() -> None:
-    found = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if p.name != "rag_agent.ipynb")
+    found = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     assert found == sorted(EXPECTED)
 
 
@@ -76,10 +95,15 @@ def test_notebook_runs_top_to_bottom(
     monkeypatch.setenv("WORKBENCH_HOME", str(home))
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("DATABASE_URL", raising=False)
+    for variable in LLM_ENV:
+        monkeypatch.delenv(variable, raising=False)
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "wb.inner" not in code and "portal" not in code  # lessons use the public client API only
     NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
     ).execute()
     text = _text(nb)
     for expected in EXPECTED[name]:
         assert expected in text, f"{name}: {expected!r} not in the outputs:\n{text[-3000:]}"
+    assert not any(out.get("output_type") == "error" for cell in nb.cells for out in cell.get("outputs", []))
