@@ -13,6 +13,8 @@ from workbench.app import Workbench
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 
+pytest_plugins = ["tests.support.servers"]
+
 
 @pytest.fixture(scope="session")
 def workbench_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

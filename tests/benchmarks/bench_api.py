@@ -32,7 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.server.conftest import start_server, stop_server
+from tests.support.servers import start_server, stop_server
 
 GRAPH = {
     "name": "bench three nodes",

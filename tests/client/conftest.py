@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.api_support import signup
-from tests.server.conftest import ServerProcess, start_server, stop_server
+from tests.support.servers import ServerProcess, start_server, stop_server
 from workbench.client import LocalClient, RemoteClient
 from workbench.graph.builder import GraphBuilder
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.knowledge.pdfs import make_pdf
 from tests.server.api_support import signup
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 from workbench.client import LocalClient, RemoteClient, SearchResult
 from workbench.client.base import AsyncClient
 from workbench.errors import NotFoundError

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.client.conftest import greeter
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 from workbench import block
 from workbench.client import RemoteBlockError, RemoteClient
 from workbench.client.base import AsyncClient

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from tests.client.conftest import greeter
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 from workbench.client import LocalClient
 
 

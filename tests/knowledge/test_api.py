@@ -13,18 +13,13 @@ import pytest
 from tests.knowledge.conftest import CORPUS
 from tests.knowledge.pdfs import make_pdf
 from tests.server.api_support import User, api, signup
-from tests.server.conftest import ServerProcess, start_server, stop_server
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(
-        tmp_path_factory.mktemp("srv-knowledge") / "home",
-        "accounts",
-        {"WORKBENCH_RATE_LIMIT": "off", "WORKBENCH_SCHEDULER": "off"},
-    )
-    yield proc
-    stop_server(proc)
+def server(accounts_server: ServerProcess) -> ServerProcess:
+    """The run's ``--auth accounts`` server (its scheduler runs; users here are this module's own)."""
+    return accounts_server
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 
 from tests.scheduler.conftest import ROOT
 from tests.scheduler.test_runtime import check_accounting, executions_of_graph, interval, runs_of, wait_runs
-from tests.server.conftest import free_port
+from tests.support.servers import free_port
 from workbench.app import Workbench
 from workbench.services.schedules import ScheduleService
 

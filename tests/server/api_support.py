@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.server.conftest import ROOT, ServerProcess
+from tests.support.servers import ROOT, ServerProcess
 
 HELLO = json.loads((ROOT / "examples" / "hello_agent.json").read_text())
 INPUT_BLOCK = "c0a8e994-ebf1-4a9c-a4d8-89d09c86741b"

@@ -17,7 +17,7 @@ from tests.server.api_support import (
     signup,
     unique_email,
 )
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 
 def _claims(jwt: str) -> dict[str, object]:

@@ -17,7 +17,7 @@ from tests.server.api_support import (
     run_graph,
     timer_graph,
 )
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 AGENT_BLOCK = "e189baac-8c20-45a1-94a7-55177ea42565"
 

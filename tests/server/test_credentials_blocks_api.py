@@ -20,7 +20,7 @@ from tests.server.api_support import (
     run_graph,
     signup,
 )
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 # ---- credentials -----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import start_server, stop_server
+from tests.support.servers import start_server, stop_server
 
 
 @pytest.mark.slow

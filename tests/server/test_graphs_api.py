@@ -18,7 +18,7 @@ from tests.server.api_support import (
     signup,
     timer_graph,
 )
-from tests.server.conftest import ServerProcess
+from tests.support.servers import ServerProcess
 
 
 def test_create_returns_the_stored_graph_and_get_returns_it_again(alice: User) -> None:

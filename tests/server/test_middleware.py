@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.server.api_support import NO_CACHE, User, api, create_graph, hello_graph, signup
-from tests.server.conftest import ROOT, ServerProcess, free_port
+from tests.support.servers import ROOT, ServerProcess, free_port
 
 ORIGIN = "https://app.example.com"
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
-from tests.server.conftest import ServerProcess, free_port, start_server, stop_server
 from tests.server.oauth_provider import GITHUB_CLIENT, GOOGLE_CLIENT, GitHubUser, GoogleUser, OAuthProvider
+from tests.support.servers import ServerProcess, free_port, start_server, stop_server
 
 OAUTH = "/api/v1/auth/oauth"
 

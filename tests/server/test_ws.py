@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import server.ws as ws_module
-from tests.server.conftest import ServerProcess, start_server, stop_server
+from tests.support.servers import ServerProcess, start_server, stop_server
 from workbench.auth import LOCAL_PRINCIPAL, LOCAL_USER_ID
 from workbench.runtime.bus import LocalBus
 from workbench.runtime.events import EventType, ExecutionEvent

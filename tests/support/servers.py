@@ -1,4 +1,5 @@
-"""Real server processes for the API tests: one per auth mode, each on its own fresh data folder."""
+"""Real server processes for the API tests (a pytest plugin, loaded by tests/conftest.py, so every
+test folder can use them): one per auth mode, each on its own fresh data folder."""
 
 from __future__ import annotations
 
