@@ -15,11 +15,9 @@ from pydantic import Field
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
-from workbench.errors import BlockError, NotFoundError
+from workbench.errors import BlockError, NotFoundError, ServiceUnavailable
 from workbench.knowledge import (
-    EmbedderFactory,
     KnowledgeInputError,
-    KnowledgeRepository,
     KnowledgeService,
     hit_to_dict,
 )
@@ -27,12 +25,13 @@ from workbench.knowledge.search import SearchHit
 
 
 def knowledge_service(context: RunContext) -> KnowledgeService:
-    """The application's knowledge service, else one on the run's database pool and vault."""
-    named = context.services.named.get("knowledge") if context.services is not None else None
-    if named is not None:
-        return named
-    vault = context.services.vault if context.services is not None else None
-    return KnowledgeService(KnowledgeRepository(context.pool), EmbedderFactory(vault))
+    """The application's knowledge service; a clear error when the run has no database."""
+    found = context.services.named.get("knowledge") if context.services is not None else None
+    if found is None:
+        raise ServiceUnavailable(
+            "knowledge bases: this block needs the platform database, which this run does not have"
+        )
+    return found
 
 
 def format_context(hits: list[dict[str, Any]]) -> str:

@@ -24,6 +24,10 @@ import asyncpg
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 from workbench.engine.context import BlockServices
+from workbench.knowledge.embedders import EmbedderFactory
+from workbench.knowledge.service import KnowledgeService
+from workbench.knowledge.store import KnowledgeRepository
+from workbench.net.policy import HttpPolicy
 from workbench.runtime.bus import EventBus, LocalBus
 from workbench.runtime.queue import ExecutionQueue
 from workbench.runtime.shared_state import SharedState
@@ -85,6 +89,8 @@ class Workbench:
         self.keys: Keys | None = None
         self.accounts: AccountService | None = None
         self.credentials: CredentialVault | None = None
+        self.knowledge: KnowledgeService | None = None
+        """Knowledge bases (durable workbenches only)."""
         self.consume = consume
         """Take executions from the queue (an executor process). With no AMQP_URL, runs are
         always dispatched in the process that submits them."""
@@ -115,6 +121,11 @@ class Workbench:
             self.credentials = CredentialVault(pool, self.keys)
             self.block_services.vault = self.credentials
             self.block_services.pool = pool
+            self.knowledge = KnowledgeService(
+                KnowledgeRepository(pool),
+                EmbedderFactory(self.credentials, policy=HttpPolicy.from_settings(self.settings)),
+            )
+            self.block_services.named["knowledge"] = self.knowledge
             self.executions = ExecutionService(
                 self.settings,
                 self.registry,

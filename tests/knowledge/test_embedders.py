@@ -4,6 +4,7 @@ speaks the real protocol) through workbench.llm, for a knowledge base end to end
 from __future__ import annotations
 
 from collections.abc import Iterator
+from ipaddress import ip_network
 
 import pytest
 
@@ -12,6 +13,7 @@ from workbench.app import Workbench
 from workbench.auth import LOCAL_USER_ID
 from workbench.knowledge import EmbedderFactory, KnowledgeInputError, KnowledgeService, LocalEmbedder
 from workbench.knowledge.store import KnowledgeRepository
+from workbench.net.policy import HttpPolicy
 
 U = LOCAL_USER_ID
 
@@ -95,3 +97,27 @@ async def test_no_embeddings_endpoint_configured_names_the_model_field(
         await remote_service(wb, {}).create(U, "nowhere", embedding_model="text-embedding-3-small")
     ((field, message),) = caught.value.problems
     assert field == "embedding_model" and "OPENAI_API_KEY" in message
+
+
+async def test_a_credentials_base_url_on_a_private_address_is_refused_by_default(
+    wb: Workbench, llm: LLMServer, service: KnowledgeService
+) -> None:
+    # A user's 'openai' credential chooses the embeddings endpoint: the outbound guard applies to it.
+    assert wb.credentials is not None
+    meta = await wb.credentials.create(
+        U, "openai", "api_key", {"api_key": "test-key", "base_url": llm.base_url}, title="embeddings"
+    )
+    llm.reset()
+    try:
+        with pytest.raises(Exception, match="loopback") as caught:
+            await service.create(U, "guarded", embedding_model="hash-embed-v1")
+        assert "WORKBENCH_HTTP_ALLOW" in str(caught.value)
+        assert llm.requests == []  # nothing reached the server
+        allowed = KnowledgeService(
+            KnowledgeRepository(wb.db.pool),
+            EmbedderFactory(wb.credentials, policy=HttpPolicy(allow_networks=(ip_network("127.0.0.0/8"),))),
+        )
+        kb = await allowed.create(U, "allowed", embedding_model="hash-embed-v1")
+        assert kb.dimension == 64  # with loopback allowed, the same credential works
+    finally:
+        await wb.credentials.delete(U, meta.id)

@@ -72,7 +72,6 @@ class LocalClient(AsyncClient):
         self._want_scheduler = scheduler
         self.scheduler: Any = None
         self._schedules: ScheduleService | None = None
-        self._knowledge: KnowledgeService | None = None
 
     @property
     def where(self) -> str:
@@ -275,11 +274,7 @@ class LocalClient(AsyncClient):
     # ---- knowledge bases -------------------------------------------------------------------------
 
     def _knowledge_service(self) -> KnowledgeService:
-        if self._knowledge is None:
-            if self.wb.db is None:
-                raise NotFoundError("knowledge bases need a database: this workbench is ephemeral")
-            self._knowledge = KnowledgeService.of(self.wb)
-        return self._knowledge
+        return KnowledgeService.of(self.wb)
 
     async def create_knowledge_base(
         self,

@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.errors import InputError
+from workbench.net.policy import HttpPolicy
 
 if TYPE_CHECKING:
     from workbench.llm import ProviderConfig
@@ -145,9 +146,16 @@ class RemoteEmbedder:
 class EmbedderFactory:
     """Builds the embedder of a knowledge base's model for a user (their provider credential)."""
 
-    def __init__(self, vault: CredentialVault | None = None, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        vault: CredentialVault | None = None,
+        env: dict[str, str] | None = None,
+        policy: HttpPolicy | None = None,
+    ) -> None:
         self.vault = vault
         self.env = env
+        self.policy = policy or HttpPolicy()
+        """The outbound guard for base URLs users put in their credentials."""
 
     async def provider_config(self, user_id: str) -> ProviderConfig:
         """The user's ``openai`` credential (their only one), else the environment's provider."""
@@ -160,7 +168,7 @@ class EmbedderFactory:
                 from workbench.llm import ProviderConfig
 
                 cred = await self.vault.resolve(user_id, found[0].id)
-                return ProviderConfig.from_secret("openai", cred.secret)
+                return ProviderConfig.from_secret("openai", cred.secret, self.policy)
             if len(found) > 1:
                 raise EmbeddingConfigError(
                     "several 'openai' credentials: keep one for embeddings, or use a local embedding model"

@@ -120,10 +120,10 @@ class KnowledgeService:
 
     @classmethod
     def of(cls, wb: Any) -> KnowledgeService:
-        """The service of a durable Workbench (knowledge bases are stored)."""
-        if wb.db is None:
-            raise RuntimeError("knowledge bases need a database: this workbench is ephemeral")
-        return cls(KnowledgeRepository(wb.db.pool), EmbedderFactory(wb.credentials))
+        """The service of a started, durable Workbench (its ``knowledge``): one per application."""
+        if wb.knowledge is None:
+            raise NotFoundError("knowledge bases need a database: this workbench is ephemeral")
+        return wb.knowledge
 
     # ---- knowledge bases ---------------------------------------------------------------------------
 

@@ -113,8 +113,10 @@ class ProviderConfig:
         return cls(provider=provider, base_url=url.rstrip("/"), api_key=api_key, api=api, **kw)  # type: ignore[arg-type]
 
     @classmethod
-    def from_secret(cls, provider: str, secret: dict[str, object]) -> ProviderConfig:
-        """A config from a vault credential's secret: ``api_key``, optional ``base_url`` and ``model``."""
+    def from_secret(cls, provider: str, secret: dict[str, object], policy: HttpPolicy) -> ProviderConfig:
+        """A config from a vault credential's secret: ``api_key``, optional ``base_url`` and ``model``.
+
+        A user chose that base URL, so requests to it go through ``policy`` (the SSRF guard)."""
         key = secret.get("api_key") or secret.get("key")
         url = secret.get("base_url")
         model = secret.get("model")
@@ -123,6 +125,7 @@ class ProviderConfig:
             api_key=str(key) if key else None,
             base_url=str(url) if url else None,
             model=str(model) if model else None,
+            policy=policy,
         )
 
 

@@ -33,8 +33,9 @@ def _ref_id(ref: Any) -> str | None:
 
 
 def guarded(config: ProviderConfig, context: RunContext) -> ProviderConfig:
-    """``config`` under the run's outbound policy: a user chose its base URL, so private and loopback
-    addresses are refused unless the operator allowed them (``WORKBENCH_HTTP_ALLOW``)."""
+    """``config`` under the run's outbound policy, for a base URL a user chose outside a credential
+    (a block input): private and loopback addresses are refused unless the operator allowed them
+    (``WORKBENCH_HTTP_ALLOW``). Configurations from credentials get it in ``from_secret``."""
     return config.with_(policy=HttpPolicy.from_settings(context.settings))
 
 
@@ -48,7 +49,8 @@ async def resolve_config(
 ) -> ProviderConfig:
     """The ProviderConfig for a block's call; ``credentials`` is the node's credentials input.
 
-    Configurations from credentials are :func:`guarded`; the environment's are the operator's own."""
+    Configurations from credentials are guarded (``from_secret``); the environment's are the
+    operator's own."""
     provider = _ref_provider(credentials) or (model_family(model) if model else "openai")
     chosen = _ref_id(credentials) or context.credentials.get(field_name)
     if chosen:
@@ -57,11 +59,11 @@ async def resolve_config(
             cred = await context.services.vault.resolve(context.user_id, chosen)
             provider = cred.meta.provider
         cred = await context.get_credential(provider, chosen, field_name=field_name)
-        return guarded(ProviderConfig.from_secret(provider, cred.secret), context)
+        return ProviderConfig.from_secret(provider, cred.secret, HttpPolicy.from_settings(context.settings))
     vault = context.services.vault if context.services is not None else None
     if vault is not None and await vault.list(context.user_id, provider):
         cred = await context.get_credential(provider, None, field_name=field_name)
-        return guarded(ProviderConfig.from_secret(provider, cred.secret), context)
+        return ProviderConfig.from_secret(provider, cred.secret, HttpPolicy.from_settings(context.settings))
     found = config_from_env(env, model=model)
     if found is not None:
         return found
