@@ -77,7 +77,7 @@ def _release(pgdata: Path) -> None:
         from pgserver.postgres_server import PostgresServer
 
         _prune_dead_handles(pgdata, PostgresServer._lock)  # users killed with -9 never left
-        server._cleanup()
+        server.cleanup()  # this process leaves; stops the server if it was the last
 
         with PostgresServer._lock:  # a later start in this process registers itself anew
             PostgresServer._instances.pop(server.pgdata, None)
