@@ -2,39 +2,49 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two install levels: `run` needs only what serving needs; `test` adds the test tools and the offline
+# embedding model (PyTorch). Each level has its own stamp, so `make test` after `make run` adds the rest.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench lab install clean
+.PHONY: run test lint bench lab install install-run clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -c constraints.txt
-	touch $(STAMP)
 
-install: $(STAMP)
+$(RUN_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e . -c constraints.txt
+	touch $(RUN_STAMP)
+
+$(TEST_STAMP): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev]' -c constraints.txt
+	touch $(RUN_STAMP) $(TEST_STAMP)
+
+install-run: $(RUN_STAMP)
+install: $(TEST_STAMP)
 
 ## Everything in one process on the embedded PostgreSQL: API + WebSocket on :8006, executor.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/workbench db migrate
 	$(BIN)/workbench run examples/hello_agent.json --input name=World
 	$(BIN)/workbench up
 
 ## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 ## JupyterLab on the example notebooks; the kernel starts the local platform on demand (%load_ext kernel_ext).
-lab: $(STAMP)
+lab: $(TEST_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 ## Measured targets (prints JSON figures).
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python tests/benchmarks/bench_engine.py
 	$(BIN)/python tests/benchmarks/bench_api.py
 	$(BIN)/python tests/benchmarks/bench_notebook.py
