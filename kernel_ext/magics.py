@@ -16,6 +16,7 @@ returns the live run widget at once (add ``--wait`` to return when the run has e
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shlex
 from typing import Any
@@ -84,9 +85,19 @@ class WorkbenchMagics(Magics):
     @line_magic
     def wb(self, line: str) -> Any:
         """Workbench commands: connect, blocks, palette, graphs, run, runs, show."""
-        words = shlex.split(line)
-        if not words or words[0] not in self.parsers:
-            raise UsageError("%wb needs a command: " + ", ".join(self.parsers) + "\n" + (__doc__ or ""))
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:  # an unclosed quote
+            raise UsageError(f"%wb: cannot read the line: {exc}") from None
+        commands = ", ".join(self.parsers)
+        if not words:
+            raise UsageError(f"%wb needs a command: {commands}\n{__doc__ or ''}")
+        if words[0] not in self.parsers:
+            close = difflib.get_close_matches(words[0], list(self.parsers), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(
+                f"%wb: unknown command {words[0]!r}{hint}; the commands are: {commands}\n{__doc__ or ''}"
+            )
         args = self.parsers[words[0]].parse_args(words[1:])
         try:
             return getattr(self, f"_{words[0]}")(args)
@@ -123,12 +134,21 @@ class WorkbenchMagics(Magics):
             )
         return found[0].id
 
+    @staticmethod
+    def _name_of(graph: GraphRef) -> str:
+        """The graph's own name ('' for a stored id: the widget looks it up)."""
+        if isinstance(graph, GraphBuilder):
+            return graph.graph.name
+        if isinstance(graph, Graph):
+            return graph.name
+        return ""
+
     def _run(self, args: argparse.Namespace) -> Any:
         from kernel_ext.widgets import RunWidget
 
         graph = self._resolve(args.graph)
         handle = session.current().start(graph, parse_inputs(args.inputs))
-        widget = RunWidget(handle, title=args.graph)
+        widget = RunWidget(handle, title=self._name_of(graph))
         if args.wait:
             handle.result()
         return widget

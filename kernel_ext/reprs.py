@@ -1,4 +1,8 @@
-"""Rich displays: a graph as a picture, a run as tables of outputs and node executions, a block's pins."""
+"""Rich displays: a graph as a picture, a run as tables of outputs and node executions, a block's pins.
+
+Every name and value a user (or a server) chose is escaped and isolated (:mod:`kernel_ext.text`), in
+HTML, in the picture and in the plain-text forms.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from workbench import jsonutil
+from kernel_ext.picture import graph_svg
+from kernel_ext.text import display_value, html_name, html_value, isolate
 from workbench.block.registry import default_registry
-from workbench.client.render import graph_svg
 from workbench.client.types import BlockInfo, GraphInfo
 from workbench.graph.builder import GraphBuilder
 from workbench.graph.model import Graph
@@ -25,25 +29,22 @@ STATUS_COLOURS = {
 }
 
 
-def short(value: Any, limit: int = 80) -> str:
-    """A value as compact JSON (or repr), cut to ``limit`` characters."""
-    try:
-        text = jsonutil.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def badge(status: str) -> str:
     """A coloured status label."""
     colour = STATUS_COLOURS.get(status, "#444")
     return f'<span style="color:{colour};font-weight:bold">{escape(status)}</span>'
 
 
+TD_STYLE = "text-align:left;vertical-align:top"
+"""Cells read left to right (JupyterLab's stylesheet would right-align them)."""
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "wb-table") -> str:
     """An HTML table; cells are HTML already (escape text before)."""
     head = "".join(f"<th style='text-align:left'>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='{TD_STYLE}'>{c}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -62,26 +63,46 @@ def _block_name(node: dict[str, Any]) -> str:
     return registry.get(block_id).name if block_id in registry else block_id
 
 
+def _pin_values(outputs: Any, limit: int = 120) -> str:
+    """A node execution's outputs (``[[pin, value], ...]``) as ``pin: value`` lines."""
+    if not isinstance(outputs, list):
+        return html_value(outputs, limit) if outputs else ""
+    lines = []
+    for item in outputs[-5:]:
+        if isinstance(item, list | tuple) and len(item) == 2:
+            lines.append(
+                f"<span style='color:#555'>{html_name(item[0])}</span>: {html_value(item[1], limit)}"
+            )
+        else:
+            lines.append(html_value(item, limit))
+    earlier = f"<small>… {len(outputs) - 5} earlier</small><br>" if len(outputs) > 5 else ""
+    return earlier + "<br>".join(lines)
+
+
 def execution_html(result: ExecutionResult) -> str:
-    """A run: status, outputs by name, error, and every node execution."""
+    """A run: status, each output value under its name, error, and every node execution."""
     parts = [
         f"<div class='wb-execution'><b>Execution</b> <code>{escape(result.execution_id)}</code> "
         f"{badge(str(result.status))} <small>{_duration(result.started_at, result.ended_at)}</small></div>"
     ]
     if result.outputs:
-        rows = [(escape(k), escape(short(v, 200))) for k, v in result.outputs.items()]
-        parts.append(table(["output", "values"], rows))
+        rows = [
+            (f"<b>{html_name(k)}</b>", html_value(v, 200))
+            for k, values in result.outputs.items()
+            for v in (values if isinstance(values, list) else [values])
+        ]
+        parts.append(table(["output", "value"], rows))
     if result.error:
-        where = f" (node {escape(result.error_node_id)})" if result.error_node_id else ""
-        parts.append(f"<div style='color:#c62828'>error{where}: {escape(result.error)}</div>")
+        where = f" (node {html_name(result.error_node_id)})" if result.error_node_id else ""
+        parts.append(f"<div style='color:#c62828'>error{where}: {html_name(result.error)}</div>")
     if result.node_executions:
         rows = [
             (
-                escape(str(n.get("node_id"))),
-                escape(_block_name(n)[:40]),
+                html_name(str(n.get("node_id"))),
+                html_name(_block_name(n)[:40]),
                 badge(str(n.get("status"))),
                 _duration(n.get("started_at"), n.get("ended_at")),
-                escape(short(n.get("outputs"), 120)),
+                _pin_values(n.get("outputs")),
             )
             for n in result.node_executions
         ]
@@ -89,15 +110,26 @@ def execution_html(result: ExecutionResult) -> str:
     return "".join(parts)
 
 
+def execution_text(result: ExecutionResult, p: Any, cycle: bool) -> None:
+    """A run in plain text (IPython's pretty printer): id, status, outputs."""
+    outs = "; ".join(
+        f"{isolate(k)}: {isolate(display_value(v, 80))}"
+        for k, values in result.outputs.items()
+        for v in (values if isinstance(values, list) else [values])
+    )
+    error = f" · error: {isolate(result.error)}" if result.error else ""
+    p.text(f"<Execution {result.execution_id} {result.status}" + (f" · {outs}" if outs else "") + error + ">")
+
+
 def block_html(info: BlockInfo) -> str:
     """A block: name, categories, description, input and output pins."""
     pins = [("in", p.name + ("*" if p.required else ""), p.type, p.description) for p in info.inputs] + [
         ("out", p.name, p.type, p.description) for p in info.outputs
     ]
-    rows = [(d, f"<code>{escape(n)}</code>", escape(t), escape(desc[:100])) for d, n, t, desc in pins]
+    rows = [(d, f"<code>{html_name(n)}</code>", escape(t), html_name(desc[:100])) for d, n, t, desc in pins]
     return (
-        f"<div class='wb-block'><b>{escape(info.name)}</b> <small>{escape(', '.join(info.categories))} · "
-        f"<code>{escape(info.id)}</code></small><br>{escape(info.description[:300])}</div>"
+        f"<div class='wb-block'><b>{html_name(info.name)}</b> <small>{escape(', '.join(info.categories))} · "
+        f"<code>{escape(info.id)}</code></small><br>{html_name(info.description[:300])}</div>"
         + table(["", "pin", "type", "description"], rows)
     )
 
@@ -108,10 +140,10 @@ class BlockTable(list[BlockInfo]):
     def _repr_html_(self) -> str:
         rows = [
             (
-                f"<b>{escape(b.name)}</b>",
+                f"<b>{html_name(b.name)}</b>",
                 escape(", ".join(b.categories)),
-                escape(", ".join(p.name for p in b.inputs)),
-                escape(", ".join(p.name for p in b.outputs)),
+                ", ".join(html_name(p.name) for p in b.inputs),
+                ", ".join(html_name(p.name) for p in b.outputs),
             )
             for b in self
         ]
@@ -128,7 +160,9 @@ class RunTable(list[ExecutionResult]):
                 f"<code>{escape(r.graph_id[:8])}</code> v{r.graph_version}",
                 badge(str(r.status)),
                 _duration(r.started_at, r.ended_at),
-                escape(short(r.outputs, 100)),
+                ", ".join(
+                    f"{html_name(k)}: {html_value(v, 60)}" for k, vs in r.outputs.items() for v in vs[:2]
+                ),
             )
             for r in self
         ]
@@ -140,7 +174,8 @@ class GraphTable(list[GraphInfo]):
 
     def _repr_html_(self) -> str:
         rows = [
-            (f"<code>{escape(g.id)}</code>", escape(g.name), str(g.version), str(g.node_count)) for g in self
+            (f"<code>{escape(g.id)}</code>", html_name(g.name), str(g.version), str(g.node_count))
+            for g in self
         ]
         return table(["graph", "name", "version", "nodes"], rows)
 
@@ -150,10 +185,20 @@ def builder_svg(builder: GraphBuilder) -> str:
     return graph_svg(builder.graph, builder.registry)
 
 
+def graph_text(graph: Graph | GraphBuilder, p: Any, cycle: bool) -> None:
+    """A graph in plain text (IPython's pretty printer): name, id, size."""
+    g = graph.graph if isinstance(graph, GraphBuilder) else graph
+    kind = "GraphBuilder" if isinstance(graph, GraphBuilder) else "Graph"
+    p.text(f"<{kind} {isolate(g.name)} {g.id} v{g.version}: {len(g.nodes)} nodes, {len(g.links)} links>")
+
+
 def register_reprs(ipython: Any) -> None:
     """Teach IPython's display to show graphs, builders, runs and blocks."""
     formatters = ipython.display_formatter.formatters
     formatters["image/svg+xml"].for_type(Graph, lambda g: graph_svg(g))
     formatters["image/svg+xml"].for_type(GraphBuilder, builder_svg)
+    formatters["text/plain"].for_type(Graph, graph_text)
+    formatters["text/plain"].for_type(GraphBuilder, graph_text)
     formatters["text/html"].for_type(ExecutionResult, execution_html)
+    formatters["text/plain"].for_type(ExecutionResult, execution_text)
     formatters["text/html"].for_type(BlockInfo, block_html)

@@ -2,18 +2,20 @@
 
 Each message runs the graph with its ``message`` input (and, if the graph has one, its ``history``
 input: the conversation so far as ``[{"role": "user" | "assistant", "text": ...}]``) and shows the
-last value of its ``reply`` output. The input and output names are parameters.
+last value of its ``reply`` output. The input and output names are parameters. Its display carries
+an HTML snapshot of the conversation for exports, brought up to date after each reply.
 """
 
 from __future__ import annotations
 
 import threading
-from html import escape
 from typing import Any
 
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List
 
+from kernel_ext.text import html_name, isolate
+from kernel_ext.widgets.fallback import StaticFallback
 from workbench.block.registry import default_registry
 from workbench.client.base import GraphRef, as_graph
 from workbench.client.portal import Client
@@ -29,7 +31,7 @@ def graph_io(graph: Graph) -> tuple[list[str], list[str]]:
     return list(plan.input_schema()["properties"]), list(plan.output_schema()["properties"])
 
 
-class ChatWidget(widgets.VBox):
+class ChatWidget(StaticFallback, widgets.VBox):
     """Talk to a graph; ``messages`` is the conversation, ``busy`` while a reply is coming."""
 
     messages = List(Dict()).tag(sync=True)
@@ -56,6 +58,7 @@ class ChatWidget(widgets.VBox):
             raise InputError(f"graph {saved.name!r} cannot chat: " + "; ".join(problems))
         self.client = client
         self.graph_id = saved.id
+        self.graph_name = saved.name
         self.message_input, self.reply_output = message, reply
         self.history_input = history if history in inputs else None
         self.transcript = widgets.HTML()
@@ -71,7 +74,7 @@ class ChatWidget(widgets.VBox):
         for m in self.messages:
             who = "you" if m["role"] == "user" else ("error" if m["role"] == "error" else "agent")
             colour = {"you": "#1565c0", "agent": "#2e7d32", "error": "#c62828"}[who]
-            lines.append(f"<div><b style='color:{colour}'>{who}:</b> {escape(str(m['text']))}</div>")
+            lines.append(f"<div><b style='color:{colour}'>{who}:</b> {html_name(m['text'])}</div>")
         if self.busy:
             lines.append("<div><i>…</i></div>")
         self.transcript.value = "".join(lines)
@@ -114,8 +117,20 @@ class ChatWidget(widgets.VBox):
             self.messages = [*self.messages, message]
             self.busy = False
             self._render()
+        self.refresh_displays()  # before waking send(): the update belongs to the cell that waits
         with self._replied:
             self._replied.notify_all()
+
+    def snapshot_html(self) -> str:
+        """The conversation so far, as static HTML."""
+        return (
+            "<div class='wb-chat' style='border:1px solid #ccd;border-radius:4px;padding:6px 10px'>"
+            f"<div><b>Chat with {html_name(self.graph_name)}</b></div>{self.transcript.value}</div>"
+        )
+
+    def snapshot_text(self) -> str:
+        """One line: the graph and the number of messages."""
+        return f"Chat with {isolate(self.graph_name)}: {len(self.messages)} messages"
 
     def send(self, text: str, timeout: float = 60.0) -> str:
         """Send a message and wait for the reply (what typing and pressing Send does, blocking)."""

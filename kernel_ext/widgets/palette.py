@@ -1,4 +1,7 @@
-"""The block palette: search blocks by name and category; the selected block's inputs and outputs."""
+"""The block palette: search blocks by name and category; the selected block's inputs and outputs.
+
+Its display carries an HTML snapshot (the search, the matching blocks, the selected one) for exports.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,16 @@ import ipywidgets as widgets
 from traitlets import List, Unicode
 
 from kernel_ext.reprs import block_html
+from kernel_ext.text import html_name, isolate
+from kernel_ext.widgets.fallback import StaticFallback
 from workbench.client.types import BlockInfo
 
 ALL = "(all categories)"
+SNAPSHOT_MATCHES = 40
+"""How many matching block names a static snapshot lists."""
 
 
-class BlockPalette(widgets.VBox):
+class BlockPalette(StaticFallback, widgets.VBox):
     """A searchable block catalogue; ``matches`` are the names shown, ``selected`` the one described."""
 
     query = Unicode("").tag(sync=True)
@@ -58,3 +65,29 @@ class BlockPalette(widgets.VBox):
         self.search_box.value = query
         self.category_box.value = category or ALL
         return list(self.matches)
+
+    def snapshot_html(self) -> str:
+        """The search, the matching blocks and the selected block's pins, as static HTML."""
+        search = f"search {html_name(self.query)}" if self.query else "all blocks"
+        if self.category:
+            search += f" in {html_name(self.category)}"
+        names = ", ".join(
+            f"<b>{html_name(n)}</b>" if n == self.selected else html_name(n)
+            for n in self.matches[:SNAPSHOT_MATCHES]
+        )
+        more = (
+            f" … and {len(self.matches) - SNAPSHOT_MATCHES} more"
+            if len(self.matches) > SNAPSHOT_MATCHES
+            else ""
+        )
+        info = self.catalogue.get(self.selected)
+        return (
+            "<div class='wb-palette' style='border:1px solid #ccd;border-radius:4px;padding:6px 10px'>"
+            f"<div><b>Block palette</b> · {search}: {len(self.matches)} blocks</div>"
+            f"<div style='margin:4px 0'>{names}{more}</div>"
+            f"{block_html(info) if info else '<i>no block matches</i>'}</div>"
+        )
+
+    def snapshot_text(self) -> str:
+        """One line: the search and how many blocks match."""
+        return f"BlockPalette: {len(self.matches)} blocks match {isolate(self.query)}"

@@ -1,8 +1,11 @@
 """The widgets in a real kernel: the live run widget (state after a run, updates while the kernel is
-free, cancel by a click), the chat widget's replies, the block palette's search."""
+free, a clock that moves while a slow node works, cancel by a click and the button's final state, the
+graph's name in the header, an HTML snapshot in the display), the chat widget's replies, the block
+palette's search."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +31,9 @@ def slow_graph(delay):
     rev.result >> g.output("out").value
     return g
 """
+
+NEXT_CELL = "<td style='text-align:left;vertical-align:top'>"
+"""How a table cell of the displays opens."""
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 15.0) -> Any:
@@ -64,11 +70,35 @@ def test_live_widget_updates_while_the_kernel_runs_other_cells(kernel: Kernel) -
         "output_out": "COMPLETED",
     }
     assert state["nodes"]["slow_reverse_1"]["ms"] >= 700  # its own timing, not the run's
-    assert state["nodes"]["slow_reverse_1"]["outputs"] == [["result", '"olleh"']]
+    assert state["nodes"]["slow_reverse_1"]["outputs"] == [["result", "olleh"]]  # the text, not JSON
+    assert state["graph_name"] == "Slow 0.8"  # the graph's name, not the variable's ("g")
+    assert 0.8 <= state["elapsed"] < 10
     assert kernel.json("w.result.outputs") == {"out": ["olleh"]}
     # Node states arrived as separate updates, as they happened (not all at the end).
     statuses = [s["status"] for _, s in kernel.updates_of(widget_id) if "status" in s]
     assert statuses[-1] == "COMPLETED" and "RUNNING" in statuses
+
+
+def test_the_clock_moves_while_a_slow_node_works(kernel: Kernel) -> None:
+    kernel.execute(SLOW_GRAPH + "\ng3 = slow_graph(3)")
+    kernel.execute("w3 = %wb run g3 text=tick\nw3")
+    header_id = kernel.json("w3.header.model_id")
+    assert "<b><bdi>Slow 3</bdi></b>" in kernel.json("w3.header.value")
+    wait_for(lambda: kernel.json("w3.nodes.get('slow_reverse_1', {}).get('status')") == "RUNNING", timeout=5)
+    events = kernel.json("w3.events_seen")
+    time.sleep(1.6)  # the node sleeps 3 s: no event in the meantime
+    assert kernel.json("w3.events_seen") == events
+    clocks = [
+        float(m)
+        for _, s in kernel.updates_of(header_id)
+        for m in re.findall(r"([\d.]+) s ·", s.get("value", ""))
+    ]
+    assert len(clocks) >= 3 and clocks == sorted(clocks) and clocks[-1] >= 1.0, clocks  # sent to the frontend
+    assert kernel.json("w3.wait(30).status") == "COMPLETED"
+    final = kernel.json("w3.header.value")
+    assert re.search(r"\b3\.\d s\b", final), final
+    time.sleep(1.2)
+    assert kernel.json("w3.header.value") == final  # stopped with the run
 
 
 def test_cancel_button_stops_the_run(kernel: Kernel) -> None:
@@ -84,6 +114,22 @@ def test_cancel_button_stops_the_run(kernel: Kernel) -> None:
     assert state["status"] == "CANCELLED"
     assert state["nodes"]["slow_reverse_1"]["status"] in ("CANCELLED", "FAILED")
     assert kernel.json("str(wb.execution(w2.execution_id).status)") == "CANCELLED"
+    # The button ends on the outcome, not on "Cancelling…", and the frontend was told.
+    assert (state["cancel_label"], state["cancel_disabled"]) == ("Cancelled", True)
+    labels = [s["description"] for _, s in kernel.updates_of(button_id) if "description" in s]
+    assert labels[-1] == "Cancelled" and "Cancelling…" in labels
+
+
+def test_the_widget_display_carries_an_html_snapshot(kernel: Kernel) -> None:
+    kernel.execute(SLOW_GRAPH + "\ng4 = slow_graph(0.1)")
+    cell = kernel.execute("w4 = %wb run g4 text=Grace --wait\nw4")
+    (shown,) = [o for o in cell.outputs if "application/vnd.jupyter.widget-view+json" in o["data"]]
+    assert shown["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] == kernel.json("w4.model_id")
+    html = shown["data"]["text/html"]
+    assert "COMPLETED" in html and "<bdi>Slow 0.1</bdi>" in html
+    assert f"<b><bdi>out</bdi></b></td>{NEXT_CELL}<bdi>ecarG</bdi></td>" in html
+    assert "Run of" in shown["data"]["text/plain"] and "ecarG" in shown["data"]["text/plain"]
+    assert shown["transient"]["display_id"]  # so the snapshot can be brought up to date later
 
 
 CHAT_GRAPH = """
