@@ -13,18 +13,17 @@ import re
 import secrets
 from typing import Any, Literal
 
-from jinja2 import TemplateError
 from pydantic import Field
 
 from workbench import jsonutil
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
-from workbench.errors import BlockError
+from workbench.errors import BlockError, LimitExceeded
 from workbench.llm import ChatResponse, Message, ProviderConfig, Usage, chat, generate_image, resolve_config
 from workbench.llm.config import DEFAULT_BASE_URLS
-from workbench.llm.resolve import guarded
-from workbench.templating import render
+from workbench.llm.resolve import ollama_base_url, user_endpoint
+from workbench.templating import TemplateFailure, render
 
 DEFAULT_MODEL = "gpt-5.2-2025-12-11"
 """AutoGPT's default model id; ``WORKBENCH_LLM_MODEL`` or a credential's ``model`` replaces it."""
@@ -63,7 +62,8 @@ class LLMBlock(Block):
             and config.base_url == DEFAULT_BASE_URLS["ollama"]
             and input_data.ollama_host != DEFAULT_OLLAMA_HOST
         ):
-            config = guarded(config.with_(base_url=f"http://{input_data.ollama_host}/v1"), context)
+            # A host the user names: guarded, and never with the operator's key (user_endpoint).
+            config = user_endpoint(config, ollama_base_url(input_data.ollama_host), context)
         model = input_data.model
         if config.model and model == DEFAULT_MODEL:
             model = config.model
@@ -102,14 +102,21 @@ class LLMBlock(Block):
         return response
 
 
-def render_prompt(template: str, values: dict[str, Any], pin: str) -> str:
-    """A prompt with ``{{ name }}`` placeholders filled from ``prompt_values`` (sandboxed Jinja)."""
+async def render_prompt(template: str, values: dict[str, Any], pin: str) -> str:
+    """A prompt with ``{{ name }}`` placeholders filled from ``prompt_values`` (sandboxed Jinja,
+    bounded: see :mod:`workbench.templating`).
+
+    Raises:
+        BlockError: the template cannot be rendered, or hit a limit (the message names the pin).
+    """
     if not values or "{" not in template:
         return template
     try:
-        return render(template, values)
-    except TemplateError as exc:
-        raise BlockError(f"pin {pin!r}: the template cannot be rendered: {exc}") from exc
+        return await render(template, values)
+    except TemplateFailure as exc:
+        raise BlockError(f"pin {pin!r}: the template cannot be rendered: {exc}") from None
+    except LimitExceeded as exc:
+        raise LimitExceeded(f"pin {pin!r}: {exc}", exc.limit) from None
 
 
 # ---- structured answers ------------------------------------------------------------------------
@@ -213,8 +220,8 @@ async def structured_response(
     messages sent.
     """
     values = prompt_values or {}
-    prompt = render_prompt(prompt, values, "prompt")
-    sys_prompt = render_prompt(sys_prompt, values, "sys_prompt")
+    prompt = await render_prompt(prompt, values, "prompt")
+    sys_prompt = await render_prompt(sys_prompt, values, "sys_prompt")
     messages: list[Message] = [dict(m) for m in conversation_history or []]
     if sys_prompt:
         messages.append({"role": "system", "content": sys_prompt})

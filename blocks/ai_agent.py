@@ -244,8 +244,8 @@ class SmartDecisionMakerBlock(LLMBlock):
                 yield "conversations", conversation
                 return
         values = input_data.prompt_values
-        prompt = render_prompt(input_data.prompt, values, "prompt")
-        sys_prompt = render_prompt(input_data.sys_prompt, values, "sys_prompt")
+        prompt = await render_prompt(input_data.prompt, values, "prompt")
+        sys_prompt = await render_prompt(input_data.sys_prompt, values, "sys_prompt")
         if sys_prompt and not any(
             m.get("role") == "system" and str(m.get("content", "")).startswith(MAIN_OBJECTIVE_PREFIX)
             for m in conversation

@@ -8,6 +8,14 @@ statement (a prepared statement cannot hold two). Every block runs in one transa
 ``max_rows`` rows. The database host passes the same address guard as outbound HTTP
 (``WORKBENCH_HTTP_ALLOW`` / ``WORKBENCH_HTTP_ALLOW_PRIVATE``): a user may not reach the platform's
 own or other internal databases unless the configuration allows it.
+
+The connection is made from the credential alone: every parameter is given to asyncpg explicitly,
+so nothing of the server's own libpq configuration (``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``,
+``PGSSLMODE`` and the other ``PGSSL*`` variables, ``~/.pgpass``, ``~/.postgresql`` client
+certificates) ever fills in, or travels to, a host a user chose. A credential needs a ``user``; one
+without a password sends an empty one if the server asks. ``sslmode`` (default ``prefer``) is
+libpq's: ``prefer``/``allow`` try TLS and fall back to plain text, ``require`` insists,
+``verify-ca``/``verify-full`` check the certificate against the system's CAs (and the host name).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import datetime as dt
 import decimal
 import json
 import re
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -100,31 +109,92 @@ def _convert(value: Any, type_name: str, index: int) -> Any:
     return value
 
 
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""libpq's ``sslmode`` values; unset means ``prefer``."""
+
+
 def _connect_args(secret: dict[str, Any]) -> dict[str, Any]:
-    """asyncpg keyword arguments from a credential secret (a DSN or separate fields)."""
+    """Connection fields from a credential secret (a DSN or separate fields): host, port, user,
+    password, database, sslmode. Only the credential fills them: a field it leaves out stays out
+    (never the server's PG* variables or files), and a missing user is a CredentialsError."""
     if secret.get("dsn"):
         parts = urlsplit(str(secret["dsn"]))
         if parts.scheme not in ("postgres", "postgresql"):
             raise CredentialsError("the postgres credential's dsn must start with postgresql://")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        return {
+        try:
+            port = parts.port or int(query.get("port", 5432))
+        except ValueError:
+            raise CredentialsError("the postgres credential's dsn has a port that is not a number") from None
+        fields = {
             "host": parts.hostname or query.get("host") or "localhost",
-            "port": parts.port or int(query.get("port", 5432)),
+            "port": port,
             "user": unquote(parts.username) if parts.username else query.get("user"),
             "password": unquote(parts.password) if parts.password else query.get("password"),
-            "database": parts.path.lstrip("/") or query.get("dbname"),
-            "ssl": query.get("sslmode"),
+            "database": unquote(parts.path.lstrip("/")) or query.get("dbname"),
+            "sslmode": query.get("sslmode"),
         }
-    if not secret.get("host"):
-        raise CredentialsError("the postgres credential needs a dsn or a host")
-    return {
-        "host": str(secret["host"]),
-        "port": int(secret.get("port") or 5432),
-        "user": secret.get("user"),
-        "password": secret.get("password"),
-        "database": secret.get("database"),
-        "ssl": secret.get("sslmode"),
-    }
+    else:
+        if not secret.get("host"):
+            raise CredentialsError("the postgres credential needs a dsn or a host")
+        try:
+            port = int(secret.get("port") or 5432)
+        except (TypeError, ValueError):
+            raise CredentialsError("the postgres credential's port is not a number") from None
+        fields = {
+            "host": str(secret["host"]),
+            "port": port,
+            "user": secret.get("user"),
+            "password": secret.get("password"),
+            "database": secret.get("database"),
+            "sslmode": secret.get("sslmode"),
+        }
+    if not fields["user"]:
+        raise CredentialsError(
+            "the postgres credential has no user: add 'user' (or user@ in its dsn); "
+            "the server's own database settings are never used for it"
+        )
+    fields["user"] = str(fields["user"])
+    fields["password"] = str(fields["password"]) if fields["password"] else None
+    fields["database"] = str(fields["database"] or fields["user"])  # libpq's default: the user name
+    mode = str(fields["sslmode"] or "prefer").lower()
+    if mode not in SSL_MODES:
+        raise CredentialsError(
+            f"the postgres credential's sslmode {mode!r} is not one of {', '.join(SSL_MODES)}"
+        )
+    fields["sslmode"] = mode
+    return fields
+
+
+class _NamedTLS(ssl.SSLContext):
+    """A TLS context that checks the certificate against the host name the credential gave, while the
+    socket goes to the checked IP address (asyncpg would otherwise present the IP as the name)."""
+
+    server_name: str | None = None
+
+    def wrap_bio(self, incoming: Any, outgoing: Any, server_side: bool = False, server_hostname: Any = None,
+                 session: Any = None) -> ssl.SSLObject:  # fmt: skip
+        """Wrap with the credential's host name (SNI and certificate check)."""
+        return super().wrap_bio(incoming, outgoing, server_side, self.server_name or server_hostname, session)
+
+
+def _tls(mode: str, host: str) -> ssl.SSLContext | None:
+    """The TLS context of an ``sslmode``, built here (None: no TLS). asyncpg builds its own from a mode
+    name, and then reads the server's ``PGSSL*`` variables and ``~/.postgresql`` client certificate
+    and keys: never for a user's database."""
+    if mode == "disable":
+        return None
+    ctx = _NamedTLS(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if mode in ("verify-ca", "verify-full"):
+        ctx.load_default_certs()
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.check_hostname = mode == "verify-full"
+        ctx.server_name = host
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 async def _guarded_host(policy: HttpPolicy, host: str, port: int) -> str:
@@ -140,20 +210,53 @@ async def _guarded_host(policy: HttpPolicy, host: str, port: int) -> str:
     return str(addresses[0])
 
 
+async def _open(address: str, fields: dict[str, Any], tls: ssl.SSLContext | None) -> asyncpg.Connection:
+    """One connection attempt. Every parameter is explicit, so asyncpg falls back on nothing of the
+    server's (PGUSER, PGPASSWORD, ~/.pgpass, PGDATABASE, PGSSL*, PGTARGETSESSIONATTRS...): a password
+    the credential lacks is sent as an empty one, and the password file is never read."""
+    return await asyncpg.connect(
+        host=address,
+        port=fields["port"],
+        user=fields["user"],
+        password=fields["password"] or "",
+        database=fields["database"],
+        ssl=tls if tls is not None else False,
+        direct_tls=False,
+        target_session_attrs="any",
+        krbsrvname="postgres",
+        gsslib="gssapi",
+        timeout=CONNECT_TIMEOUT,
+        server_settings={"application_name": "workbench-block"},
+    )
+
+
 @asynccontextmanager
 async def connect(context: RunContext, credentials: Any) -> AsyncIterator[asyncpg.Connection]:
-    """A connection to the user's database (closed afterwards)."""
+    """A connection to the user's database (closed afterwards), made from the credential alone."""
     cred = await context.get_credential(PROVIDER, credentials)
-    args = _connect_args(cred.secret)
-    args["host"] = await _guarded_host(HttpPolicy.from_settings(context.settings), args["host"], args["port"])
-    if args["ssl"] in (None, "", "disable", "allow"):
-        args.pop("ssl")
+    fields = _connect_args(cred.secret)
+    host = fields["host"]
+    address = await _guarded_host(HttpPolicy.from_settings(context.settings), host, fields["port"])
+    mode = fields["sslmode"]
+    tls = None if address.startswith("/") else _tls(mode, host)
     try:
-        conn = await asyncpg.connect(
-            **args, timeout=CONNECT_TIMEOUT, server_settings={"application_name": "workbench-block"}
+        try:
+            conn = await _open(address, fields, tls)
+        except (ConnectionError, ssl.SSLError):
+            if tls is None or mode not in ("allow", "prefer"):
+                raise
+            conn = await _open(address, fields, None)  # prefer: TLS refused, so without it (libpq's way)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        reason = str(exc).replace(address, host) or type(exc).__name__
+        refused = isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError) or "password" in reason
+        hint = (
+            " (the credential has no password: add 'password' to it)"
+            if fields["password"] is None and refused
+            else ""
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise BlockError(f"cannot connect to the database of credential {cred.meta.id}: {exc}") from exc
+        raise BlockError(
+            f"cannot connect to the database of credential {cred.meta.id}: {reason}{hint}"
+        ) from exc
     try:
         yield conn
     finally:

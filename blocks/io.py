@@ -170,7 +170,7 @@ class AgentOutputBlock(Block):
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         if input_data.format:
             try:
-                text = render(
+                text = await render(
                     input_data.format, {input_data.name: input_data.value}, autoescape=input_data.escape_html
                 )
             except Exception as exc:

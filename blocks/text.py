@@ -1,64 +1,72 @@
 """Text blocks: regex matching and extraction, templates, combining, splitting, replacing, decoding, JSON.
 
-Regular expressions come from graphs (users' data), so a pattern may backtrack catastrophically
-(``(a+)+$``). CPython's ``re`` holds the GIL for the whole of one search, so running it in a worker
-thread with ``asyncio.wait_for`` does *not* help: the event loop is frozen until the search ends and
-the timeout only fires afterwards. :func:`run_regex` therefore runs a search in a short-lived child
-interpreter (``python -I -S``, about 15 ms to start) that is killed after :data:`REGEX_TIMEOUT`
-seconds. Patterns that provably match in linear time (no repetition, alternation, groups or
-backreferences) on a bounded amount of text skip the child and run in-process.
+Regular expressions and templates come from graphs (users' data), so a pattern may backtrack
+catastrophically (``(a+)+$``) and a template may loop for minutes. CPython's ``re`` holds the GIL for
+the whole of one search, so neither a worker thread nor ``asyncio.wait_for`` helps: the event loop
+would be frozen until the search ends. Both therefore run in the sandbox process pool
+(:mod:`workbench.sandbox`), whose worker is killed after ``WORKBENCH_SANDBOX_TIMEOUT`` seconds; the
+node then fails with a message naming that limit. Patterns that provably match in linear time (no
+repetition, alternation, groups or backreferences) on a bounded amount of text, and templates that
+only substitute values, skip the pool and run in-process.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
-import inspect
 import json
 import logging
 import re
-import sys
-import textwrap
 import warnings
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SecurityError
 from pydantic import Field
 
+from workbench import sandbox
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
-from workbench.templating import render
+from workbench.errors import LimitExceeded
+from workbench.templating import TemplateFailure, render
 
 log = logging.getLogger(__name__)
 
-REGEX_TIMEOUT = 5.0
-"""Seconds one regex job may run before its child interpreter is killed."""
+REGEX_TIMEOUT: float | None = None
+"""Seconds one regex job may run before its worker is killed; None: ``WORKBENCH_SANDBOX_TIMEOUT``."""
 MAX_TEXT_LENGTH = 1_000_000
 """ExtractTextInformationBlock matches only this many leading characters of the text."""
 MAX_MATCHES = 1000
 """ExtractTextInformationBlock keeps at most this many matches."""
 MAX_MATCH_LENGTH = 10_000
 """ExtractTextInformationBlock truncates every kept match to this many characters."""
+MAX_REPLACED_LENGTH = 10_000_000
+"""Longest text TextReplaceBlock may make, in characters."""
 
 _INLINE_PATTERN = re.compile(r"(?:[^\\*+?{}|()]|\\[^0-9])*")
 """Patterns without repetition, alternation, groups or backreferences: no backtracking at all."""
 _INLINE_BUDGET = 20_000_000
 """Largest len(pattern) * len(text) matched in-process (a fraction of a second in the worst case)."""
+_COMPILE_INLINE_MAX = 10_000
+"""Longer patterns are compiled (and checked) in the sandbox pool too."""
 
 
-class RegexTimeoutError(Exception):
-    """A regular expression ran longer than :data:`REGEX_TIMEOUT`."""
+class RegexTimeoutError(LimitExceeded):
+    """A regular expression ran longer than its time limit (its worker process was killed)."""
+
+
+def _compile(pattern: str, flags: int) -> re.Pattern[str]:
+    """The compiled pattern; re.error for every reason it cannot be compiled."""
+    try:
+        return re.compile(pattern, flags)
+    except (OverflowError, RecursionError, ValueError) as exc:
+        raise re.error(str(exc) or type(exc).__name__) from None
 
 
 def _regex_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Run one regex job; stdlib only, because the child interpreter runs this very source.
+    """Run one regex job (in a sandbox worker, or in-process for a backtracking-free pattern).
 
     ``op`` "search": ``{"found": bool}``. ``op`` "extract": ``{"matches": [...]}``, the text of
     ``group`` of each match that has that group (and where it took part), truncated to ``max_len``,
     at most ``limit`` of them.
     """
-    compiled = re.compile(job["pattern"], job["flags"])
+    compiled = _compile(job["pattern"], job["flags"])
     if job["op"] == "search":
         return {"found": compiled.search(job["text"]) is not None}
     group, limit, max_len = job["group"], job["limit"], job["max_len"]
@@ -75,20 +83,6 @@ def _regex_job(job: dict[str, Any]) -> dict[str, Any]:
     return {"matches": matches}
 
 
-@lru_cache(maxsize=1)
-def _child_script() -> str | None:
-    try:
-        source = textwrap.dedent(inspect.getsource(_regex_job))
-    except (OSError, TypeError):
-        return None
-    return (
-        "from __future__ import annotations\n"
-        "import json, re, sys\n"
-        f"{source}\n"
-        "sys.stdout.write(json.dumps(_regex_job(json.loads(sys.stdin.read()))))\n"
-    )
-
-
 def _runs_inline(pattern: str, text: str) -> bool:
     return (
         _INLINE_PATTERN.fullmatch(pattern) is not None
@@ -100,57 +94,24 @@ async def run_regex(job: dict[str, Any], time_limit: float | None = None) -> dic
     """Run :func:`_regex_job` with a hard time limit (see the module docstring).
 
     Raises:
-        re.error: the pattern does not compile (checked in-process, before any child starts).
+        re.error: the pattern does not compile (checked in-process, before the pool is involved,
+            unless it is longer than 10,000 characters).
         RegexTimeoutError: the job ran longer than ``time_limit`` seconds (default
-            :data:`REGEX_TIMEOUT`); the child was killed.
+            :data:`REGEX_TIMEOUT`, else ``WORKBENCH_SANDBOX_TIMEOUT``); its worker was killed.
+        LimitExceeded: the job needed more memory than the sandbox allows.
     """
     if time_limit is None:
         time_limit = REGEX_TIMEOUT
-    try:
-        re.compile(job["pattern"], job["flags"])
-    except (OverflowError, RecursionError, ValueError) as exc:
-        raise re.error(str(exc) or type(exc).__name__) from exc
+    if len(job["pattern"]) <= _COMPILE_INLINE_MAX:
+        _compile(job["pattern"], job["flags"])  # a bad pattern fails here, without the pool
     if _runs_inline(job["pattern"], job["text"]):
         return _regex_job(job)
-    script = _child_script()
-    if script and sys.executable:
-        try:
-            return await _run_in_child(script, job, time_limit)
-        except OSError as exc:
-            log.warning("cannot start a regex worker process (%s); matching in a thread", exc)
-    # Best effort only: the thread cannot be interrupted and holds the GIL while it searches.
     try:
-        return await asyncio.wait_for(asyncio.to_thread(_regex_job, job), time_limit)
-    except TimeoutError:
-        raise RegexTimeoutError(f"the pattern took longer than {time_limit:g} s to match") from None
-
-
-async def _run_in_child(script: str, job: dict[str, Any], time_limit: float) -> dict[str, Any]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-I",
-        "-S",
-        "-c",
-        script,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(json.dumps(job).encode()), time_limit)
-    except TimeoutError:
-        raise RegexTimeoutError(f"the pattern took longer than {time_limit:g} s to match") from None
-    finally:
-        if proc.returncode is None:
-            try:
-                proc.kill()
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-    if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
-        raise RuntimeError(f"regex worker failed: {lines[-1] if lines else f'exit {proc.returncode}'}")
-    return json.loads(out)
+        return await sandbox.run(_regex_job, job, what="matching the pattern", timeout=time_limit)
+    except LimitExceeded as exc:
+        if exc.limit == "time":
+            raise RegexTimeoutError(str(exc), "time") from None
+        raise
 
 
 def _flags(case_sensitive: bool, dot_all: bool) -> int:
@@ -230,7 +191,10 @@ class MatchTextPatternBlock(Block):
         except re.error as exc:
             yield "error", f"Invalid regular expression {input_data.match!r}: {exc}"
             return
-        except (RegexTimeoutError, RuntimeError) as exc:
+        except RegexTimeoutError as exc:
+            yield "error", f"Regular expression {input_data.match!r} timed out: {exc}"
+            return
+        except sandbox.JobFailed as exc:
             yield "error", f"Regular expression {input_data.match!r} failed: {exc}"
             return
         yield ("positive" if found else "negative"), forwarded
@@ -245,7 +209,8 @@ class ExtractTextInformationBlock(Block):
         "Extracts text with a regex: yields one `positive` per match (the chosen group), or `negative` "
         "(the text) when nothing matches, then `matched_results` and `matched_count`. Limits: the first "
         "1,000,000 characters are searched, at most 1000 matches of at most 10,000 characters each are "
-        "kept, and a pattern running longer than 5 s counts as failed (no match)."
+        "kept; an invalid pattern counts as no match, and a pattern running longer than the sandbox "
+        "time limit (WORKBENCH_SANDBOX_TIMEOUT, 5 s) fails the node."
     )
     categories = (BlockCategory.TEXT,)
 
@@ -335,10 +300,17 @@ class ExtractTextInformationBlock(Block):
         }
         try:
             matches: list[str] = (await run_regex(job))["matches"]
-        except (re.error, RegexTimeoutError, RuntimeError) as exc:
-            # AutoGPT's contract: a failing pattern is "no match", not a failed node.
-            log.info("ExtractTextInformationBlock: pattern %r failed: %s", input_data.pattern, exc)
+        except re.error as exc:
+            # AutoGPT's contract: an invalid pattern is "no match", not a failed node.
+            log.info("ExtractTextInformationBlock: pattern %r is invalid: %s", input_data.pattern, exc)
             matches = []
+        except RegexTimeoutError as exc:
+            # A pattern that ran out of time did not find "nothing": the node fails and says why.
+            yield "error", f"Regular expression {input_data.pattern!r} timed out: {exc}"
+            return
+        except (LimitExceeded, sandbox.JobFailed) as exc:
+            yield "error", f"Regular expression {input_data.pattern!r} failed: {exc}"
+            return
         for match in matches:
             yield "positive", match
         if not matches:
@@ -394,20 +366,27 @@ class FillTextTemplateBlock(Block):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         try:
-            text = render(input_data.format, input_data.values, autoescape=input_data.escape_html)
-        except TemplateSyntaxError as exc:
-            yield "error", f"Template syntax error at line {exc.lineno}: {exc.message}"
+            text = await render(input_data.format, input_data.values, autoescape=input_data.escape_html)
+        except TemplateFailure as exc:
+            yield "error", _template_message(exc)
             return
-        except SecurityError as exc:
-            yield "error", f"Template refused by the sandbox: {exc}"
+        except LimitExceeded as exc:
+            yield "error", f"Template stopped: {exc}"
             return
-        except TemplateError as exc:
-            yield "error", f"Template error: {exc}"
-            return
-        except Exception as exc:
-            yield "error", f"Template rendering failed: {type(exc).__name__}: {exc}"
+        except sandbox.JobFailed as exc:
+            yield "error", f"Template rendering failed: {exc}"
             return
         yield "output", text
+
+
+def _template_message(exc: TemplateFailure) -> str:
+    if exc.kind == "syntax":
+        return f"Template syntax error at line {exc.lineno}: {exc.message}"
+    if exc.kind == "security":
+        return f"Template refused by the sandbox: {exc.message}"
+    if exc.kind == "template":
+        return f"Template error: {exc.message}"
+    return f"Template rendering failed: {exc.message}"
 
 
 class CombineTextsBlock(Block):
@@ -521,7 +500,19 @@ class TextReplaceBlock(Block):
     ]
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
-        yield "output", input_data.text.replace(input_data.old, input_data.new)
+        text, old, new = input_data.text, input_data.old, input_data.new
+        if len(new) > len(old):
+            # Count first: replacing every character of a long text by a long text would build
+            # gigabytes before anything could check the result.
+            count = len(text) + 1 if not old else text.count(old)
+            size = len(text) + count * (len(new) - len(old))
+            if size > MAX_REPLACED_LENGTH:
+                yield (
+                    "error",
+                    f"The replaced text would have {size:,} characters; at most {MAX_REPLACED_LENGTH:,}",
+                )
+                return
+        yield "output", text.replace(old, new)
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")

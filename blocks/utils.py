@@ -20,9 +20,10 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from pydantic import Field
 
+from workbench import sandbox
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.errors import BlockError
+from workbench.errors import BlockError, LimitExceeded
 
 block_log = logging.getLogger("workbench.block.log")
 
@@ -97,18 +98,70 @@ def _power(base: Any, exponent: Any) -> Any:
 def _times(a: Any, b: Any) -> Any:
     if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_RESULT_BITS:
         raise BlockError(f"a product in the expression grows past {MAX_RESULT_BITS} bits")
-    return a * b
+    return simpleeval.safe_mult(a, b)  # refuses texts and lists past simpleeval.MAX_STRING_LENGTH
 
 
 def _shift(a: Any, b: Any) -> Any:
     if isinstance(b, int) and b > MAX_RESULT_BITS:
         raise BlockError(f"shift by {b} is too large")
-    return a << b
+    return simpleeval.safe_lshift(a, b)
+
+
+def _round(number: Any, ndigits: Any = None) -> Any:
+    # round(5, -10**7) computes 10 ** 10**7 on the way: refuse digit counts no number needs.
+    if isinstance(ndigits, int) and abs(ndigits) > MAX_RESULT_BITS:
+        raise BlockError(f"round() to {ndigits} digits is out of range")
+    return round(number, ndigits)
+
+
+def _modulo(a: Any, b: Any) -> Any:
+    if isinstance(a, str | bytes):
+        raise BlockError("text formatting with % is not available")
+    return a % b
+
+
+_NUMERIC_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Name,
+    ast.Load,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+)
+
+
+def is_numeric(expression: str) -> bool:
+    """Whether ``expression`` uses only numbers, names, operators and the math functions.
+
+    Each such step is checked before it is computed (at most :data:`MAX_RESULT_BITS`-bit integers),
+    so the whole expression is cheap: it is evaluated in-process. Anything else (texts, attributes,
+    subscripts, method calls) is evaluated in the sandbox process pool.
+    """
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            if not isinstance(node.value, int | float | bool):
+                return False
+        elif isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS) or node.keywords:
+                return False
+        elif not isinstance(node, _NUMERIC_NODES):
+            return False
+    return True
 
 
 _FUNCTIONS = {
     "abs": abs,
-    "round": round,
+    "round": _round,
     "min": min,
     "max": max,
     "sqrt": math.sqrt,
@@ -175,17 +228,32 @@ class MathExpressionBlock(Block):
             yield "error", f"expression is longer than {MAX_EXPRESSION} characters"
             return
         try:
-            result = evaluate(text, input_data.variables)
+            result = await evaluate_bounded(text, input_data.variables)
         except BlockError as exc:
             yield "error", str(exc)
             return
         yield "result", result
 
 
+async def evaluate_bounded(expression: str, variables: dict[str, Any]) -> Any:
+    """:func:`evaluate`, in the sandbox process pool unless the expression :func:`is_numeric`.
+
+    Raises:
+        BlockError: the expression cannot be evaluated (LimitExceeded: it ran out of time or memory).
+    """
+    if is_numeric(expression):
+        return evaluate(expression, variables)
+    return await sandbox.run(evaluate, expression, variables, what="evaluating the expression")
+
+
 def evaluate(expression: str, variables: dict[str, Any]) -> Any:
-    """The value of ``expression``; BlockError with the reason when it cannot be evaluated."""
+    """The value of ``expression``; BlockError with the reason when it cannot be evaluated.
+
+    simpleeval's own limits apply (texts and lists up to ``simpleeval.MAX_STRING_LENGTH`` items),
+    and every integer step is checked against :data:`MAX_RESULT_BITS` before it is computed.
+    """
     operators = dict(simpleeval.DEFAULT_OPERATORS)
-    operators.update({ast.Pow: _power, ast.Mult: _times, ast.LShift: _shift})
+    operators.update({ast.Pow: _power, ast.Mult: _times, ast.LShift: _shift, ast.Mod: _modulo})
     names = {"pi": math.pi, "e": math.e, "tau": math.tau, "True": True, "False": False, **variables}
     evaluator = simpleeval.SimpleEval(operators=operators, functions=_FUNCTIONS, names=names)
     try:
@@ -200,6 +268,12 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
         raise BlockError(
             f"cannot evaluate {expression!r}: unknown name {exc.name!r} (add it to variables)"
         ) from None
+    except simpleeval.IterableTooLong:
+        raise LimitExceeded(
+            f"{expression!r} would build a text or list longer than {simpleeval.MAX_STRING_LENGTH:,} items"
+        ) from None
+    except simpleeval.NumberTooHigh as exc:
+        raise LimitExceeded(f"{expression!r} is too large to compute: {exc}") from None
     except (simpleeval.InvalidExpression, SyntaxError) as exc:
         raise BlockError(f"cannot evaluate {expression!r}: {exc}") from None
     except (ValueError, TypeError, OverflowError) as exc:
@@ -239,6 +313,9 @@ _ALIASES = {
     "postgresql": "sql",
 }
 MAX_TEXT = 1_000_000
+CODE_INLINE_MAX = 4_000
+"""Texts up to this many characters are searched for code blocks in-process; longer ones in the
+sandbox pool (the fence pattern backtracks: unclosed fences make it quadratic in the text's length)."""
 
 
 def normalize_language(name: str) -> str:
@@ -292,7 +369,16 @@ class ExtractCodeBlock(Block):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         wanted = normalize_language(input_data.language)
-        blocks = [b for b in extract_code_blocks(input_data.text) if not wanted or b["language"] == wanted]
+        text = input_data.text
+        try:
+            if len(text) <= CODE_INLINE_MAX:
+                found = extract_code_blocks(text)
+            else:
+                found = await sandbox.run(extract_code_blocks, text, what="extracting the code blocks")
+        except BlockError as exc:
+            yield "error", str(exc)
+            return
+        blocks = [b for b in found if not wanted or b["language"] == wanted]
         if blocks:
             yield "code", "\n\n".join(b["code"] for b in blocks)
         yield "code_blocks", blocks
@@ -303,6 +389,8 @@ class ExtractCodeBlock(Block):
 
 MAX_XML = 10 * 1024 * 1024
 MAX_DEPTH = 256
+XML_INLINE_MAX = 100_000
+"""XML up to this many characters is parsed in-process; larger documents in the sandbox pool."""
 
 
 def _local(tag: str) -> str:
@@ -319,11 +407,14 @@ def element_to_value(element: Element, depth: int = 0) -> Any:
     if not children and not element.attrib:
         return text
     value: dict[str, Any] = {f"@{_local(k)}": v for k, v in element.attrib.items()}
+    repeated: set[str] = set()
     for child in children:
         key, item = _local(child.tag), element_to_value(child, depth + 1)
-        if key in value:
-            existing = value[key]
-            value[key] = [*existing, item] if isinstance(existing, list) else [existing, item]
+        if key in repeated:
+            value[key].append(item)  # in place: n repeated siblings cost O(n), not O(n²)
+        elif key in value:
+            value[key] = [value[key], item]
+            repeated.add(key)
         else:
             value[key] = item
     tails = " ".join(t for t in [text, *((c.tail or "").strip() for c in children)] if t)
@@ -345,6 +436,15 @@ def parse_xml(text: str) -> dict[str, Any]:
     except ParseError as exc:
         raise BlockError(f"input_xml is not well-formed XML: {exc}") from None
     return {_local(root.tag): element_to_value(root)}
+
+
+async def parse_xml_bounded(text: str) -> dict[str, Any]:
+    """:func:`parse_xml`, in the sandbox process pool for documents over :data:`XML_INLINE_MAX`."""
+    if len(text) <= XML_INLINE_MAX:
+        return parse_xml(text)
+    if len(text) > MAX_XML:
+        raise BlockError(f"input_xml is larger than {MAX_XML} bytes")
+    return await sandbox.run(parse_xml, text, what="parsing the XML")
 
 
 class XMLParserBlock(Block):
@@ -375,7 +475,7 @@ class XMLParserBlock(Block):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         try:
-            parsed = parse_xml(input_data.input_xml)
+            parsed = await parse_xml_bounded(input_data.input_xml)
         except BlockError as exc:
             yield "error", str(exc)
             return

@@ -1,8 +1,9 @@
 """The Litestar application: REST under /api/v1, the WebSocket at /ws, OpenAPI at /api/docs.
 
 Route handlers are thin: they parse, call a ``workbench`` service, and return a model. Errors are
-turned into one JSON shape by ``server.errors``; auth, request ids, no-cache headers, rate limits,
-CORS, gzip and body size limits are configured here.
+turned into one JSON shape by ``server.errors``; the front door (``server.guard``: Host, Origin and
+content type checks, JSON parsing, security headers), auth, request ids, no-cache headers, rate
+limits, CORS, gzip and body size limits are configured here.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from server.auth import auth_middleware
 from server.config import ServerConfig
 from server.errors import EXCEPTION_HANDLERS
+from server.guard import DocsPage, GuardedRequest, guard_middleware, security_headers
 from server.middleware import request_context_middleware
 from server.routes.accounts import AccountController
 from server.routes.apikeys import ApiKeyController
@@ -90,7 +91,13 @@ def create_app(
             KnowledgeController,
         ],
     )
-    middleware: list[Any] = [request_context_middleware, auth_middleware(config.auth)]
+    # Outermost first: the request id and access log see everything; the guard refuses foreign
+    # hosts, origins and content types before authentication or rate limits spend anything.
+    middleware: list[Any] = [
+        request_context_middleware,
+        guard_middleware(config),
+        auth_middleware(config.auth),
+    ]
     if config.rate_limit is not None:
         unit, count = config.rate_limit
         middleware.append(
@@ -106,7 +113,7 @@ def create_app(
         description="Agents as graphs of blocks: store them, run them, watch them. "
         "Authenticate with `Authorization: Bearer <access token or API key>` or `X-API-Key`.",
         path="/api",
-        render_plugins=[SwaggerRenderPlugin(path="/docs")],
+        render_plugins=[DocsPage(path="/docs")],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="Access token or API key"),
@@ -118,6 +125,8 @@ def create_app(
     return Litestar(
         route_handlers=[api, websocket_handler],
         middleware=middleware,
+        request_class=GuardedRequest,
+        before_send=[security_headers],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi,
         cors_config=CORSConfig(allow_origins=list(config.cors_origins), allow_credentials=False)

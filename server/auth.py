@@ -17,7 +17,7 @@ PUBLIC_PATHS = [
     "^/api/v1/health$",
     "^/api/docs",
     "^/api/openapi",
-    "^/api/v1/auth/(signup|login|refresh|password-reset|password-reset/confirm|verify-email|oauth/.*)$",
+    "^/api/v1/auth/(signup|login|refresh|logout|password-reset|password-reset/confirm|verify-email|oauth/.*)$",
 ]
 
 
@@ -34,14 +34,16 @@ def _credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
 
 
 async def principal_for(wb: Workbench, credential: str) -> Principal:
-    """The principal behind a bearer token or API key; AuthError when it is not valid."""
+    """The principal behind a bearer token or API key; AuthError when it is not valid: a bad, expired
+    or revoked one, one of a deactivated account, or an access token issued before the account's
+    sessions were ended (password reset, log out everywhere). HTTP and WebSocket both come here."""
     assert wb.accounts is not None
     if credential.startswith("wbk_"):
         principal = await wb.accounts.authenticate_key(credential)
         if principal is None:
-            raise AuthError("invalid, revoked or expired API key")
+            raise AuthError("invalid, revoked or expired API key, or its account is deactivated")
         return principal
-    return Principal(wb.accounts.verify_access(credential), via="token")
+    return await wb.accounts.authenticate_token(credential)
 
 
 class AccountsAuthMiddleware(AbstractAuthenticationMiddleware):

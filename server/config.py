@@ -22,6 +22,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _proxies(raw: str) -> tuple[str, ...]:
+    """``WORKBENCH_TRUSTED_PROXIES``: addresses or networks (CIDR), or ``*``."""
+    items = _list(raw)
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(
+                "WORKBENCH_TRUSTED_PROXIES must list IP addresses or networks (e.g. 10.0.0.5,10.1.0.0/16) "
+                f"or be *; got {item!r}"
+            ) from None
+    return items
+
+
 def _rate(raw: str) -> tuple[str, int] | None:
     if raw in ("off", "0", ""):
         return None
@@ -42,7 +62,15 @@ class ServerConfig:
         rate_limit: (unit, requests) per user and route (``WORKBENCH_RATE_LIMIT``), None for off.
         max_body_size: request body limit in bytes (``WORKBENCH_MAX_BODY_SIZE``).
         oauth: provider name -> (client id, client secret, server metadata URL or None).
-        public_url: the URL browsers reach this server at (for OAuth redirects).
+        public_url: the URL browsers reach this server at (``WORKBENCH_PUBLIC_URL``; OAuth redirects,
+            and its host and origin are accepted by the guard).
+        allowed_hosts: extra names the ``Host`` header may carry (``WORKBENCH_ALLOWED_HOSTS``,
+            comma-separated; ``*`` for any, only with accounts). Loopback names and addresses, the
+            bind address and the public URL's host are always allowed; anything else is refused
+            (DNS rebinding).
+        trusted_proxies: peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed
+            (``WORKBENCH_TRUSTED_PROXIES``: addresses or CIDR networks, or ``*``); none by default,
+            so a client cannot choose its own address (rate limits, logs).
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +81,8 @@ class ServerConfig:
     max_body_size: int = 5_000_000
     oauth: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     public_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
 
     def check(self) -> ServerConfig:
         """Refuse unsafe combinations with a message that says what to change."""
@@ -60,6 +90,11 @@ class ServerConfig:
             raise ConfigError(
                 f"refusing to listen on {self.host} without accounts: anyone on the network could use it. "
                 "Use --auth accounts, or bind to 127.0.0.1."
+            )
+        if self.auth == "none" and "*" in self.allowed_hosts:
+            raise ConfigError(
+                "WORKBENCH_ALLOWED_HOSTS=* is refused without accounts: any web page could then reach "
+                "this server through DNS rebinding. List the names instead, or use --auth accounts."
             )
         if not 0 < self.port < 65536:
             raise ConfigError(f"--port must be between 1 and 65535, got {self.port}")
@@ -82,13 +117,13 @@ class ServerConfig:
                 oauth[provider] = (cid, secret, env.get(f"WORKBENCH_OAUTH_{provider.upper()}_METADATA_URL"))
         values: dict[str, object] = {
             "auth": env.get("WORKBENCH_AUTH", "none"),
-            "cors_origins": tuple(
-                o.strip() for o in env.get("WORKBENCH_CORS_ORIGINS", "").split(",") if o.strip()
-            ),
+            "cors_origins": _list(env.get("WORKBENCH_CORS_ORIGINS", "")),
             "rate_limit": _rate(env.get("WORKBENCH_RATE_LIMIT", "100/second")),
             "max_body_size": int(env.get("WORKBENCH_MAX_BODY_SIZE", "5000000")),
             "oauth": oauth,
             "public_url": env.get("WORKBENCH_PUBLIC_URL") or None,
+            "allowed_hosts": tuple(h.lower() for h in _list(env.get("WORKBENCH_ALLOWED_HOSTS", ""))),
+            "trusted_proxies": _proxies(env.get("WORKBENCH_TRUSTED_PROXIES", "")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).check()  # type: ignore[arg-type]

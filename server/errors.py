@@ -155,6 +155,16 @@ def handle_data_error(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _response(request, ErrorDetail(status=422, code="invalid_input", message=message))
 
 
+def handle_recursion(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Input nested deeper than Python can follow (a JSON document thousands of levels deep, in a
+    body, a form field or a value): the client's mistake, so 400, never 500."""
+    log.warning("input nested too deeply on %s %s", request.method, request.url.path, exc_info=exc)
+    return _response(
+        request,
+        ErrorDetail(status=400, code="bad_request", message="the input is nested too deeply to be read"),
+    )
+
+
 def handle_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The database went away mid-request: 503, so clients know to retry later."""
     log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
@@ -172,6 +182,7 @@ EXCEPTION_HANDLERS = {
     asyncpg.AdminShutdownError: handle_unavailable,
     OSError: handle_unavailable,  # the database socket is gone or refuses connections
     asyncpg.DataError: handle_data_error,
+    RecursionError: handle_recursion,
     WorkbenchError: handle_workbench_error,
     HTTPException: handle_http_exception,
     Exception: handle_internal_error,

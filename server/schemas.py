@@ -279,6 +279,23 @@ class MessageOut(BaseModel):
     message: str
 
 
+class LogoutAllIn(Body):
+    """What "log out everywhere" ends besides the sessions."""
+
+    revoke_api_keys: bool = Field(
+        default=False,
+        description="Revoke every API key of the account too (automation stops working).",
+    )
+
+
+class SessionsEndedOut(BaseModel):
+    """What "log out everywhere" ended."""
+
+    message: str
+    refresh_tokens_revoked: int
+    api_keys_revoked: int
+
+
 class HealthOut(BaseModel):
     """Reachability of what the platform needs."""
 

@@ -24,7 +24,10 @@ all runs re-read what they show.
 A slow or dead client never slows an execution: publishing never waits, each connection has a
 bounded buffer (a client that cannot keep up loses its oldest events and is told so with
 ``{"type": "lagged", "dropped": n}``), and a client that stops reading for ``WORKBENCH_WS_SEND_TIMEOUT``
-seconds (10 by default) is disconnected. ``ws_info`` reports the open connections (``/api/v1/health``).
+seconds (10 by default) is disconnected. A connection lives as long as its credential: every
+``REAUTH`` seconds it is checked again, and when the account was deactivated, its sessions were ended
+(password reset, log out everywhere) or the API key was revoked, the server sends
+``{"type": "error", "message": "signed out: ..."}`` and closes with 1008. ``ws_info`` reports the open connections (``/api/v1/health``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import reprlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +63,8 @@ BUFFER = 1000
 """Events buffered per connection; beyond that the oldest are dropped."""
 CLOSE_TIMEOUT = 1.0
 POLICY_VIOLATION = 1008
+REAUTH = 5.0
+"""Seconds between checks that the connection's credential is still good."""
 TRY_AGAIN_LATER = 1013
 
 
@@ -122,8 +128,10 @@ class _Interest:
 
 
 def _uuid(value: Any, name: str) -> str:
+    if not isinstance(value, str):  # never str() a client's value: it may be nested 1,000 deep
+        raise ValueError(f"{name} must be a UUID (a string)")
     try:
-        return str(UUID(str(value)))
+        return str(UUID(value))
     except ValueError:
         raise ValueError(f"{name} must be a UUID") from None
 
@@ -141,13 +149,24 @@ def _state(result: Any) -> dict[str, Any]:
     }
 
 
+class _SignedOut(Exception):
+    """The connection's credential stopped being valid."""
+
+
 class _Connection:
     """One client: a reader of its requests and a pump of its events, sharing one send path."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], wb: Workbench, principal: Principal) -> None:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        wb: Workbench,
+        principal: Principal,
+        credential: str | None = None,
+    ) -> None:
         self.socket = socket
         self.wb = wb
         self.principal = principal
+        self.credential = credential
         self.interest = _Interest()
         self.heartbeat = _seconds("WORKBENCH_WS_HEARTBEAT", HEARTBEAT)
         self.send_timeout = _seconds("WORKBENCH_WS_SEND_TIMEOUT", SEND_TIMEOUT)
@@ -217,8 +236,11 @@ class _Connection:
             raw = await self.socket.receive_text()
             try:
                 msg = jsonutil.loads(raw)
-            except ValueError:
-                await self.reply({"type": "error", "message": "frames must be JSON"})
+            except ValueError as exc:  # malformed, or nested deeper than the parser goes
+                await self.reply({"type": "error", "message": f"frames must be JSON: {exc}"})
+                continue
+            except RecursionError:
+                await self.reply({"type": "error", "message": "frames must be JSON: nested too deeply"})
                 continue
             try:
                 await self.handle(msg)
@@ -227,7 +249,7 @@ class _Connection:
             except WorkbenchError as exc:  # a bad request never takes the connection down
                 await self.reply({"type": "error", "message": str(exc)})
             except Exception:
-                log.exception("websocket request failed: %r", msg)
+                log.exception("websocket request failed: %s", reprlib.repr(msg))
                 await self.reply({"type": "error", "message": "internal error"})
 
     async def handle(self, msg: Any) -> None:
@@ -290,15 +312,32 @@ class _Connection:
 
     # ---- lifetime ------------------------------------------------------------------------------
 
+    async def watch(self) -> None:
+        """Return never while the credential stays good; raise _SignedOut (after telling the
+        client why) once it is not. Only for connections opened with a credential (accounts)."""
+        accounts = self.wb.accounts
+        assert accounts is not None and self.credential is not None
+        while True:
+            await asyncio.sleep(REAUTH)
+            reason = await accounts.connection_ended(self.principal, self.credential)
+            if reason is not None:
+                with contextlib.suppress(Exception):
+                    await self.reply({"type": "error", "message": f"signed out: {reason}"})
+                raise _SignedOut(reason)
+
     async def serve(self) -> int:
         """Run until the client leaves or falls behind; the close code to send."""
         tasks = [asyncio.create_task(self.pump()), asyncio.create_task(self.read())]
+        if self.credential is not None:
+            tasks.append(asyncio.create_task(self.watch()))
         code = 1000
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 exc = task.exception()
-                if isinstance(exc, _SlowClient):
+                if isinstance(exc, _SignedOut):
+                    code = POLICY_VIOLATION
+                elif isinstance(exc, _SlowClient):
                     code = TRY_AGAIN_LATER
                 elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
                     log.error("websocket connection failed", exc_info=exc)
@@ -324,7 +363,8 @@ async def websocket_handler(socket: WebSocket[Any, Any, Any]) -> None:
     stats.total += 1
     code = 1000
     try:
-        conn = _Connection(socket, wb, principal)
+        credential = socket.auth if isinstance(socket.auth, str) else None
+        conn = _Connection(socket, wb, principal, credential)
         code = await conn.serve()
         if code == TRY_AGAIN_LATER:
             stats.dropped_slow += 1

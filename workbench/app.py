@@ -21,6 +21,7 @@ from typing import Any
 
 import asyncpg
 
+from workbench import sandbox
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 from workbench.engine.context import BlockServices
@@ -102,6 +103,7 @@ class Workbench:
         """Connect to storage (starting the embedded server if needed), migrate, resume runs."""
         if self.started:
             return self
+        sandbox.configure(self.settings)  # limits of the process's sandbox pool (started on first use)
         await self.bus.start()
         await self.shared.start()
         if self.db is not None:
@@ -182,6 +184,8 @@ class Workbench:
         if self.queue is not None:
             await self.queue.stop()  # stop taking work; running handlers finish or hand back
         await self.executions.shutdown()
+        if self.accounts is not None:
+            await self.accounts.drain()  # mails being prepared need the pool
         if self.writer is not None:
             await self.writer.stop()
         if self._lease is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from workbench.errors import PermissionDenied
 
@@ -30,6 +31,11 @@ class Principal:
     scopes: frozenset[str] = ALL_SCOPES
     via: str = "token"
     key_id: str | None = None
+    generation: int | None = None
+    """The user's token generation the credential was checked against (None: the local mode); what
+    it creates (API keys, refresh tokens) is refused once the user's sessions have ended since."""
+    expires_at: datetime | None = None
+    """When the API key expires (None: never, or not a key)."""
 
     def require(self, scope: str) -> None:
         """Raise PermissionDenied unless the principal holds ``scope``."""

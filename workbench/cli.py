@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from workbench import jsonutil
+from workbench import jsonutil, logsafe
 from workbench.errors import ConfigError, GraphValidationError, StoreError, UserError, WorkbenchError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -299,11 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workbench`` console script."""
-    logging.basicConfig(
-        level=os.environ.get("WORKBENCH_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    root = logging.getLogger()
+    if not root.handlers:  # the process's own handler (servers replace it with their JSON one)
+        logging.basicConfig(
+            level=os.environ.get("WORKBENCH_LOG_LEVEL", "WARNING").upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        logsafe.install(*root.handlers)  # no secret in any log line
     args = build_parser().parse_args(argv)
     try:
         outcome = args.handler(args)

@@ -81,6 +81,19 @@ class Settings:
         http_max_bytes: largest response body a block may read (``WORKBENCH_HTTP_MAX_BYTES``).
         http_timeout: wall-clock limit of one outbound request, redirects and body included
             (``WORKBENCH_HTTP_TIMEOUT``).
+        sandbox_timeout: seconds one bounded job (template, expression, regular expression, XML) may
+            run in the sandbox process pool before its worker is killed (``WORKBENCH_SANDBOX_TIMEOUT``).
+        sandbox_document_timeout: seconds reading one document (PDF, HTML, Markdown) may take
+            (``WORKBENCH_SANDBOX_DOCUMENT_TIMEOUT``).
+        sandbox_memory_mb: megabytes one sandboxed job may allocate (``WORKBENCH_SANDBOX_MEMORY_MB``).
+        sandbox_workers: worker processes of the sandbox pool (``WORKBENCH_SANDBOX_WORKERS``).
+        max_subgraph_depth: how deep sub-graph runs (agent executor blocks) may nest below a run
+            (``WORKBENCH_MAX_SUBGRAPH_DEPTH``).
+        max_child_runs: sub-graph runs one top-level execution may start in all, at every depth,
+            across restarts (``WORKBENCH_MAX_CHILD_RUNS``).
+        schedule_min_interval: the shortest time, in seconds, between two fires of an INTERVAL or CRON
+            schedule (``WORKBENCH_SCHEDULE_MIN_INTERVAL``).
+        max_schedules_per_user: active schedules one user may have (``WORKBENCH_MAX_SCHEDULES_PER_USER``).
     """
 
     home: Path
@@ -99,6 +112,14 @@ class Settings:
     http_allow: tuple[str, ...] = ()
     http_max_bytes: int = 10_000_000
     http_timeout: float = 30.0
+    sandbox_timeout: float = 5.0
+    sandbox_document_timeout: float = 60.0
+    sandbox_memory_mb: int = 512
+    sandbox_workers: int = 2
+    max_subgraph_depth: int = 8
+    max_child_runs: int = 1000
+    schedule_min_interval: int = 60
+    max_schedules_per_user: int = 100
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -127,6 +148,14 @@ class Settings:
             http_allow=tuple(x.strip() for x in env.get("WORKBENCH_HTTP_ALLOW", "").split(",") if x.strip()),
             http_max_bytes=_int(env, "WORKBENCH_HTTP_MAX_BYTES", 10_000_000),
             http_timeout=_float(env, "WORKBENCH_HTTP_TIMEOUT", 30.0),
+            sandbox_timeout=_float(env, "WORKBENCH_SANDBOX_TIMEOUT", 5.0),
+            sandbox_document_timeout=_float(env, "WORKBENCH_SANDBOX_DOCUMENT_TIMEOUT", 60.0),
+            sandbox_memory_mb=_int(env, "WORKBENCH_SANDBOX_MEMORY_MB", 512),
+            sandbox_workers=_int(env, "WORKBENCH_SANDBOX_WORKERS", 2),
+            max_subgraph_depth=_int(env, "WORKBENCH_MAX_SUBGRAPH_DEPTH", 8),
+            max_child_runs=_int(env, "WORKBENCH_MAX_CHILD_RUNS", 1000),
+            schedule_min_interval=_int(env, "WORKBENCH_SCHEDULE_MIN_INTERVAL", 60),
+            max_schedules_per_user=_int(env, "WORKBENCH_MAX_SCHEDULES_PER_USER", 100),
         )
 
     def with_(self, **changes: object) -> Settings:

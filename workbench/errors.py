@@ -16,7 +16,8 @@ are translated where they are caught (``raise StoreUnavailable(...) from exc``):
     ├── StoreError                the database failed
     │   └── StoreUnavailable      it cannot be reached
     ├── BlockError                raised inside a block: the node fails with this message
-    │   └── RetryableError        control signal: the engine retries the node with backoff
+    │   ├── RetryableError        control signal: the engine retries the node with backoff
+    │   └── LimitExceeded         bounded work (template, expression, document) hit a limit
     └── ExecutionFailed           a run ended FAILED (names the node and its error)
 """
 
@@ -136,3 +137,13 @@ class ExecutionFailed(WorkbenchError):
         self.execution_id = execution_id
         self.node_id = node_id
         super().__init__(message)
+
+
+class LimitExceeded(BlockError):
+    """Bounded work (a template, an expression, a pattern, a document) hit a limit: time, memory,
+    input or output size. The node fails; the message names the limit and the setting that sets it.
+    ``limit`` says which: "time", "memory", "cpu" or "size"."""
+
+    def __init__(self, message: str, limit: str = "size") -> None:
+        super().__init__(message)
+        self.limit = limit

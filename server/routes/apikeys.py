@@ -10,7 +10,6 @@ from litestar.params import FromPath, JSONBody
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut
-from workbench.errors import PermissionDenied
 from workbench.services.accounts import AccountService
 
 
@@ -28,15 +27,12 @@ class ApiKeyController(Controller):
 
     @post("/", status_code=201, responses=errors(422), summary="Create an API key")
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[ApiKeyIn]) -> ApiKeyCreatedOut:
-        """A new key with the given scopes. The key is in this response only; it is stored hashed."""
+        """A new key with the given scopes. The key is in this response only; it is stored hashed.
+        Made with an API key, the new key holds at most that key's scopes and expires no later than
+        it (403 naming what is in excess); a login (access token) may create any key."""
         principal = caller(request, "apikeys:manage")
-        beyond = set(data.scopes) - principal.scopes
-        if beyond and principal.via == "api_key":
-            raise PermissionDenied(
-                f"an API key cannot grant scopes it does not hold: {', '.join(sorted(beyond))}"
-            )
         record, key = await _accounts(request).create_key(
-            principal.user_id, data.name, data.scopes, data.expires_at
+            principal.user_id, data.name, data.scopes, data.expires_at, by=principal
         )
         return ApiKeyCreatedOut(**record.to_dict(), key=key)
 
@@ -48,6 +44,7 @@ class ApiKeyController(Controller):
 
     @delete("/{key_id:uuid}", status_code=204, responses=errors(404), summary="Revoke an API key")
     async def revoke(self, request: Request[Any, Any, Any], key_id: FromPath[UUID]) -> None:
-        """Revoke a key; it stops working at once."""
+        """Revoke a key; it stops working at once. With an API key, only itself or keys within its
+        own scopes and lifetime (403 otherwise)."""
         principal = caller(request, "apikeys:manage")
-        await _accounts(request).revoke_key(principal.user_id, str(key_id))
+        await _accounts(request).revoke_key(principal.user_id, str(key_id), by=principal)

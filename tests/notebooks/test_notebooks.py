@@ -28,7 +28,7 @@ EXPECTED: dict[str, list[str]] = {
         "same result: {'big': [15.0]}",
     ],
     "04_scheduling.ipynb": [
-        "active INTERVAL 1",
+        "active INTERVAL 60",
         "ScheduleInputError : ",
         "cron_expression",
         "fired: True -> Tick for class",

@@ -34,6 +34,9 @@ from workbench.runtime.bus import EventBus, LocalBus, Subscription
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.runtime.redis_bus import RedisBus
 
+LOCAL = "http://127.0.0.1"
+"""In-process clients address the server as loopback (a foreign Host is refused)."""
+
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 FAST = {"min_backoff": 0.05, "max_backoff": 0.3}
 """Reconnection delays short enough for tests."""
@@ -525,7 +528,7 @@ async def test_health_is_503_while_the_bus_cannot_reach_redis(settings: Settings
     for bus, status in ((down, 503), (RedisBus(redis_settings(settings)), 200)):
         wb = Workbench(settings, registry=registry, bus=bus, resume=False)
         app = create_app(workbench=wb, enable_scheduler=False)
-        async with AsyncTestClient(app) as client:
+        async with AsyncTestClient(app, base_url=LOCAL) as client:
             response = await client.get("/api/v1/health")
         assert response.status_code == status, response.text
         body = response.json()

@@ -17,6 +17,9 @@ from workbench.config import Settings
 from workbench.runtime import shared_state
 from workbench.runtime.shared_state import SharedState, result_key
 
+LOCAL = "http://127.0.0.1"
+"""In-process clients address the server as loopback (a foreign Host is refused)."""
+
 REDIS = "redis://127.0.0.1:6379/0"
 CALLS: list[Any] = []
 
@@ -142,7 +145,7 @@ async def test_health_reports_the_cluster(settings: Settings, registry: BlockReg
     async with Workbench(shared, registry=registry, consume=False, role="executor", ephemeral=True):
         wb = Workbench(shared, registry=registry, ephemeral=True)
         app = create_app(workbench=wb, enable_scheduler=False)
-        async with AsyncTestClient(app) as client:
+        async with AsyncTestClient(app, base_url=LOCAL) as client:
             body = (await client.get("/api/v1/health")).json()
     assert body["cluster"] == {
         "api_replicas": 1,

@@ -25,8 +25,10 @@ OUTPUT_BLOCK = "363ae599-353e-4804-937e-b2ee3cef3da4"
 
 @pytest.fixture
 async def service(wb: Workbench) -> AsyncIterator[ScheduleService]:
-    """The schedule service; every schedule is deleted afterwards (so no later scheduler fires it)."""
-    yield ScheduleService.of(wb)
+    """The schedule service, with schedules allowed to fire every second (the runtime tests need
+    fires to come quickly; ``WORKBENCH_SCHEDULE_MIN_INTERVAL`` is 60 by default); every schedule is
+    deleted afterwards (so no later scheduler fires it)."""
+    yield ScheduleService.of(wb, wb.settings.with_(schedule_min_interval=1))
     assert wb.db is not None
     await wb.db.pool.execute("DELETE FROM schedules")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime, time, timedelta
@@ -11,9 +12,10 @@ import pytest
 
 from tests.scheduler.conftest import hello_graph, new_user, required_input_graph
 from workbench.app import Workbench
-from workbench.auth import LOCAL_USER_ID
-from workbench.errors import ConflictError, InputError, NotFoundError
+from workbench.auth import LOCAL_USER_ID, Principal
+from workbench.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from workbench.services.schedules import ScheduleInputError, ScheduleService
+from workbench.store.schedules import ScheduleRepository
 
 USER = LOCAL_USER_ID
 
@@ -355,3 +357,109 @@ async def test_delete(wb: Workbench, service: ScheduleService) -> None:
         await service.get(s.id, USER)
     with pytest.raises(NotFoundError):
         await service.delete(s.id, USER)
+
+
+# ---- limits (issue 10) -----------------------------------------------------------------------------
+
+
+def limited(wb: Workbench, **limits: int) -> ScheduleService:
+    """The service under other limits (``min_interval``, ``max_active``)."""
+    assert wb.db is not None
+    return ScheduleService(ScheduleRepository(wb.db.pool), wb.graphs, **limits)
+
+
+async def test_cron_expressions_firing_more_often_than_the_minimum_interval_are_refused(
+    wb: Workbench, service: ScheduleService
+) -> None:
+    graph = await hello_graph(wb)
+    five_minutes = limited(wb, min_interval=300)
+    for expression, gap in (("*/2 * * * *", 120), ("0,1 9 * * *", 60), ("0,58 0,23 * * *", 120)):
+        found = await refused(
+            five_minutes, {"graph_id": graph.id, "schedule_type": "CRON", "cron_expression": expression}
+        )
+        message = found["cron_expression"]
+        assert f"fires {gap} seconds apart" in message and "WORKBENCH_SCHEDULE_MIN_INTERVAL" in message
+    for expression in ("*/5 * * * *", "0 9 * * 1-5", "@hourly", "0 0,12 * * *"):
+        ok = await five_minutes.create(
+            USER, {"graph_id": graph.id, "schedule_type": "CRON", "cron_expression": expression}
+        )
+        assert ok.cron_expression == expression
+    every_minute = await limited(wb).create(
+        USER, {"graph_id": graph.id, "schedule_type": "CRON", "cron_expression": "* * * * *"}
+    )
+    assert every_minute.status == "active"  # the default minimum is one minute: any crontab fits
+    assert (
+        await refused(
+            limited(wb), {"graph_id": graph.id, "schedule_type": "INTERVAL", "interval_seconds": 30}
+        )
+    )["interval_seconds"].startswith("must be at least 60 seconds")
+
+
+async def test_a_too_frequent_paused_schedule_is_not_resumed(wb: Workbench, service: ScheduleService) -> None:
+    graph = await hello_graph(wb)
+    fast = await service.create(
+        USER, {"graph_id": graph.id, "schedule_type": "INTERVAL", "interval_seconds": 5}
+    )
+    await service.pause(fast.id, USER)
+    with pytest.raises(ScheduleInputError) as exc:
+        await limited(wb).resume(fast.id, USER)  # the operator raised the minimum since
+    assert set(problems(exc)) == {"interval_seconds"}
+    assert (await service.get(fast.id, USER)).status == "paused"
+
+
+async def test_the_active_schedule_limit_holds_under_concurrent_creates(
+    wb: Workbench, service: ScheduleService
+) -> None:
+    user = await new_user(wb)
+    graph = await hello_graph(wb, user)
+    three = limited(wb, max_active=3)
+    fields = {"graph_id": graph.id, "schedule_type": "DAILY", "time_of_day": "09:00"}
+    outcomes = await asyncio.gather(*(three.create(user, fields) for _ in range(10)), return_exceptions=True)
+    created = [o for o in outcomes if not isinstance(o, BaseException)]
+    refusals = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(created) == 3 and len(refusals) == 7
+    assert all(
+        isinstance(e, ConflictError) and "WORKBENCH_MAX_SCHEDULES_PER_USER=3" in str(e) for e in refusals
+    )
+    # A completed ONCE schedule given a new time becomes active again: that needs room too.
+    await three.pause(created[0].id, user)
+    once = await three.create(
+        user,
+        {
+            **fields,
+            "schedule_type": "ONCE",
+            "time_of_day": None,
+            "run_at": datetime.now(UTC) + timedelta(hours=1),
+        },
+    )
+    assert wb.db is not None
+    await wb.db.pool.execute("UPDATE schedules SET is_enabled = false WHERE id = $1", uuid.UUID(once.id))
+    await three.resume(created[0].id, user)
+    with pytest.raises(ConflictError):
+        await three.update(once.id, user, {"run_at": datetime.now(UTC) + timedelta(hours=2)})
+
+
+async def test_the_scopes_are_checked_by_the_service_for_every_front_door(
+    wb: Workbench, service: ScheduleService
+) -> None:
+    graph = await hello_graph(wb)
+    schedule = await service.create(
+        USER, {"graph_id": graph.id, "schedule_type": "DAILY", "time_of_day": "09:00"}
+    )
+    writer = Principal(USER, frozenset({"graphs:read", "graphs:write"}), via="api_key")
+    fields = {"graph_id": graph.id, "schedule_type": "DAILY", "time_of_day": "10:00"}
+    for call in (
+        lambda: service.create(writer, fields),
+        lambda: service.update(schedule.id, writer, {"inputs": {"name": "Eve"}}),
+        lambda: service.update(schedule.id, writer, {"name": "just a name"}),
+        lambda: service.resume(schedule.id, writer),
+    ):
+        with pytest.raises(PermissionDenied, match="graphs:execute"):
+            await call()
+    reader = Principal(USER, frozenset({"graphs:read"}), via="api_key")
+    for call in (lambda: service.pause(schedule.id, reader), lambda: service.delete(schedule.id, reader)):
+        with pytest.raises(PermissionDenied, match="graphs:write"):
+            await call()
+    assert (await service.pause(schedule.id, writer)).status == "paused"
+    both = Principal(USER, frozenset({"graphs:write", "graphs:execute"}), via="api_key")
+    assert (await service.update(schedule.id, both, {"name": "ok"})).name == "ok"

@@ -121,11 +121,13 @@ def unique_email(prefix: str = "user") -> str:
 
 
 def signup(server: ServerProcess, prefix: str = "user", password: str = PASSWORD) -> User:
-    """Create an account and log it in."""
+    """Create an account (sign-up answers 202 and no tokens) and log it in."""
     email = unique_email(prefix)
     with api(server) as anonymous:
         r = anonymous.post("/auth/signup", json={"email": email, "password": password, "name": prefix})
-    assert r.status_code == 201, r.text
+        assert r.status_code == 202, r.text
+        r = anonymous.post("/auth/login", json={"email": email, "password": password})
+    assert r.status_code == 200, r.text
     tokens = r.json()
     client = api(server, token=tokens["access_token"])
     me = client.get("/auth/me")
@@ -215,17 +217,25 @@ def mail_log(server: ServerProcess) -> Path:
     return server.home.parent / "mail.jsonl"
 
 
-def mailed_token(server: ServerProcess, email: str, kind: str, timeout: float = 5) -> str:
-    """The token of the last mail of ``kind`` ("reset", "verify") sent to ``email``."""
+def mailed_tokens(
+    server: ServerProcess, email: str, kind: str, count: int = 1, timeout: float = 5
+) -> list[str]:
+    """The tokens of the mails of ``kind`` ("reset", "verify") sent to ``email``, once there are at
+    least ``count`` of them (mails are written in the background, after the answer)."""
     deadline = time.monotonic() + timeout
     while True:
         path = mail_log(server)
         mails = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
         found = [m["token"] for m in mails if m["to"] == email and m["kind"] == kind]
-        if found:
-            return found[-1]
-        assert time.monotonic() < deadline, f"no {kind} mail to {email} in {path}"
+        if len(found) >= count:
+            return found
+        assert time.monotonic() < deadline, f"{len(found)} of {count} {kind} mails to {email} in {path}"
         time.sleep(0.05)
+
+
+def mailed_token(server: ServerProcess, email: str, kind: str, timeout: float = 5) -> str:
+    """The token of the last mail of ``kind`` ("reset", "verify") sent to ``email``."""
+    return mailed_tokens(server, email, kind, 1, timeout)[-1]
 
 
 def database_rows_containing(server: ServerProcess, needle: str) -> list[str]:

@@ -14,6 +14,7 @@ from tests.server.api_support import (
     database_rows_containing,
     mail_log,
     mailed_token,
+    mailed_tokens,
     signup,
     unique_email,
 )
@@ -25,11 +26,15 @@ def _claims(jwt: str) -> dict[str, object]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def test_signup_gives_tokens_and_me_shows_the_account(configured_server: ServerProcess) -> None:
+def test_signup_then_login_gives_tokens_and_me_shows_the_account(configured_server: ServerProcess) -> None:
     email = unique_email("signup")
     with api(configured_server) as c:
         r = c.post("/auth/signup", json={"email": f"  {email.upper()} ", "password": PASSWORD, "name": "Sig"})
-        assert r.status_code == 201
+        assert r.status_code == 202
+        answer = r.json()
+        assert set(answer) == {"message"} and "/auth/login" in answer["message"]
+        r = c.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200
         tokens = r.json()
         assert set(tokens) == {"access_token", "refresh_token", "token_type", "expires_in"}
         assert tokens["token_type"] == "bearer" and tokens["expires_in"] == 900
@@ -45,9 +50,10 @@ def test_signup_gives_tokens_and_me_shows_the_account(configured_server: ServerP
         assert user["email_verified"] is False and user["id"] == claims["sub"]
         assert "password" not in me.text
 
-        # The same address in any case is taken.
-        r = c.post("/auth/signup", json={"email": email.upper(), "password": PASSWORD})
-        assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+        # The same address in any case is taken: the same answer, and the account is unchanged.
+        again = c.post("/auth/signup", json={"email": email.upper(), "password": PASSWORD + "2"})
+        assert again.status_code == 202 and again.json() == answer
+        assert c.post("/auth/login", json={"email": email, "password": PASSWORD + "2"}).status_code == 401
     # The password is stored hashed (argon2), never as itself.
     assert database_rows_containing(configured_server, PASSWORD) == []
 
@@ -102,9 +108,11 @@ def test_refresh_rotates_and_a_reused_token_revokes_the_family(configured_server
             # Another login of the same user: a second session.
             other_session = c.post("/auth/login", json={"email": user.email, "password": PASSWORD}).json()
 
-            # The old token again: refused, and every refresh token of the user is revoked.
+            # The old token again: refused, and every session of the user ends (refresh and access
+            # tokens: the thief's fresh access token too).
             r = c.post("/auth/refresh", json={"refresh_token": first})
             assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+            assert c.get("/auth/me", headers={"Authorization": f"Bearer {new_access}"}).status_code == 401
             assert c.post("/auth/refresh", json={"refresh_token": second}).status_code == 401
             assert (
                 c.post("/auth/refresh", json={"refresh_token": other_session["refresh_token"]}).status_code
@@ -189,7 +197,7 @@ def test_a_password_reset_ends_the_other_reset_tokens(configured_server: ServerP
             c.post("/auth/password-reset", json={"email": user.email})
             first = mailed_token(configured_server, user.email, "reset")
             c.post("/auth/password-reset", json={"email": user.email})
-            second = mailed_token(configured_server, user.email, "reset")
+            second = mailed_tokens(configured_server, user.email, "reset", 2)[-1]
             assert first != second
             r = c.post(
                 "/auth/password-reset/confirm", json={"token": second, "password": "second passphrase"}
@@ -230,6 +238,7 @@ def test_email_verification_by_mailed_token(configured_server: ServerProcess) ->
     [
         ("GET", "/auth/me"),
         ("POST", "/auth/verify-email/request"),
+        ("POST", "/auth/logout-all"),
         ("GET", "/graphs"),
         ("POST", "/graphs"),
         ("GET", "/graphs/5b1c8a8e-2f4e-4c5b-9a57-0d3f2f6c1a01"),

@@ -1,4 +1,6 @@
-"""OAuth login with GitHub and Google against a local OAuth 2.0 / OIDC provider (real HTTP on both ends)."""
+"""OAuth login with GitHub and Google against a local OAuth 2.0 / OIDC provider (real HTTP on both ends),
+and the account takeover the outside probe found (issue 10): an identity joins an existing account by
+email only when both sides verified the address, and a password reset takes over a planted account."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import httpx
 import pytest
 from joserfc.jwk import RSAKey
 
+from tests.server.api_support import database_fetch, mailed_token
 from tests.server.oauth_provider import GITHUB_CLIENT, GOOGLE_CLIENT, GitHubUser, GoogleUser, OAuthProvider
 from tests.support.servers import ServerProcess, free_port, start_server, stop_server
 
@@ -28,10 +31,11 @@ def provider() -> Iterator[OAuthProvider]:
 def oauth_server(
     tmp_path_factory: pytest.TempPathFactory, provider: OAuthProvider
 ) -> Iterator[ServerProcess]:
+    base = tmp_path_factory.mktemp("srv-oauth")
     server = start_server(
-        tmp_path_factory.mktemp("srv-oauth") / "home",
+        base / "home",
         "accounts",
-        {"WORKBENCH_RATE_LIMIT": "off", **provider.env()},
+        {"WORKBENCH_RATE_LIMIT": "off", "WORKBENCH_DEV_MAIL_LOG": str(base / "mail.jsonl"), **provider.env()},
     )
     provider.register(server.base_url)
     yield server
@@ -235,20 +239,152 @@ def test_a_bad_id_token_is_refused(
     assert "id_token" in error_of(r, 401)["message"]
 
 
-def test_an_unverified_email_cannot_take_over_an_account(
+def _api(server: ServerProcess, path: str, bearer: str | None = None, **body: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    return httpx.post(f"{server.base_url}/api/v1{path}", json=body, headers=headers, timeout=30)
+
+
+def _plant(server: ServerProcess, email: str, password: str) -> dict[str, Any]:
+    """What the attacker of the probe did: sign up with someone else's address (no verification
+    needed to use the account), log in, and leave an API key behind."""
+    assert _api(server, "/auth/signup", email=email, password=password).status_code == 202
+    r = _api(server, "/auth/login", email=email, password=password)
+    assert r.status_code == 200, r.text
+    tokens = r.json()
+    key = _api(server, "/api-keys", tokens["access_token"], name="backdoor", scopes=["graphs:read"])
+    assert key.status_code == 201, key.text
+    return {**tokens, "id": me(server, tokens["access_token"])["id"], "key": key.json()["key"]}
+
+
+def test_a_planted_account_is_not_joined_by_oauth_and_a_reset_takes_it_over(
     oauth_server: ServerProcess, provider: OAuthProvider
 ) -> None:
-    email = f"victim-{uuid.uuid4().hex[:8]}@example.com"
-    r = httpx.post(
-        f"{oauth_server.base_url}/api/v1/auth/signup", json={"email": email, "password": "victim password"}
-    )
-    assert r.status_code == 201, r.text
+    victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    planted = _plant(oauth_server, victim, "attacker knows this")
+
+    # The owner of the address logs in with GitHub, then Google (both verified the address): no
+    # login, no link, and an error saying what to do.
     provider.github_user = GitHubUser(
-        9001, "mallory", "M", [{"email": email, "primary": True, "verified": False}]
+        int(uuid.uuid4().int % 10**9), "victim", "V", [{"email": victim, "primary": True, "verified": True}]
     )
-    error_of(login(oauth_server, "github"), 409)
-    provider.google_user = GoogleUser("google-mallory", email, email_verified=False)
+    refused = error_of(login(oauth_server, "github"), 409)
+    assert "never verified" in refused["message"] and "password reset" in refused["message"]
+    provider.google_user = GoogleUser(f"google-{uuid.uuid4().hex[:8]}", victim, True, "V")
     error_of(login(oauth_server, "google"), 409)
+    links = database_fetch(
+        oauth_server, "SELECT count(*) AS n FROM oauth_accounts WHERE user_id = $1", uuid.UUID(planted["id"])
+    )
+    assert links[0]["n"] == 0
+    assert me(oauth_server, planted["access_token"])["email_verified"] is False
+
+    # The owner takes the account over with a password reset: the planter loses everything.
+    assert _api(oauth_server, "/auth/password-reset", email=victim).status_code == 202
+    token = mailed_token(oauth_server, victim, "reset")
+    r = _api(oauth_server, "/auth/password-reset/confirm", token=token, password="the owner's own")
+    assert r.status_code == 200, r.text
+    for credential in (planted["access_token"], planted["key"]):
+        r = httpx.get(
+            f"{oauth_server.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {credential}"}
+        )
+        assert r.status_code == 401
+    assert _api(oauth_server, "/auth/refresh", refresh_token=planted["refresh_token"]).status_code == 401
+    assert _api(oauth_server, "/auth/login", email=victim, password="attacker knows this").status_code == 401
+
+    # Now verified, the account is joined by the owner's GitHub and Google logins.
+    for flavour in ("github", "google"):
+        r = login(oauth_server, flavour)
+        assert r.status_code == 200, r.text
+        mine = me(oauth_server, r.json()["access_token"])
+        assert mine["id"] == planted["id"] and mine["email_verified"] is True
+
+
+def test_an_address_the_provider_did_not_verify_is_never_claimed(
+    oauth_server: ServerProcess, provider: OAuthProvider
+) -> None:
+    victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    r = _api(oauth_server, "/auth/signup", email=victim, password="victim password")
+    assert r.status_code == 202
+    victim_id = me(
+        oauth_server,
+        _api(oauth_server, "/auth/login", email=victim, password="victim password").json()["access_token"],
+    )["id"]
+
+    # Mallory's GitHub and Google accounts claim the victim's address without having verified it:
+    # each gets an account of its own under a placeholder address, never the victim's.
+    provider.github_user = GitHubUser(
+        9001, "mallory", "M", [{"email": victim, "primary": True, "verified": False}]
+    )
+    github = me(oauth_server, login(oauth_server, "github").json()["access_token"])
+    assert github["id"] != victim_id
+    assert github["email"] == "github-9001@users.noreply.local" and github["email_verified"] is False
+    provider.google_user = GoogleUser("google-mallory", victim, email_verified=False)
+    google = me(oauth_server, login(oauth_server, "google").json()["access_token"])
+    assert google["id"] not in (victim_id, github["id"])
+    assert google["email"] == "google-google-mallory@users.noreply.local"
+
+    # An unverified address of a NEW person is not claimed either: it stays free for its owner.
+    free = f"free-{uuid.uuid4().hex[:8]}@example.com"
+    provider.github_user = GitHubUser(
+        9002, "squatter", "S", [{"email": free, "primary": True, "verified": False}]
+    )
+    assert me(oauth_server, login(oauth_server, "github").json()["access_token"])["email"] != free
+    assert _api(oauth_server, "/auth/signup", email=free, password="the owner's own").status_code == 202
+    assert _api(oauth_server, "/auth/login", email=free, password="the owner's own").status_code == 200
+
+
+def test_a_linked_identity_keeps_its_account_when_the_provider_address_changes(
+    oauth_server: ServerProcess, provider: OAuthProvider
+) -> None:
+    first, second = (f"{n}-{uuid.uuid4().hex[:8]}@example.com" for n in ("first", "second"))
+    provider.google_user = GoogleUser(f"google-{uuid.uuid4().hex[:8]}", second, True, "Second")
+    other = me(oauth_server, login(oauth_server, "google").json()["access_token"])
+    github_id = int(uuid.uuid4().int % 10**9)
+    provider.github_user = GitHubUser(
+        github_id, "mover", "M", [{"email": first, "primary": True, "verified": True}]
+    )
+    mine = me(oauth_server, login(oauth_server, "github").json()["access_token"])
+    assert mine["email"] == first
+
+    # The GitHub account now shows (verified) the address of another account: it still logs into
+    # its own account, and is not moved to the other one.
+    provider.github_user = GitHubUser(
+        github_id, "mover", "M", [{"email": second, "primary": True, "verified": True}]
+    )
+    again = me(oauth_server, login(oauth_server, "github").json()["access_token"])
+    assert again["id"] == mine["id"] != other["id"]
+    stored = database_fetch(
+        oauth_server,
+        "SELECT email FROM oauth_accounts WHERE provider = 'github' AND subject = $1",
+        str(github_id),
+    )
+    assert stored == [{"email": second}]
+
+
+def test_a_reset_of_an_unverified_account_unlinks_the_identities_linked_to_it(
+    oauth_server: ServerProcess, provider: OAuthProvider
+) -> None:
+    victim = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    planted = _plant(oauth_server, victim, "attacker knows this")
+    # An identity linked to the unverified account (as the old code did for an unverified provider
+    # address): the planter's way back in after the owner's reset, unless the reset unlinks it.
+    database_fetch(
+        oauth_server,
+        "INSERT INTO oauth_accounts (provider, subject, user_id, email) "
+        "VALUES ('github', '31337', $1, $2) RETURNING 1",
+        uuid.UUID(planted["id"]),
+        victim,
+    )
+    provider.github_user = GitHubUser(
+        31337, "mallory", "M", [{"email": victim, "primary": True, "verified": False}]
+    )
+    assert me(oauth_server, login(oauth_server, "github").json()["access_token"])["id"] == planted["id"]
+
+    assert _api(oauth_server, "/auth/password-reset", email=victim).status_code == 202
+    token = mailed_token(oauth_server, victim, "reset")
+    r = _api(oauth_server, "/auth/password-reset/confirm", token=token, password="owner's now")
+    assert r.status_code == 200, r.text
+    back = me(oauth_server, login(oauth_server, "github").json()["access_token"])
+    assert back["id"] != planted["id"]
 
 
 def test_unknown_and_unconfigured_providers_are_404(

@@ -15,6 +15,9 @@ from server.config import ServerConfig
 from server.stores import FallbackStore
 from workbench.app import Workbench
 
+LOCAL = "http://127.0.0.1"
+"""In-process clients address the server as loopback (a foreign Host is refused)."""
+
 REDIS = "redis://127.0.0.1:6379/0"
 
 
@@ -36,7 +39,7 @@ async def test_two_replicas_share_one_rate_limit_in_redis(
     monkeypatch.setenv("REDIS_URL", REDIS)
     monkeypatch.setenv("WORKBENCH_KEY_PREFIX", prefix)
     one, two = app_with(settings, registry), app_with(settings, registry)
-    async with AsyncTestClient(one) as a, AsyncTestClient(two) as b:
+    async with AsyncTestClient(one, base_url=LOCAL) as a, AsyncTestClient(two, base_url=LOCAL) as b:
         codes = [(await c.get("/api/v1/blocks")).status_code for c in (a, b, a, b)]
     assert codes == [200, 200, 200, 429]  # three per minute for the deployment, not per replica
     admin = Redis.from_url(REDIS)
@@ -53,7 +56,7 @@ async def test_rate_limits_keep_working_per_replica_while_redis_is_down(
     app = app_with(settings, registry)
     store = app.stores.get("rate_limit")
     assert isinstance(store, FallbackStore)
-    async with AsyncTestClient(app) as client:
+    async with AsyncTestClient(app, base_url=LOCAL) as client:
         codes = [(await client.get("/api/v1/blocks")).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]  # never a 500: counted in memory meanwhile
     assert store.degraded

@@ -116,8 +116,11 @@ class User:
 def signup(server: ServerProcess) -> User:
     http = server.client()
     email = f"ws-{uuid.uuid4().hex[:10]}@example.com"
-    r = http.post("/api/v1/auth/signup", json={"email": email, "password": "correct horse"})
-    assert r.status_code == 201, r.text
+    credentials = {"email": email, "password": "correct horse"}
+    r = http.post("/api/v1/auth/signup", json=credentials)
+    assert r.status_code in (201, 202), r.text
+    r = http.post("/api/v1/auth/login", json=credentials)  # sign-up answers without tokens
+    assert r.status_code == 200, r.text
     token = r.json()["access_token"]
     http.headers["Authorization"] = f"Bearer {token}"
     return User(server, token, http)
@@ -332,7 +335,7 @@ async def test_bad_frames_get_errors_and_the_connection_stays(alice: User) -> No
         )
         assert (await request(ws, ["subscribe"]))["type"] == "error"
         await ws.send("{not json")
-        assert await recv(ws) == {"type": "error", "message": "frames must be JSON"}
+        assert (await recv(ws))["message"].startswith("frames must be JSON: ")
         await ws.send(b"\x00\x01")
         assert (await recv(ws))["type"] == "error"
         missing = str(uuid.uuid4())

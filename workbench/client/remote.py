@@ -179,6 +179,8 @@ class RemoteClient(AsyncClient):
     ) -> Any:
         if self._http is None:
             raise RuntimeError("RemoteClient.start() has not been called")
+        if "content" in kwargs:  # bodies are JSON text encoded here; the server requires the type
+            kwargs["headers"] = {"Content-Type": "application/json", **(kwargs.get("headers") or {})}
         try:
             response = await self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:

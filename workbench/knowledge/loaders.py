@@ -10,6 +10,13 @@
 The format is the given content type (``text/markdown``, ``markdown``...), else the file name's
 extension, else a guess from the content (``%PDF-``, an HTML tag, Markdown headings, else text).
 Every refusal is a :class:`DocumentError` that says what is wrong with the document.
+
+Documents come from users, and reading one is CPU work that a small file can make enormous (a
+1 KB PDF whose page tree names the same page thousands of times keeps pypdf busy for minutes). So
+:func:`load_document` reads Markdown, HTML and PDF in the sandbox process pool
+(:mod:`workbench.sandbox`) under ``WORKBENCH_SANDBOX_DOCUMENT_TIMEOUT`` and the memory limit, and
+every format stops at :data:`MAX_PDF_PAGES` pages and :data:`MAX_DOCUMENT_CHARS` characters of text;
+plain text, which is read in linear time, stays in-process.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from pathlib import PurePath
 
 from markdown_it import MarkdownIt
 
-from workbench.errors import InputError
+from workbench import sandbox
+from workbench.errors import InputError, LimitExceeded
 from workbench.knowledge.chunking import Section, paragraphs
 
 FORMATS = {
@@ -41,6 +49,10 @@ FORMATS = {
 }
 """Accepted content types and short names, to the content type stored with the document."""
 MAX_DOCUMENT_BYTES = 50_000_000
+MAX_PDF_PAGES = 5_000
+"""Most pages of a PDF that are read."""
+MAX_DOCUMENT_CHARS = 20_000_000
+"""Most characters of text a document may give."""
 
 _MD_HEADING = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
 _HTML_START = re.compile(rb"^\s*(<!doctype html|<html|<head|<body|<\?xml[^>]*>\s*<html)", re.IGNORECASE)
@@ -226,7 +238,12 @@ def load_html(html: str | bytes, filename: str | None = None) -> LoadedDocument:
 
 
 def load_pdf(data: bytes, filename: str | None = None) -> LoadedDocument:
-    """PDF: the text layer of each page as one section (page numbers from 1)."""
+    """PDF: the text layer of each page as one section (page numbers from 1).
+
+    Raises:
+        DocumentError: not a readable PDF, encrypted, no text, more than :data:`MAX_PDF_PAGES`
+            pages or more than :data:`MAX_DOCUMENT_CHARS` characters of text.
+    """
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -234,9 +251,18 @@ def load_pdf(data: bytes, filename: str | None = None) -> LoadedDocument:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise DocumentError("the PDF is encrypted with a password")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise DocumentError(
+                f"the PDF has {len(reader.pages):,} pages; at most {MAX_PDF_PAGES:,} are read"
+            )
         sections = []
+        chars = 0
         for number, page in enumerate(reader.pages, start=1):
-            blocks = paragraphs((page.extract_text() or "").replace("\x00", ""))
+            text = (page.extract_text() or "").replace("\x00", "")
+            chars += len(text)
+            if chars > MAX_DOCUMENT_CHARS:
+                raise DocumentError(f"the PDF's text exceeds {MAX_DOCUMENT_CHARS:,} characters")
+            blocks = paragraphs(text)
             if blocks:
                 sections.append(Section(blocks=blocks, page=number))
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
@@ -251,14 +277,8 @@ def load_pdf(data: bytes, filename: str | None = None) -> LoadedDocument:
     )
 
 
-def load_document(
-    data: bytes | str, content_type: str | None = None, filename: str | None = None
-) -> LoadedDocument:
-    """Read a document of any supported format (see :func:`detect_format`)."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
-    kind = detect_format(raw, content_type, filename)
+def _read(raw: bytes, kind: str, filename: str | None) -> LoadedDocument:
+    """Read ``raw`` as ``kind`` in this process, without a time or memory limit (the pool's job)."""
     if kind == "application/pdf":
         loaded = load_pdf(raw, filename)
     elif kind == "text/html":
@@ -269,4 +289,68 @@ def load_document(
         loaded = load_text(_decode(raw), filename)
     if not any(s.blocks for s in loaded.sections):
         raise DocumentError("the document has no text")
+    if loaded.char_count > MAX_DOCUMENT_CHARS:
+        raise DocumentError(f"the document's text exceeds {MAX_DOCUMENT_CHARS:,} characters")
     return loaded
+
+
+_NAMES = {
+    "application/pdf": "the PDF",
+    "text/html": "the HTML document",
+    "text/markdown": "the Markdown document",
+}
+
+
+def _prepare(data: bytes | str, content_type: str | None, filename: str | None) -> tuple[bytes, str]:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES // 1_000_000} MB")
+    return raw, detect_format(raw, content_type, filename)
+
+
+def load_document(
+    data: bytes | str, content_type: str | None = None, filename: str | None = None
+) -> LoadedDocument:
+    """Read a document of any supported format (see :func:`detect_format`), within the sandbox's
+    limits (see the module docstring). Blocks the calling thread: from async code use
+    :func:`load_document_async`.
+
+    Raises:
+        DocumentError: the document cannot be read, or reading it hit a limit (the message says which).
+    """
+    raw, kind = _prepare(data, content_type, filename)
+    if kind == "text/plain":
+        return _read(raw, kind, filename)
+    try:
+        return sandbox.run_sync(
+            _read,
+            raw,
+            kind,
+            filename,
+            what=f"reading {_NAMES[kind]}",
+            timeout=sandbox.limits().document_timeout,
+            setting=sandbox.DOCUMENT_TIMEOUT_SETTING,
+        )
+    except LimitExceeded as exc:
+        raise DocumentError(str(exc)) from None
+
+
+async def load_document_async(
+    data: bytes | str, content_type: str | None = None, filename: str | None = None
+) -> LoadedDocument:
+    """:func:`load_document` for async code: the event loop goes on while the pool reads."""
+    raw, kind = _prepare(data, content_type, filename)
+    if kind == "text/plain" and len(raw) <= 1_000_000:
+        return _read(raw, kind, filename)
+    try:
+        return await sandbox.run(
+            _read,
+            raw,
+            kind,
+            filename,
+            what=f"reading {_NAMES.get(kind, 'the text')}",
+            timeout=sandbox.limits().document_timeout,
+            setting=sandbox.DOCUMENT_TIMEOUT_SETTING,
+        )
+    except LimitExceeded as exc:
+        raise DocumentError(str(exc)) from None

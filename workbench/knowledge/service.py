@@ -45,6 +45,7 @@ from workbench.knowledge.search import (
     single,
 )
 from workbench.knowledge.store import ChunkRow, DocumentRecord, KnowledgeBaseRecord, KnowledgeRepository
+from workbench.net.errors import BlockedAddress
 
 MAX_TOP_K = 100
 MAX_QUERY_LENGTH = 10_000
@@ -89,6 +90,16 @@ def _text_problem(value: Any, max_length: int, *, required: bool = False) -> str
     if "\x00" in value:
         return "must not contain NUL characters"
     return None
+
+
+def _endpoint_refused(exc: BlockedAddress) -> tuple[str, str]:
+    """The located problem of an embeddings endpoint the outbound guard refused: only a base URL from
+    the user's own ``openai`` credential is checked (the operator's, from the environment, is not),
+    so the fix is there."""
+    return (
+        "embedding_model",
+        f"the embeddings endpoint (the base_url of your 'openai' credential) is not allowed: {exc}",
+    )
 
 
 def hit_to_dict(hit: SearchHit) -> dict[str, Any]:
@@ -217,6 +228,9 @@ class KnowledgeService:
         except EmbeddingConfigError as exc:
             problems.append(("embedding_model", str(exc)))
             return 0
+        except BlockedAddress as exc:
+            problems.append(_endpoint_refused(exc))
+            return 0
         if found > MAX_DIMENSION:
             problems.append(("embedding_model", f"{model} makes {found} dimensions; at most {MAX_DIMENSION}"))
         return found
@@ -316,7 +330,10 @@ class KnowledgeService:
         self, embedder: Embedder, kb: KnowledgeBaseRecord, texts: list[str]
     ) -> list[list[float]]:
         """Vectors of ``texts``; a model that answers the wrong number or length names the model."""
-        vectors = await embedder.embed(texts)
+        try:
+            vectors = await embedder.embed(texts)
+        except BlockedAddress as exc:
+            raise KnowledgeInputError([_endpoint_refused(exc)]) from None
         problem = None
         if len(vectors) != len(texts):
             problem = f"returned {len(vectors)} vectors for {len(texts)} texts"

@@ -64,6 +64,8 @@ class ProviderConfig:
         max_backoff: longest single wait; a longer Retry-After fails at once.
         headers: extra headers (OpenRouter's ``HTTP-Referer``...).
         policy: the SSRF guard applied to user-chosen base URLs (None: trusted).
+        users_own: True when ``api_key`` and ``headers`` are the user's own (from their credential);
+            False for the operator's (environment), which never go to an endpoint a user chose.
     """
 
     provider: str = "openai"
@@ -80,6 +82,7 @@ class ProviderConfig:
     """The outbound guard for a base URL a user chose (credential, block input): private and
     loopback addresses are refused unless ``WORKBENCH_HTTP_ALLOW`` allows them. None for the
     operator's own configuration (environment), which is trusted."""
+    users_own: bool = False
 
     def __repr__(self) -> str:  # never print the key
         key = "set" if self.api_key else "none"
@@ -90,6 +93,22 @@ class ProviderConfig:
     def with_(self, **changes: object) -> ProviderConfig:
         """A copy with some fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def at_user_endpoint(self, base_url: str, policy: HttpPolicy) -> ProviderConfig:
+        """This config sent to a base URL a user chose (a block input such as ``ollama_host``):
+        through the outbound guard ``policy``, and carrying only the user's own secrets. The
+        operator's API key and headers (environment) stay with the operator's endpoint: a user who
+        names another host gets a keyless request."""
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"LLM base URL must start with http:// or https://, got {base_url!r}")
+        own = self.users_own
+        return replace(
+            self,
+            base_url=base_url.rstrip("/"),
+            policy=policy,
+            api_key=self.api_key if own else None,
+            headers=dict(self.headers) if own else {},
+        )
 
     def url(self, path: str) -> str:
         """The full URL of an endpoint path such as ``/chat/completions``."""
@@ -116,7 +135,8 @@ class ProviderConfig:
     def from_secret(cls, provider: str, secret: dict[str, object], policy: HttpPolicy) -> ProviderConfig:
         """A config from a vault credential's secret: ``api_key``, optional ``base_url`` and ``model``.
 
-        A user chose that base URL, so requests to it go through ``policy`` (the SSRF guard)."""
+        A user chose that base URL, so requests to it go through ``policy`` (the SSRF guard); the key
+        is theirs (``users_own``)."""
         key = secret.get("api_key") or secret.get("key")
         url = secret.get("base_url")
         model = secret.get("model")
@@ -126,6 +146,7 @@ class ProviderConfig:
             base_url=str(url) if url else None,
             model=str(model) if model else None,
             policy=policy,
+            users_own=True,
         )
 
 
@@ -139,6 +160,7 @@ def config_from_env(env: dict[str, str] | None = None, *, model: str | None = No
 
     With ``model`` a Claude model and ``ANTHROPIC_API_KEY`` set, Anthropic is chosen; otherwise the
     first of ``WORKBENCH_LLM_BASE_URL``, ``OPENAI_API_KEY``/``OPENAI_BASE_URL``, ``ANTHROPIC_API_KEY``.
+    Each key goes with its own endpoint only (``WORKBENCH_LLM_BASE_URL`` with ``WORKBENCH_LLM_API_KEY``).
     """
     env = dict(os.environ if env is None else env)
     default_model = env.get("WORKBENCH_LLM_MODEL") or None
@@ -155,7 +177,8 @@ def config_from_env(env: dict[str, str] | None = None, *, model: str | None = No
     if env.get("WORKBENCH_LLM_BASE_URL"):
         return ProviderConfig.for_provider(
             env.get("WORKBENCH_LLM_PROVIDER") or "openai",
-            api_key=env.get("WORKBENCH_LLM_API_KEY") or env.get("OPENAI_API_KEY") or None,
+            # Only this endpoint's own key: OPENAI_API_KEY belongs to OPENAI_BASE_URL (or OpenAI).
+            api_key=env.get("WORKBENCH_LLM_API_KEY") or None,
             base_url=env["WORKBENCH_LLM_BASE_URL"],
             model=default_model,
         )

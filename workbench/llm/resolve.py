@@ -9,7 +9,9 @@ configure one. Never a fake answer.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from workbench.errors import BlockError
 from workbench.llm.config import HOW_TO_CONFIGURE, ProviderConfig, config_from_env, model_family
 from workbench.llm.errors import LLMNotConfigured
 from workbench.net.policy import HttpPolicy
@@ -32,11 +34,41 @@ def _ref_id(ref: Any) -> str | None:
     return str(ref) if ref else None
 
 
+def user_endpoint(config: ProviderConfig, base_url: str, context: RunContext) -> ProviderConfig:
+    """``config`` sent to ``base_url``, a base URL a user chose outside a credential (a block input):
+    under the run's outbound policy (private and loopback addresses refused unless the operator
+    allowed them, ``WORKBENCH_HTTP_ALLOW``), and with only the user's own secrets: the operator's
+    key (environment) is dropped. Configurations from credentials are guarded in ``from_secret``."""
+    return config.at_user_endpoint(base_url, HttpPolicy.from_settings(context.settings))
+
+
 def guarded(config: ProviderConfig, context: RunContext) -> ProviderConfig:
-    """``config`` under the run's outbound policy, for a base URL a user chose outside a credential
-    (a block input): private and loopback addresses are refused unless the operator allowed them
-    (``WORKBENCH_HTTP_ALLOW``). Configurations from credentials get it in ``from_secret``."""
-    return config.with_(policy=HttpPolicy.from_settings(context.settings))
+    """``config`` whose base URL a user chose: :func:`user_endpoint` at its own base URL."""
+    return user_endpoint(config, config.base_url, context)
+
+
+def ollama_base_url(host: str, pin: str = "ollama_host") -> str:
+    """The base URL of an Ollama server given as ``host:port`` (a block input); BlockError naming the
+    pin when it is anything else (a path, credentials, a scheme)."""
+    text = host.strip()
+    parts = urlsplit(f"http://{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        not text
+        or not parts.hostname
+        or port == -1
+        or parts.username is not None
+        or parts.password is not None
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or any(c.isspace() for c in text)
+    ):
+        raise BlockError(f"pin {pin!r}: {host!r} is not host:port (e.g. localhost:11434)")
+    return f"http://{parts.netloc}/v1"
 
 
 async def resolve_config(

@@ -11,6 +11,7 @@ because those come from the request URL, not from the socket.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import typing
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,8 @@ from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 
 from workbench.net.errors import BlockedAddress
 from workbench.net.policy import HttpPolicy, IPAddress
+
+log = logging.getLogger("workbench.net")
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """``resolver(host, port)`` returns the host's IP addresses as strings, in the order to try them."""
@@ -33,6 +36,21 @@ async def system_resolver(host: str, port: int) -> list[str]:
     for _family, _type, _proto, _canon, sockaddr in infos:
         seen.setdefault(str(sockaddr[0]).split("%", 1)[0], None)
     return list(seen)
+
+
+def refused(host: str, ip: IPAddress, kind: str, literal: bool) -> BlockedAddress:
+    """The refusal of ``host``: it names the host as the caller gave it and the kind of address, never
+    the address a name resolved to (that would map the internal network for whoever asks). The
+    address goes to the debug log."""
+    if literal:
+        what = f"{host}: a {kind} address"
+    else:
+        log.debug("refused %s: it resolves to %s (%s)", host, ip, kind)
+        what = f"{host}: the name resolves to a {kind.split(' (', 1)[0]} address"
+    return BlockedAddress(
+        f"refused to connect to {what}. Blocks may reach only public addresses unless "
+        "WORKBENCH_HTTP_ALLOW (hosts, CIDR networks) or WORKBENCH_HTTP_ALLOW_PRIVATE=1 allows more"
+    )
 
 
 class GuardedBackend(AsyncNetworkBackend):
@@ -63,12 +81,7 @@ class GuardedBackend(AsyncNetworkBackend):
         for ip in found:
             kind = self.policy.refusal(ip)
             if kind is not None:
-                shown = host if literal is not None else f"{host} ({ip})"
-                raise BlockedAddress(
-                    f"refused to connect to {shown}: a {kind} address. Blocks may reach only public "
-                    "addresses unless WORKBENCH_HTTP_ALLOW (hosts, CIDR networks) or "
-                    "WORKBENCH_HTTP_ALLOW_PRIVATE=1 allows more"
-                )
+                raise refused(host, ip, kind, literal is not None)
         return found
 
     async def connect_tcp(

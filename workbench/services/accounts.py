@@ -2,9 +2,26 @@
 tokens, password reset and email verification by one-time token, OAuth identities, API keys.
 
 Access tokens are short-lived HS256 JWTs (joserfc, from the authlib project); refresh, reset and
-verification tokens are random, single-use, and stored only as HMAC-SHA256 hashes. A refresh token
-used twice revokes every refresh token of its user (theft detection). API keys are ``wbk_`` + 32
-random bytes, stored as a keyed SHA-256, shown once.
+verification tokens are random, single-use, and stored only as HMAC-SHA256 hashes. API keys are
+``wbk_`` + 32 random bytes, stored as a keyed SHA-256, shown once.
+
+Security rules (issue 10; the threat model is docs/security.md):
+
+* Sessions end together. Every user has a token *generation*; access tokens carry the one they were
+  issued in and are refused once it changed. A password reset, "log out everywhere", a deactivation
+  and a reused refresh token (theft) bump it and revoke the user's refresh tokens; a reset also
+  revokes every API key. Authentication reads the generation and the active flag of the user
+  (cached ``USER_CACHE_TTL`` seconds per process; this process forgets at once what it changes).
+* A deactivated user's tokens and keys are refused everywhere (HTTP and WebSocket authenticate here).
+* No account oracle: sign-up answers the same for a new and a taken address (the owner of a taken one
+  gets a notice mail); a reset request answers at once and does its lookup and mail in the
+  background; at most ``WORKBENCH_RESET_PER_HOUR`` mails of each kind go to one address per hour.
+* OAuth identities join an existing account by email only when both the provider and the account
+  have verified that address; an address the provider does not vouch for is never claimed. A reset
+  takes over an account whose email was not verified (a planted one): it verifies the email, ends
+  everything the account had and unlinks its OAuth identities.
+* An API key acts within itself: it creates and revokes only keys with a subset of its scopes and
+  no later expiry.
 """
 
 from __future__ import annotations
@@ -19,6 +36,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,9 +49,16 @@ from joserfc.jwk import OctKey
 from joserfc.jwt import JWTClaimsRegistry
 
 from workbench.auth import ALL_SCOPES, SCOPES, Principal
-from workbench.errors import AuthError, ConflictError, InputError, NotFoundError
+from workbench.errors import (
+    AuthError,
+    ConfigError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDenied,
+)
 from workbench.secrets import Keys
-from workbench.store.accounts import AccountRepository, ApiKeyRecord, UserRecord
+from workbench.store.accounts import AccountRepository, ApiKeyRecord, SessionsEnded, UserRecord
 
 log = logging.getLogger(__name__)
 ACCESS_TTL = timedelta(minutes=15)
@@ -42,6 +67,22 @@ RESET_TTL = timedelta(hours=1)
 VERIFY_TTL = timedelta(days=3)
 KEY_CACHE_TTL = 10.0
 """Seconds an API key lookup is cached in a process (a revoke elsewhere takes this long to bite)."""
+USER_CACHE_TTL = 2.0
+"""Seconds a user's token generation and active flag are cached in a process for checking access
+tokens (sessions ended or a deactivation in another process take this long to bite there)."""
+RESET_PER_HOUR_ENV = "WORKBENCH_RESET_PER_HOUR"
+"""Setting: mails of each kind (password reset, verification, sign-up notice) one address gets per
+hour at most (default 3); beyond it requests are answered the same but nothing is sent."""
+DEFAULT_MAILS_PER_HOUR = 3
+MAIL_WINDOW = 3600.0
+MAX_BACKGROUND = 1000
+"""Account mail jobs pending at once in a process; more are dropped (the answer does not change)."""
+RESERVED_DOMAIN = "users.noreply.local"
+"""Placeholder addresses of OAuth accounts whose provider vouched for no address; nobody signs up there."""
+SIGNUP_MESSAGE = (
+    "sign-up received: if the address had no account, it has one now and you can log in with this email "
+    "and password (POST /api/v1/auth/login); a mail was sent to the address either way"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 MAIL_LOG_ENV = "WORKBENCH_DEV_MAIL_LOG"
@@ -73,6 +114,36 @@ def _append_line(path: str, line: str) -> None:
         out.write(line + "\n")
 
 
+def _mails_per_hour(raw: str | None) -> int:
+    if raw is None or raw.strip() == "":
+        return DEFAULT_MAILS_PER_HOUR
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{RESET_PER_HOUR_ENV} must be a whole number of at least 1, got {raw!r}")
+    return value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _beyond(by: Principal, scopes: set[str], expires_at: datetime | None) -> list[str]:
+    """How a key with ``scopes`` and ``expires_at`` exceeds the API key ``by`` (empty: it does not)."""
+    problems = []
+    extra = sorted(scopes - by.scopes)
+    if extra:
+        problems.append(f"scopes {', '.join(extra)} (this key holds {', '.join(sorted(by.scopes))})")
+    if by.expires_at is not None:
+        if expires_at is None:
+            problems.append(f"no expiry (this key expires at {_iso(by.expires_at)})")
+        elif expires_at > by.expires_at:
+            problems.append(f"expiry {_iso(expires_at)}, later than this key's {_iso(by.expires_at)}")
+    return problems
+
+
 def normalize_email(email: str) -> str:
     """Trimmed, lower-cased; InputError when it is not an email address."""
     email = email.strip().lower()
@@ -84,24 +155,38 @@ def normalize_email(email: str) -> str:
 class AccountService:
     """Users, sessions and API keys."""
 
-    def __init__(self, repo: AccountRepository, keys: Keys, *, mail_log: str | None = None) -> None:
+    def __init__(
+        self,
+        repo: AccountRepository,
+        keys: Keys,
+        *,
+        mail_log: str | None = None,
+        mails_per_hour: int | None = None,
+    ) -> None:
         self.repo = repo
         self._hmac_key = keys.api_keys
         self._jwt_key = OctKey.import_key(keys.jwt)
         self._hasher = PasswordHasher()
         self._key_cache: dict[bytes, tuple[float, Principal | None]] = {}
         """Key hash -> (monotonic time the entry stops being valid, principal or None)."""
-        self.outbox: deque[tuple[str, str, str]] = deque(maxlen=100)
+        self._user_cache: dict[str, tuple[float, int, bool]] = {}
+        """User id -> (monotonic time the entry stops being valid, token generation, is active)."""
+        self._background: set[asyncio.Task[Any]] = set()
+        self.outbox: deque[tuple[str, str, str | None]] = deque(maxlen=100)
         """Mails that would have been sent (kind, address, token) until the notifier delivers them."""
         self.mail_log = mail_log or os.environ.get(MAIL_LOG_ENV) or None
         """``WORKBENCH_DEV_MAIL_LOG``: where would-be mails are appended as JSON lines (tests, local
         development). It holds live one-time tokens in plain text: never set it in production."""
+        self.mails_per_hour = mails_per_hour or _mails_per_hour(os.environ.get(RESET_PER_HOUR_ENV))
+        """``WORKBENCH_RESET_PER_HOUR``: mails of one kind one address gets per hour at most."""
         if self.mail_log:
             log.warning(
                 "%s is set: one-time tokens are written in plain text to %s", MAIL_LOG_ENV, self.mail_log
             )
 
-    async def _send(self, kind: str, address: str, token: str) -> None:
+    # ---- mail and background work ----------------------------------------------------------------
+
+    async def _send(self, kind: str, address: str, token: str | None) -> None:
         """Hand a mail to the outbox (and the development mail log when configured)."""
         self.outbox.append((kind, address, token))
         if self.mail_log:
@@ -111,22 +196,75 @@ class AccountService:
             except OSError as exc:  # a development aid must not break sign-up
                 log.warning("cannot append to %s %s: %s", MAIL_LOG_ENV, self.mail_log, exc)
 
+    async def _may_mail(self, user_id: str, kind: str) -> bool:
+        """Count a mail of ``kind`` to the user against the hourly limit; False when it is reached."""
+        if await self.repo.claim_mail(user_id, kind, self.mails_per_hour, MAIL_WINDOW):
+            return True
+        log.info("%s mail to user %s not sent: %d per hour reached", kind, user_id, self.mails_per_hour)
+        return False
+
+    def _spawn(self, job: Coroutine[Any, Any, Any]) -> None:
+        """Run account mail work after the answer, so its duration reveals nothing."""
+        if len(self._background) >= MAX_BACKGROUND:
+            job.close()
+            log.warning("account mail work dropped: %d jobs pending already", MAX_BACKGROUND)
+            return
+        task = asyncio.get_running_loop().create_task(job)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("account mail work failed: %r", exc, exc_info=exc)
+
+    async def drain(self) -> None:
+        """Wait until the background mail work started so far is done (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
     def _hash(self, token: str) -> bytes:
         return hmac.new(self._hmac_key, token.encode(), hashlib.sha256).digest()
 
-    # ---- passwords -----------------------------------------------------------------------------
+    # ---- sign-up and passwords -------------------------------------------------------------------
 
-    async def signup(self, email: str, password: str, name: str | None = None) -> UserRecord:
-        """Create an account; ConflictError when the email is taken. Sends (logs) a verification link."""
+    async def _create(self, email: str, password: str, name: str | None) -> tuple[str, UserRecord | None]:
+        """(normalized address, the new user or None when the address is taken)."""
         email = normalize_email(email)
+        if email.endswith(("@" + RESERVED_DOMAIN, "." + RESERVED_DOMAIN)):
+            raise InputError(f"email: addresses at {RESERVED_DOMAIN} are reserved")
         if len(password) < MIN_PASSWORD:
             raise InputError(f"password: must be at least {MIN_PASSWORD} characters")
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
-        user = await self.repo.create_user(email, name, password_hash, verified=False)
+        return email, await self.repo.create_user(email, name, password_hash, verified=False)
+
+    async def signup(self, email: str, password: str, name: str | None = None) -> UserRecord:
+        """Create an account (in-process callers); ConflictError when the email is taken. Sends (logs)
+        a verification link. The API uses :meth:`register`, which reveals nothing."""
+        _, user = await self._create(email, password, name)
         if user is None:
             raise ConflictError("email: an account with this email exists already")
-        await self.request_verification(user.id)
+        await self._verification_mail(user)
         return user
+
+    async def register(self, email: str, password: str, name: str | None = None) -> UserRecord | None:
+        """Sign-up without an account oracle: the new user (a verification mail follows), or None
+        when the address is taken (its owner gets a notice mail and nothing else changes). The work
+        after the insert runs in the background; callers answer the same either way."""
+        email, user = await self._create(email, password, name)
+        if user is None:
+            self._spawn(self._signup_notice(email))
+        else:
+            self._spawn(self._verification_mail(user))
+        return user
+
+    async def _signup_notice(self, email: str) -> None:
+        """Tell the owner of a taken address that someone tried to sign up with it."""
+        user = await self.repo.user_by_email(email)
+        if user is None or not await self._may_mail(user.id, "signup_notice"):
+            return
+        log.info("sign-up attempt with the address of user %s: notice sent", user.id)
+        await self._send("signup_notice", user.email, None)
 
     async def login(self, email: str, password: str) -> TokenPair:
         """Tokens for a correct email and password; AuthError otherwise (same message either way)."""
@@ -139,7 +277,7 @@ class AccountService:
         ok = await asyncio.to_thread(self._check_password, stored, password)
         if not ok or user is None:
             raise AuthError("wrong email or password")
-        return await self.issue_tokens(user.id)
+        return await self.issue_tokens(user.id, user.token_generation)
 
     def _check_password(self, stored: str | None, password: str) -> bool:
         try:
@@ -148,25 +286,34 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             return False
 
-    # ---- tokens --------------------------------------------------------------------------------
+    # ---- tokens and sessions ---------------------------------------------------------------------
 
-    async def issue_tokens(self, user_id: str) -> TokenPair:
-        """A new access token and refresh token for the user."""
+    async def issue_tokens(self, user_id: str, generation: int | None = None) -> TokenPair:
+        """A new access token and refresh token for the user, in ``generation`` (default: the
+        user's current one). AuthError when the user is deactivated or its sessions were ended since."""
+        if generation is None:
+            state = await self.repo.user_state(user_id)
+            if state is None or not state[1]:
+                raise AuthError("this account is deactivated")
+            generation = state[0]
+        refresh = "wbr_" + secrets.token_urlsafe(32)
+        expires = datetime.now(UTC) + REFRESH_TTL
+        if not await self.repo.add_refresh_token(self._hash(refresh), user_id, generation, expires):
+            raise AuthError("the account's sessions were ended, or it was deactivated; log in again")
         now = int(time.time())
         claims = {
             "sub": user_id,
             "iat": now,
             "exp": now + int(ACCESS_TTL.total_seconds()),
             "typ": "access",
+            "gen": generation,
             "jti": secrets.token_urlsafe(12),
         }
         access = jwt.encode({"alg": "HS256"}, claims, self._jwt_key)
-        refresh = "wbr_" + secrets.token_urlsafe(32)
-        await self.repo.add_token(self._hash(refresh), user_id, "refresh", datetime.now(UTC) + REFRESH_TTL)
         return TokenPair(access, refresh, int(ACCESS_TTL.total_seconds()))
 
-    def verify_access(self, token: str) -> str:
-        """The user id of a valid access token; AuthError otherwise."""
+    def _decode_access(self, token: str) -> dict[str, Any]:
+        """The claims of a well-signed, unexpired access token; AuthError otherwise."""
         try:
             decoded = jwt.decode(token, self._jwt_key, algorithms=["HS256"])
             JWTClaimsRegistry(exp={"essential": True}, sub={"essential": True}).validate(decoded.claims)
@@ -174,17 +321,122 @@ class AccountService:
             raise AuthError(f"invalid or expired access token ({type(exc).__name__})") from None
         if decoded.claims.get("typ") != "access":
             raise AuthError("not an access token")
-        return str(decoded.claims["sub"])
+        return decoded.claims
+
+    async def _user_state(self, user_id: str) -> tuple[int, bool] | None:
+        """(token generation, is active), cached briefly."""
+        now = time.monotonic()
+        hit = self._user_cache.get(user_id)
+        if hit is not None and now < hit[0]:
+            return hit[1], hit[2]
+        state = await self.repo.user_state(user_id)
+        if state is None:
+            return None
+        if len(self._user_cache) > 10_000:
+            self._user_cache.clear()
+        self._user_cache[user_id] = (now + USER_CACHE_TTL, state[0], state[1])
+        return state
+
+    def _forget(self, user_id: str) -> None:
+        """Drop what this process cached about the user's credentials (they just changed)."""
+        self._user_cache.pop(user_id, None)
+        self._key_cache.clear()
+
+    async def connection_ended(self, principal: Principal, credential: str | None) -> str | None:
+        """Why a long-lived connection (a WebSocket) authenticated as ``principal`` must end now, or
+        None: its account was deactivated, its sessions were ended (password reset, log out
+        everywhere), or its API key was revoked or expired. The 15-minute expiry of the access token
+        it was opened with does not end it."""
+        if principal.via == "local":
+            return None
+        if principal.via == "api_key":
+            if credential is None or await self.authenticate_key(credential) is None:
+                return "the API key was revoked or expired, or its account deactivated"
+            return None
+        state = await self._user_state(principal.user_id)
+        if state is None or not state[1]:
+            return "the account is deactivated"
+        if state[0] != principal.generation:
+            return "the account's sessions were ended (password reset, log out everywhere)"
+        return None
+
+    async def authenticate_token(self, token: str) -> Principal:
+        """The principal of a valid access token: well signed, unexpired, of an active user whose
+        sessions have not been ended since it was issued; AuthError otherwise."""
+        claims = self._decode_access(token)
+        user_id = str(claims["sub"])
+        generation = claims.get("gen", 0)
+        if not isinstance(generation, int):
+            raise AuthError("invalid access token (gen)")
+        state = await self._user_state(user_id)
+        if state is None:
+            raise AuthError("the account of this access token does not exist")
+        if not state[1]:
+            raise AuthError("this account is deactivated")
+        if generation != state[0]:
+            raise AuthError(
+                "access token revoked: the account's sessions were ended (password reset, log out "
+                "everywhere); log in again"
+            )
+        return Principal(user_id, via="token", generation=generation)
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a refresh token; a reused one revokes the user's whole session family."""
-        user_id, state = await self.repo.use_token(self._hash(refresh_token), "refresh")
+        """Rotate a refresh token; a reused one ends every session of the user (theft detection)."""
+        user_id, state, generation = await self.repo.use_token_generation(
+            self._hash(refresh_token), "refresh"
+        )
         if state == "reused" and user_id is not None:
-            await self.repo.revoke_tokens(user_id, "refresh")
-            log.warning("refresh token reused for user %s: all sessions revoked", user_id)
+            # Only a token of the sessions alive now is evidence of theft: one from before the
+            # sessions were last ended (reset, log out everywhere) is dead anyway, and replaying it
+            # must not let its holder end the owner's new sessions again and again.
+            current = await self.repo.user_state(user_id)
+            if current is not None and current[0] == (generation or 0):
+                await self.repo.end_sessions(user_id, revoke_keys=False)
+                self._forget(user_id)
+                log.warning("refresh token reused for user %s: all sessions ended", user_id)
         if state != "ok" or user_id is None:
             raise AuthError("invalid, expired or already used refresh token")
-        return await self.issue_tokens(user_id)
+        return await self.issue_tokens(user_id, generation or 0)
+
+    async def logout(self, refresh_token: str) -> None:
+        """End one session: its refresh token stops working (its access token expires within
+        ``ACCESS_TTL``; :meth:`logout_all` ends those too). Unknown or used tokens are ignored (a used
+        one stays on record, so replaying it still reveals a theft)."""
+        user_id = await self.repo.forget_token(self._hash(refresh_token), "refresh")
+        if user_id is not None:
+            log.info("user %s logged out a session", user_id)
+
+    async def logout_all(self, principal: Principal, *, revoke_keys: bool = False) -> SessionsEnded:
+        """Log out everywhere: every access and refresh token of the user stops working (and every
+        API key, with ``revoke_keys``). Needs a login session, not an API key."""
+        if principal.via != "token":
+            raise PermissionDenied("logging out everywhere needs a login (an access token), not an API key")
+        ended = await self.repo.end_sessions(principal.user_id, revoke_keys=revoke_keys)
+        self._forget(principal.user_id)
+        log.info(
+            "user %s logged out everywhere: %d refresh tokens, %d API keys revoked",
+            principal.user_id,
+            ended.refresh_tokens,
+            ended.api_keys,
+        )
+        return ended
+
+    async def deactivate(self, user_id: str) -> SessionsEnded:
+        """Deactivate a user: no login, and every token and API key of it is refused (the keys are
+        kept, so :meth:`reactivate` restores them; sessions are not restored)."""
+        ended = await self.repo.set_active(user_id, False)
+        if ended is None:
+            raise NotFoundError("user not found")
+        self._forget(user_id)
+        log.warning("user %s deactivated", user_id)
+        return ended
+
+    async def reactivate(self, user_id: str) -> None:
+        """Let a deactivated user log in again (its API keys work again)."""
+        if await self.repo.set_active(user_id, True) is None:
+            raise NotFoundError("user not found")
+        self._forget(user_id)
+        log.warning("user %s reactivated", user_id)
 
     async def me(self, user_id: str) -> UserRecord:
         """The caller's account."""
@@ -200,37 +452,62 @@ class AccountService:
         await self.repo.add_token(self._hash(token), user_id, kind, datetime.now(UTC) + ttl)
         return token
 
-    async def request_password_reset(self, email: str) -> str | None:
-        """Create a reset token and send it (logged until the notifier exists). Unknown emails get None,
-        but callers must answer the same either way."""
+    async def request_password_reset(self, email: str) -> None:
+        """Start a password reset and return at once: looking the address up, the token and the mail
+        happen in the background (:meth:`issue_password_reset`), so the caller's answer takes the
+        same time whether or not the address has an account."""
+        self._spawn(self.issue_password_reset(email))
+
+    async def issue_password_reset(self, email: str) -> str | None:
+        """Create a reset token and send it (logged until the notifier exists); None for an unknown
+        or deactivated address, or when the address had ``mails_per_hour`` resets this hour."""
         try:
             user = await self.repo.user_by_email(normalize_email(email))
         except InputError:
             return None
-        if user is None:
+        if user is None or not user.is_active or not await self._may_mail(user.id, "reset"):
             return None
         token = await self._one_time(user.id, "reset", RESET_TTL)
-        log.info("password reset for %s: token issued (delivery: notifier pending)", user.email)
+        log.info("password reset for user %s: token issued (delivery: notifier pending)", user.id)
         await self._send("reset", user.email, token)
         return token
 
-    async def reset_password(self, token: str, new_password: str) -> None:
-        """Set a new password with a reset token; every session of the user ends."""
+    async def reset_password(self, token: str, new_password: str) -> SessionsEnded:
+        """Set a new password with a reset token. The reset proves control of the address: the email
+        becomes verified, and every session, refresh token, one-time token and API key of the account
+        ends; if the email was not verified before, its OAuth identities are unlinked too (so a
+        planted account is taken over by the address's owner with nothing of the planter left in
+        control)."""
         if len(new_password) < MIN_PASSWORD:
             raise InputError(f"password: must be at least {MIN_PASSWORD} characters")
         user_id, state = await self.repo.use_token(self._hash(token), "reset")
         if state != "ok" or user_id is None:
             raise AuthError("invalid, expired or already used reset token")
-        await self.repo.set_password(user_id, await asyncio.to_thread(self._hasher.hash, new_password))
-        await self.repo.revoke_tokens(user_id, "reset")  # other reset mails in flight stop working too
+        password_hash = await asyncio.to_thread(self._hasher.hash, new_password)
+        ended = await self.repo.reset_password(user_id, password_hash)
+        self._forget(user_id)
+        log.info(
+            "password reset of user %s: %d refresh tokens, %d API keys, %d OAuth links ended%s",
+            user_id,
+            ended.refresh_tokens,
+            ended.api_keys,
+            ended.oauth_links,
+            "" if ended.was_verified else "; its email is verified now",
+        )
+        return ended
 
-    async def request_verification(self, user_id: str) -> str:
-        """Create an email verification token and send it (logged until the notifier exists)."""
-        user = await self.me(user_id)
-        token = await self._one_time(user_id, "verify", VERIFY_TTL)
-        log.info("email verification for %s: token issued (delivery: notifier pending)", user.email)
+    async def _verification_mail(self, user: UserRecord) -> str | None:
+        if not await self._may_mail(user.id, "verify"):
+            return None
+        token = await self._one_time(user.id, "verify", VERIFY_TTL)
+        log.info("email verification for user %s: token issued (delivery: notifier pending)", user.id)
         await self._send("verify", user.email, token)
         return token
+
+    async def request_verification(self, user_id: str) -> str | None:
+        """Create an email verification token and send it (logged until the notifier exists); None
+        when the address had ``mails_per_hour`` verification mails this hour."""
+        return await self._verification_mail(await self.me(user_id))
 
     async def verify_email(self, token: str) -> UserRecord:
         """Mark the email of the token's user verified."""
@@ -245,30 +522,69 @@ class AccountService:
     async def oauth_login(
         self, provider: str, subject: str, email: str | None, email_verified: bool, name: str | None
     ) -> TokenPair:
-        """Log in with an external identity: the linked user, or the user with that verified email,
-        or a new user."""
+        """Log in with an external identity.
+
+        * An identity linked already logs into its account, whatever address the provider gives now.
+        * Else, with an address the provider verified: the account with that address, if that
+          account's address is verified too (ConflictError when it is not: the account may have been
+          planted by someone who never proved the address; a password reset takes it over), or a new
+          account with the address, verified.
+        * Else (no address, or one the provider does not vouch for): a new account under a
+          placeholder address, so nobody can claim an address through a provider that did not check it.
+        """
+        address: str | None = None
+        if email:
+            try:
+                address = normalize_email(email)
+            except InputError:
+                address = None
         user = await self.repo.oauth_user(provider, subject)
-        if user is None:
-            if email and email_verified:
-                user = await self.repo.user_by_email(normalize_email(email))
-            if user is None:
-                address = normalize_email(email) if email else f"{provider}-{subject}@users.noreply.local"
-                user = await self.repo.create_user(
-                    address, name, None, verified=bool(email and email_verified)
-                )
-                if user is None:
+        if user is not None:
+            if not user.is_active:
+                raise AuthError("this account is deactivated")
+            await self.repo.link_oauth(provider, subject, user.id, address)  # records today's address
+            if address == user.email and email_verified and not user.email_verified:
+                await self.repo.set_verified(user.id)
+            return await self.issue_tokens(user.id, user.token_generation)
+        if address and email_verified:
+            user = await self.repo.user_by_email(address)
+            if user is not None:
+                if not user.is_active:
+                    raise AuthError("this account is deactivated")
+                if not user.email_verified:
                     raise ConflictError(
-                        "email: an account with this email exists; log in with its password to link it"
+                        f"an account with the address {address} exists, but that address was never "
+                        f"verified on it, so your {provider} login is not joined to it. If the "
+                        f"address is yours, take the account over: ask for a password reset for "
+                        f"{address} (POST /api/v1/auth/password-reset) and set a new password with "
+                        f"the mailed token; that verifies the address and ends every session and API "
+                        f"key anyone else had on the account. Then log in with {provider} again."
                     )
-            await self.repo.link_oauth(provider, subject, user.id, email)
-        return await self.issue_tokens(user.id)
+            else:
+                user = await self.repo.create_user(address, name, None, verified=True)
+        else:
+            user = await self.repo.create_user(
+                f"{provider}-{subject}@{RESERVED_DOMAIN}".lower(), name, None, verified=False
+            )
+        if user is None:
+            raise ConflictError("email: an account with this address was created at the same moment; retry")
+        await self.repo.link_oauth(provider, subject, user.id, address)
+        return await self.issue_tokens(user.id, user.token_generation)
 
     # ---- API keys ------------------------------------------------------------------------------
 
     async def create_key(
-        self, user_id: str, name: str, scopes: list[str], expires_at: datetime | None = None
+        self,
+        user_id: str,
+        name: str,
+        scopes: list[str],
+        expires_at: datetime | None = None,
+        *,
+        by: Principal | None = None,
     ) -> tuple[ApiKeyRecord, str]:
-        """A new API key: its metadata, and the key itself (shown this once)."""
+        """A new API key: its metadata, and the key itself (shown this once). Made ``by`` an API key,
+        it holds at most that key's scopes and expires no later than it (PermissionDenied saying
+        what is in excess)."""
         unknown = sorted(set(scopes) - ALL_SCOPES)
         if unknown:
             raise InputError(f"scopes: unknown {', '.join(unknown)}; valid: {', '.join(SCOPES)}")
@@ -279,33 +595,71 @@ class AccountService:
                 expires_at = expires_at.replace(tzinfo=UTC)
             if expires_at <= datetime.now(UTC):
                 raise InputError("expires_at: must be in the future")
+        if by is not None and by.via == "api_key":
+            problems = _beyond(by, set(scopes), expires_at)
+            if problems:
+                raise PermissionDenied(
+                    "an API key can only create keys within its own scopes and lifetime; the new key "
+                    f"would have {'; and '.join(problems)}"
+                )
         key = "wbk_" + secrets.token_urlsafe(32)
         record = await self.repo.add_key(
-            user_id, name, key[:10], self._hash(key), sorted(set(scopes)), expires_at
+            user_id,
+            name,
+            key[:10],
+            self._hash(key),
+            sorted(set(scopes)),
+            expires_at,
+            by.generation if by is not None else None,
         )
+        if record is None:
+            raise AuthError(
+                "the account's sessions were ended, or it was deactivated, since this credential was "
+                "checked; authenticate again"
+            )
         return record, key
 
     async def list_keys(self, user_id: str) -> list[ApiKeyRecord]:
         """The user's keys (metadata)."""
         return await self.repo.keys(user_id)
 
-    async def revoke_key(self, user_id: str, key_id: str) -> None:
-        """Revoke a key at once (other processes within KEY_CACHE_TTL seconds)."""
+    async def revoke_key(self, user_id: str, key_id: str, *, by: Principal | None = None) -> None:
+        """Revoke a key at once (other processes within KEY_CACHE_TTL seconds). Asked ``by`` an API
+        key, only itself or a key it could have created (scopes within its own, expiry no later)."""
+        if by is not None and by.via == "api_key" and by.key_id != key_id:
+            target = await self.repo.key(user_id, key_id)
+            if target is None or target.revoked_at is not None:
+                raise NotFoundError(f"API key {key_id} not found")
+            problems = _beyond(by, set(target.scopes), target.expires_at)
+            if problems:
+                raise PermissionDenied(
+                    "an API key can only revoke keys within its own scopes and lifetime; key "
+                    f"{key_id} has {'; and '.join(problems)}"
+                )
         if not await self.repo.revoke_key(user_id, key_id):
             raise NotFoundError(f"API key {key_id} not found")
         self._key_cache.clear()
 
     async def authenticate_key(self, key: str) -> Principal | None:
-        """The principal of a live API key, or None. Cached briefly so each request stays cheap."""
+        """The principal of a live API key of an active user, or None. Cached briefly so each request
+        stays cheap."""
         digest = self._hash(key)
         now = time.monotonic()
         hit = self._key_cache.get(digest)
         if hit is not None and now < hit[0]:
             return hit[1]
-        record = await self.repo.key_by_hash(digest)
+        found = await self.repo.key_by_hash(digest)
+        record = found[0] if found else None
         principal = (
-            Principal(record.user_id, frozenset(record.scopes), via="api_key", key_id=record.id)
-            if record
+            Principal(
+                record.user_id,
+                frozenset(record.scopes),
+                via="api_key",
+                key_id=record.id,
+                generation=found[1],
+                expires_at=record.expires_at,
+            )
+            if found and record
             else None
         )
         valid_until = now + KEY_CACHE_TTL

@@ -31,6 +31,7 @@ from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.runtime.queue import DeadLetter, ExecutionQueue, Job
 from workbench.services.graphs import GraphService
 from workbench.store.executions import ExecutionRecord, ExecutionRepository
+from workbench.store.run_limits import take_subgraph_run
 from workbench.store.writer import StoreRecorder, WriteBehind
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,12 @@ def _result_from_record(rec: ExecutionRecord) -> ExecutionResult:
     )
 
 
+class SubgraphLimitExceeded(BlockError):
+    """A sub-graph run was refused: too deep (``WORKBENCH_MAX_SUBGRAPH_DEPTH``) or one too many for
+    its top-level execution (``WORKBENCH_MAX_CHILD_RUNS``). Every run above it fails with the same
+    message, so the top-level error names the limit and the setting."""
+
+
 class ExecutionService:
     """Starts, tracks and resumes graph runs."""
 
@@ -218,6 +225,10 @@ class ExecutionService:
         self._claiming: set[str] = set()
         self._recent: OrderedDict[str, ExecutionResult] = OrderedDict()
         """Results of finished ephemeral runs (nothing else remembers them), newest last."""
+        self._child_runs: dict[str, int] = {}
+        """Sub-graph runs started under each running ephemeral top-level run (durable ones: stored)."""
+        self._limit_hit: dict[str, str] = {}
+        """The sub-graph limit a running top-level run's tree ran into, by top-level execution id."""
 
     @property
     def durable(self) -> bool:
@@ -412,6 +423,8 @@ class ExecutionService:
                     self._recent.popitem(last=False)
             self._tasks.pop(run.spec.execution_id, None)
             self._runs.pop(run.spec.execution_id, None)
+            self._child_runs.pop(run.spec.execution_id, None)
+            self._limit_hit.pop(run.spec.execution_id, None)
 
     async def run(
         self,
@@ -537,10 +550,43 @@ class ExecutionService:
 
     # ---- sub-graphs ----------------------------------------------------------------------------
 
+    def _refuse_subgraph(self, root_id: str, message: str) -> SubgraphLimitExceeded:
+        """The refusal of a sub-graph run; remembered so that every run above fails with it."""
+        self._limit_hit.setdefault(root_id, message)
+        return SubgraphLimitExceeded(message)
+
+    async def _count_subgraph_run(self, root_id: str, durable: bool) -> None:
+        """Count one more sub-graph run of the top-level execution ``root_id``, or refuse it past
+        ``WORKBENCH_MAX_CHILD_RUNS`` (stored for durable runs: the count survives a resume)."""
+        cap = self.settings.max_child_runs
+        if durable:
+            assert self.repo is not None
+            room = await take_subgraph_run(self.repo.pool, root_id, cap) is not None
+        else:
+            count = self._child_runs.get(root_id, 0)
+            room = count < cap
+            if room:
+                self._child_runs[root_id] = count + 1
+        if not room:
+            raise self._refuse_subgraph(
+                root_id,
+                f"this execution has started {cap} sub-graph runs, the most one execution may start "
+                f"(WORKBENCH_MAX_CHILD_RUNS={cap})",
+            )
+
     def _subgraph_runner(self, parent: GraphRun, ne: NodeExec) -> SubgraphRunner:
         async def run_subgraph(
             graph_id: str, version: int | None, inputs: dict[str, Any]
         ) -> AsyncIterator[tuple[str, Any]]:
+            root_id = parent.spec.root_id
+            depth = parent.spec.depth + 1
+            max_depth = self.settings.max_subgraph_depth
+            if depth > max_depth:
+                raise self._refuse_subgraph(
+                    root_id,
+                    f"sub-graph runs may nest {max_depth} levels deep (does a graph run itself?); "
+                    f"this one would be level {depth} (WORKBENCH_MAX_SUBGRAPH_DEPTH={max_depth})",
+                )
             graph = next(
                 (
                     g
@@ -566,9 +612,10 @@ class ExecutionService:
                 assert self.repo is not None and self.writer is not None
                 existing = await self.repo.child_of(ne.id)
                 if existing is not None:
-                    child_id = existing.id
+                    child_id = existing.id  # resumed: counted when it was created
                     replay = await self.repo.load_replay(child_id)
                 else:
+                    await self._count_subgraph_run(root_id, durable=True)
                     await self.repo.create(
                         child_id,
                         graph.id,
@@ -581,13 +628,24 @@ class ExecutionService:
                     )
                 recorder: Recorder = StoreRecorder(self.writer, child_id)
             else:
+                await self._count_subgraph_run(root_id, durable=False)
                 recorder = NullRecorder()
             spec = RunSpec(
-                child_id, graph.id, graph.version, parent.spec.user_id, inputs, parent.spec.execution_id
+                child_id,
+                graph.id,
+                graph.version,
+                parent.spec.user_id,
+                inputs,
+                parent.spec.execution_id,
+                depth=depth,
+                root_execution_id=root_id,
             )
             child = self._new_run(plan, spec, recorder, replay)
             await child.run()
             if child.status != ExecutionStatus.COMPLETED:
+                limit = self._limit_hit.get(root_id)
+                if limit is not None and limit in (child.error or ""):
+                    raise SubgraphLimitExceeded(limit)  # the same message at every level up
                 raise BlockError(f"sub-graph {graph.name!r} {str(child.status).lower()}: {child.error}")
             for name, values in child.outputs.items():
                 for value in values:

@@ -17,6 +17,15 @@ see ``workbench.scheduler`` for the missed-runs policy.
 
 Every refusal is a ScheduleInputError naming each bad field (422 at the API); an unknown schedule, or
 another user's, is NotFoundError.
+
+Limits (settings): an INTERVAL or CRON schedule fires at most every ``schedule_min_interval`` seconds
+(``WORKBENCH_SCHEDULE_MIN_INTERVAL``, 60), and a user has at most ``max_schedules_per_user`` active
+schedules (``WORKBENCH_MAX_SCHEDULES_PER_USER``, 100; one more is a ConflictError, 409).
+
+Who may do what: a schedule runs its graph on its owner's behalf, so creating, changing (PATCH, any
+field) and resuming one need ``graphs:write`` and ``graphs:execute``; pausing and deleting need
+``graphs:write``. Callers pass a :class:`~workbench.auth.Principal` (the API) and are checked here,
+so every front door agrees; a bare user id is the in-process owner (notebooks, CLI), who holds all.
 """
 
 from __future__ import annotations
@@ -28,7 +37,9 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
-from workbench.errors import ConflictError, InputError, NotFoundError
+from workbench.auth import Principal
+from workbench.config import Settings
+from workbench.errors import ConflictError, InputError, NotFoundError, PermissionDenied
 from workbench.scheduler.triggers import (
     SCHEDULE_TYPES,
     WEEKDAYS,
@@ -43,7 +54,12 @@ from workbench.scheduler.triggers import (
 )
 from workbench.services.executions import ExecutionService
 from workbench.services.graphs import GraphService
-from workbench.store.schedules import ScheduleRecord, ScheduleRepository, ScheduleRunRecord
+from workbench.store.schedules import (
+    ActiveLimitReached,
+    ScheduleRecord,
+    ScheduleRepository,
+    ScheduleRunRecord,
+)
 
 DEFAULT_GRACE_SECONDS = 60
 MAX_GRACE_SECONDS = 7 * 86400
@@ -76,6 +92,13 @@ _REQUIRED = {
     "WEEKLY": ("time_of_day", "weekdays"),
 }
 _TIMING_OPTIONAL = ("cron_expression", "interval_seconds", "run_at", "time_of_day", "weekdays")
+RUN_SCOPES = ("graphs:write", "graphs:execute")
+"""What creating, changing or resuming a schedule needs: it runs the graph on the caller's behalf."""
+EDIT_SCOPES = ("graphs:write",)
+"""What pausing or deleting a schedule needs (it stops runs, never starts one)."""
+CRON_HORIZON = timedelta(days=2)
+"""How far ahead a CRON schedule's fire times are compared with the minimum interval (its minute and
+hour fields repeat daily; a gap across midnight shows within two days)."""
 
 
 class ScheduleInputError(InputError):
@@ -125,22 +148,76 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _caller(user: str | Principal, scopes: tuple[str, ...]) -> str:
+    """The user id of the caller, after checking that a principal holds ``scopes`` (a bare user id is
+    the in-process owner, who holds every scope)."""
+    if isinstance(user, str):
+        return user
+    for scope in scopes:
+        try:
+            user.require(scope)
+        except PermissionDenied as exc:
+            if scopes != RUN_SCOPES:
+                raise
+            raise PermissionDenied(
+                f"{exc}: a schedule runs its graph on your behalf, so creating, changing or resuming "
+                "one needs graphs:write and graphs:execute"
+            ) from None
+    return user.user_id
+
+
+def shortest_gap(trigger: BaseTrigger, after: datetime, below: int) -> int | None:
+    """The shortest time in seconds between two consecutive fires of ``trigger`` in the
+    ``CRON_HORIZON`` after ``after`` if it is under ``below`` seconds, else None (it stops at the
+    first gap under ``below``)."""
+    end = after + CRON_HORIZON
+    previous: datetime | None = None
+    now = after
+    while True:
+        nxt = trigger.get_next_fire_time(previous, now)
+        if nxt is None or nxt > end:
+            return None
+        if previous is not None:
+            gap = (nxt - previous).total_seconds()
+            if gap < below:
+                return int(gap)
+            if nxt <= previous:
+                return None
+        previous, now = nxt, nxt + timedelta(microseconds=1)
+
+
 class ScheduleService:
     """Everything about schedules but firing them (that is ``workbench.scheduler``)."""
 
     def __init__(
-        self, repo: ScheduleRepository, graphs: GraphService, clock: Callable[[], datetime] = _now
+        self,
+        repo: ScheduleRepository,
+        graphs: GraphService,
+        clock: Callable[[], datetime] = _now,
+        *,
+        min_interval: int = 60,
+        max_active: int = 100,
     ) -> None:
         self.repo = repo
         self.graphs = graphs
         self.clock = clock
+        self.min_interval = min_interval
+        """Fewest seconds between two fires of an INTERVAL or CRON schedule."""
+        self.max_active = max_active
+        """Most active schedules of one user."""
 
     @classmethod
-    def of(cls, wb: Any) -> ScheduleService:
-        """The service of a durable Workbench (schedules are stored)."""
+    def of(cls, wb: Any, settings: Settings | None = None) -> ScheduleService:
+        """The service of a durable Workbench (schedules are stored), with the limits of its settings."""
         if wb.db is None:
             raise RuntimeError("schedules need a database: this workbench is ephemeral")
-        return cls(ScheduleRepository(wb.db.pool), wb.graphs)
+        settings = settings or wb.settings
+        return cls(
+            ScheduleRepository(wb.db.pool),
+            wb.graphs,
+            min_interval=settings.schedule_min_interval,
+            max_active=settings.max_schedules_per_user,
+        )
 
     # ---- reading ---------------------------------------------------------------------------------
 
@@ -172,8 +249,9 @@ class ScheduleService:
 
     # ---- writing ---------------------------------------------------------------------------------
 
-    async def create(self, user_id: str, fields: Mapping[str, Any]) -> ScheduleRecord:
-        """Validate and store a new, active schedule."""
+    async def create(self, user: str | Principal, fields: Mapping[str, Any]) -> ScheduleRecord:
+        """Validate and store a new, active schedule (``graphs:write`` and ``graphs:execute``)."""
+        user_id = _caller(user, RUN_SCOPES)
         _refuse_unknown(fields)
         now = self.clock()
         values: dict[str, Any] = {name: fields.get(name) for name in FIELDS}
@@ -187,12 +265,20 @@ class ScheduleService:
         checked["is_enabled"] = True
         checked["paused_at"] = None
         checked["next_run_at"] = next_fire(checked, now)
-        return await self.repo.insert(user_id, checked)
+        try:
+            return await self.repo.insert(user_id, checked, max_active=self.max_active)
+        except ActiveLimitReached as exc:
+            raise self._too_many(exc) from None
 
-    async def update(self, schedule_id: str, user_id: str, changes: Mapping[str, Any]) -> ScheduleRecord:
+    async def update(
+        self, schedule_id: str, user: str | Principal, changes: Mapping[str, Any]
+    ) -> ScheduleRecord:
         """Change some fields (PATCH): the result is validated as a whole. Changing the type clears
         the timing fields of the old type that are not given; changing when it runs recomputes the
-        next run from now; a completed ONCE schedule given a new ``run_at`` runs again."""
+        next run from now; a completed ONCE schedule given a new ``run_at`` runs again. Needs what
+        creating needs (``graphs:write`` and ``graphs:execute``): the graph, inputs, credentials and
+        time of a schedule are what it runs."""
+        user_id = _caller(user, RUN_SCOPES)
         current = await self.get(schedule_id, user_id)
         _refuse_unknown(changes)
         now = self.clock()
@@ -218,10 +304,11 @@ class ScheduleService:
         if again or changed & set(TIMING):
             enabled = again or current.is_enabled
             checked["next_run_at"] = next_fire(checked, now) if enabled else None
-        return await self._store(current.id, user_id, checked)
+        return await self._store(current.id, user_id, checked, activates=again)
 
-    async def pause(self, schedule_id: str, user_id: str) -> ScheduleRecord:
-        """Stop firing until resumed (pausing a paused schedule changes nothing)."""
+    async def pause(self, schedule_id: str, user: str | Principal) -> ScheduleRecord:
+        """Stop firing until resumed (pausing a paused schedule changes nothing); ``graphs:write``."""
+        user_id = _caller(user, EDIT_SCOPES)
         current = await self.get(schedule_id, user_id)
         if current.status == "paused":
             return current
@@ -233,8 +320,11 @@ class ScheduleService:
             current.id, user_id, {"is_enabled": False, "paused_at": self.clock(), "next_run_at": None}
         )
 
-    async def resume(self, schedule_id: str, user_id: str) -> ScheduleRecord:
-        """Fire again, from now on: runs that fell due while paused are not made up."""
+    async def resume(self, schedule_id: str, user: str | Principal) -> ScheduleRecord:
+        """Fire again, from now on: runs that fell due while paused are not made up. Needs
+        ``graphs:write`` and ``graphs:execute``, a target that is still valid, timing within the
+        minimum interval and room under the user's limit of active schedules."""
+        user_id = _caller(user, RUN_SCOPES)
         current = await self.get(schedule_id, user_id)
         if current.status == "active":
             return current
@@ -244,6 +334,7 @@ class ScheduleService:
         if current.schedule_type == "ONCE" and (current.run_at is None or current.run_at <= now):
             problems.append(("run_at", "has passed: PATCH a new run_at in the future to run this schedule"))
         else:
+            self._check_frequency(values, now, problems)
             await self._check_target(user_id, values, problems)
         if problems:
             raise ScheduleInputError(problems)
@@ -252,18 +343,34 @@ class ScheduleService:
             current.id,
             user_id,
             {"is_enabled": True, "paused_at": None, "next_run_at": next_fire(values, now)},
+            activates=True,
         )
 
-    async def delete(self, schedule_id: str, user_id: str) -> None:
-        """Delete a schedule and the record of its runs (executions it started stay)."""
+    async def delete(self, schedule_id: str, user: str | Principal) -> None:
+        """Delete a schedule and the record of its runs (executions it started stay); ``graphs:write``."""
+        user_id = _caller(user, EDIT_SCOPES)
         if not _is_uuid(schedule_id) or not await self.repo.delete(schedule_id, user_id):
             raise NotFoundError(f"schedule {schedule_id} not found")
 
-    async def _store(self, schedule_id: str, user_id: str, values: dict[str, Any]) -> ScheduleRecord:
-        stored = await self.repo.update(schedule_id, user_id, values)
+    async def _store(
+        self, schedule_id: str, user_id: str, values: dict[str, Any], *, activates: bool = False
+    ) -> ScheduleRecord:
+        """Write ``values``; ``activates``: the schedule becomes active, within the user's limit."""
+        try:
+            stored = await self.repo.update(
+                schedule_id, user_id, values, max_active=self.max_active if activates else None
+            )
+        except ActiveLimitReached as exc:
+            raise self._too_many(exc) from None
         if stored is None:  # deleted meanwhile
             raise NotFoundError(f"schedule {schedule_id} not found")
         return stored
+
+    def _too_many(self, exc: ActiveLimitReached) -> ConflictError:
+        return ConflictError(
+            f"you have {exc.active} active schedules, the most one user may have "
+            f"(WORKBENCH_MAX_SCHEDULES_PER_USER={self.max_active}): pause or delete one first"
+        )
 
     # ---- validation ------------------------------------------------------------------------------
 
@@ -401,6 +508,39 @@ class ScheduleService:
         if zone_ok and len(problems) == before and kind != "ONCE" and next_fire(out, now) is None:
             field = {"CRON": "cron_expression"}.get(kind, "schedule_type")
             problems.append((field, "never fires"))
+        elif zone_ok and len(problems) == before:
+            self._check_frequency(out, now, problems)
+
+    def _check_frequency(
+        self, values: Mapping[str, Any], now: datetime, problems: list[tuple[str, str]]
+    ) -> None:
+        """An INTERVAL or CRON schedule fires at most every ``min_interval`` seconds (the setting
+        ``WORKBENCH_SCHEDULE_MIN_INTERVAL``): a schedule must not outrun the API's rate limits."""
+        least = self.min_interval
+        kind = values.get("schedule_type")
+        if kind == "INTERVAL":
+            seconds = values.get("interval_seconds")
+            if _is_int(seconds) and seconds < least:
+                problems.append(
+                    (
+                        "interval_seconds",
+                        f"must be at least {least} seconds (WORKBENCH_SCHEDULE_MIN_INTERVAL), got {seconds}",
+                    )
+                )
+        elif kind == "CRON" and least > 60 and values.get("cron_expression"):
+            try:
+                trigger = trigger_for(values)
+            except ValueError:
+                return  # reported by the timing checks
+            gap = shortest_gap(trigger, now, least)
+            if gap is not None:
+                problems.append(
+                    (
+                        "cron_expression",
+                        f"fires {gap} seconds apart; schedules may fire at most every {least} seconds "
+                        "(WORKBENCH_SCHEDULE_MIN_INTERVAL)",
+                    )
+                )
 
     async def _check_target(
         self, user_id: str, values: dict[str, Any], problems: list[tuple[str, str]]

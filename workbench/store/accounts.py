@@ -1,4 +1,11 @@
-"""Account repository: users, OAuth identities, one-time tokens, API keys."""
+"""Account repository: users, OAuth identities, one-time tokens, API keys, per-address mail counts.
+
+Ending sessions is one transaction per user (``end_sessions``, ``reset_password``, ``set_active``):
+the user's row is locked, its ``token_generation`` bumped and its refresh tokens (and, as asked, API
+keys) revoked together. New refresh tokens and API keys are inserted only while the generation the
+caller authenticated with is still the current one (``FOR SHARE`` on the user's row), so a credential
+that was valid a moment before sessions ended cannot mint a new one that survives the ending.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ class UserRecord:
     timezone: str
     created_at: datetime
     password_hash: str | None = None
+    token_generation: int = 0
+    """Bumped whenever every session of the user ends; access tokens carry the one they were issued in."""
 
     def to_dict(self) -> dict[str, Any]:
         """Public fields only."""
@@ -32,6 +41,22 @@ class UserRecord:
             "timezone": self.timezone,
             "created_at": self.created_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsEnded:
+    """What ending every session of a user did."""
+
+    generation: int
+    """The user's new token generation."""
+    refresh_tokens: int
+    """Refresh tokens revoked."""
+    api_keys: int
+    """API keys revoked."""
+    oauth_links: int = 0
+    """OAuth identities unlinked (a reset of an account whose email was not verified)."""
+    was_verified: bool = True
+    """Whether the email was verified before (a reset verifies it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +98,7 @@ def _user(row: asyncpg.Record) -> UserRecord:
         timezone=row["timezone"],
         created_at=row["created_at"],
         password_hash=row["password_hash"],
+        token_generation=row["token_generation"],
     )
 
 
@@ -120,18 +146,80 @@ class AccountRepository:
         row = await self.pool.fetchrow("SELECT * FROM users WHERE id = $1", user_id)
         return _user(row) if row else None
 
-    async def set_password(self, user_id: str, password_hash: str) -> None:
-        """Replace the password hash (and end every session: refresh tokens are revoked)."""
+    async def user_state(self, user_id: str) -> tuple[int, bool] | None:
+        """(token generation, is active) of a user; None when there is no such user."""
+        row = await self.pool.fetchrow("SELECT token_generation, is_active FROM users WHERE id = $1", user_id)
+        return (row["token_generation"], row["is_active"]) if row else None
+
+    @staticmethod
+    async def _end_sessions(
+        conn: asyncpg.Connection, user_id: str, revoke_keys: bool
+    ) -> tuple[int, int, int]:
+        """Bump the generation, revoke refresh tokens (and keys): (generation, tokens, keys). The
+        caller holds a transaction."""
+        generation = await conn.fetchval(
+            """UPDATE users SET token_generation = token_generation + 1, updated_at = now()
+               WHERE id = $1 RETURNING token_generation""",
+            user_id,
+        )
+        tokens = await conn.execute(
+            """UPDATE auth_tokens SET used_at = now()
+               WHERE user_id = $1 AND kind = 'refresh' AND used_at IS NULL""",
+            user_id,
+        )
+        keys = "UPDATE 0"
+        if revoke_keys:
+            keys = await conn.execute(
+                "UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+            )
+        return generation, int(tokens.split()[-1]), int(keys.split()[-1])
+
+    async def end_sessions(self, user_id: str, *, revoke_keys: bool) -> SessionsEnded:
+        """End every session of the user: older access tokens and every refresh token stop working
+        (and every API key, when ``revoke_keys``)."""
         async with self.pool.acquire() as conn, conn.transaction():
+            generation, tokens, keys = await self._end_sessions(conn, user_id, revoke_keys)
+        return SessionsEnded(generation, tokens, keys)
+
+    async def reset_password(self, user_id: str, password_hash: str) -> SessionsEnded:
+        """Set a new password after a reset: the email counts as verified from now on (the reset
+        proved control of it), every session, refresh token, outstanding one-time token and API key
+        ends, and, when the email was NOT verified before, every OAuth identity is unlinked (whoever
+        linked it never proved the address: the account may have been planted)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            was_verified = await conn.fetchval(
+                "SELECT email_verified FROM users WHERE id = $1 FOR UPDATE", user_id
+            )
             await conn.execute(
-                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                """UPDATE users SET password_hash = $2, email_verified = true, updated_at = now()
+                   WHERE id = $1""",
                 user_id,
                 password_hash,
             )
+            generation, tokens, keys = await self._end_sessions(conn, user_id, revoke_keys=True)
             await conn.execute(
-                "UPDATE auth_tokens SET used_at = now() WHERE user_id = $1 AND kind = 'refresh' AND used_at IS NULL",
+                """UPDATE auth_tokens SET used_at = now()
+                   WHERE user_id = $1 AND kind IN ('reset', 'verify') AND used_at IS NULL""",
                 user_id,
             )
+            links = "DELETE 0"
+            if not was_verified:
+                links = await conn.execute("DELETE FROM oauth_accounts WHERE user_id = $1", user_id)
+        return SessionsEnded(generation, tokens, keys, int(links.split()[-1]), bool(was_verified))
+
+    async def set_active(self, user_id: str, active: bool) -> SessionsEnded | None:
+        """Deactivate (every session ends; keys stay but are refused while inactive) or reactivate a
+        user; None when there is no such user."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            found = await conn.fetchval(
+                "UPDATE users SET is_active = $2, updated_at = now() WHERE id = $1 RETURNING true",
+                user_id,
+                active,
+            )
+            if not found:
+                return None
+            generation, tokens, keys = await self._end_sessions(conn, user_id, revoke_keys=False)
+        return SessionsEnded(generation, tokens, keys)
 
     async def set_verified(self, user_id: str) -> None:
         """Mark the email verified."""
@@ -150,15 +238,37 @@ class AccountRepository:
         return _user(row) if row else None
 
     async def link_oauth(self, provider: str, subject: str, user_id: str, email: str | None) -> None:
-        """Link an OAuth identity to a user."""
+        """Link an OAuth identity to a user (an identity linked already keeps its user, and records
+        the address the provider gives now)."""
         await self.pool.execute(
             """INSERT INTO oauth_accounts (provider, subject, user_id, email) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (provider, subject) DO NOTHING""",
+               ON CONFLICT (provider, subject) DO UPDATE SET email = EXCLUDED.email""",
             provider,
             subject,
             user_id,
             email,
         )
+
+    async def claim_mail(self, user_id: str, kind: str, limit: int, window_seconds: float) -> bool:
+        """Count one mail of ``kind`` to the user unless ``limit`` were sent in the last
+        ``window_seconds``: True when this one may go. Serialized per user (row lock), so a burst of
+        concurrent requests cannot overshoot."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT true FROM users WHERE id = $1 FOR UPDATE", user_id):
+                return False
+            await conn.execute(
+                """DELETE FROM account_mails
+                   WHERE user_id = $1 AND created_at < now() - make_interval(secs => $2)""",
+                user_id,
+                window_seconds,
+            )
+            sent = await conn.fetchval(
+                "SELECT count(*) FROM account_mails WHERE user_id = $1 AND kind = $2", user_id, kind
+            )
+            if sent >= limit:
+                return False
+            await conn.execute("INSERT INTO account_mails (user_id, kind) VALUES ($1, $2)", user_id, kind)
+            return True
 
     # ---- one-time tokens -----------------------------------------------------------------------
 
@@ -174,22 +284,55 @@ class AccountRepository:
 
     async def use_token(self, token_hash: bytes, kind: str) -> tuple[str | None, str]:
         """Consume a token: (user id, 'ok') or (user id or None, 'unknown' | 'expired' | 'reused')."""
+        user_id, state, _ = await self.use_token_generation(token_hash, kind)
+        return user_id, state
+
+    async def use_token_generation(self, token_hash: bytes, kind: str) -> tuple[str | None, str, int | None]:
+        """Like ``use_token``, with the generation the token was issued in (refresh tokens)."""
         row = await self.pool.fetchrow(
             """UPDATE auth_tokens t SET used_at = now()
                FROM (SELECT token_hash, used_at AS was_used FROM auth_tokens
                      WHERE token_hash = $1 AND kind = $2 FOR UPDATE) old
                WHERE t.token_hash = old.token_hash
-               RETURNING t.user_id::text, old.was_used, t.expires_at < now() AS expired""",
+               RETURNING t.user_id::text, old.was_used, t.expires_at < now() AS expired, t.generation""",
             token_hash,
             kind,
         )
         if row is None:
-            return None, "unknown"
+            return None, "unknown", None
         if row["was_used"] is not None:
-            return row["user_id"], "reused"
+            return row["user_id"], "reused", row["generation"]
         if row["expired"]:
-            return row["user_id"], "expired"
-        return row["user_id"], "ok"
+            return row["user_id"], "expired", row["generation"]
+        return row["user_id"], "ok", row["generation"]
+
+    async def add_refresh_token(
+        self, token_hash: bytes, user_id: str, generation: int, expires_at: datetime
+    ) -> bool:
+        """Store a refresh token, only while the user is active and still in ``generation`` (the
+        sessions the token belongs to have not been ended meanwhile); False otherwise."""
+        row = await self.pool.fetchrow(
+            """INSERT INTO auth_tokens (token_hash, user_id, kind, expires_at, generation)
+               SELECT $1, u.id, 'refresh', $4, $3 FROM (
+                   SELECT id FROM users WHERE id = $2 AND token_generation = $3 AND is_active FOR SHARE
+               ) u
+               RETURNING true""",
+            token_hash,
+            user_id,
+            generation,
+            expires_at,
+        )
+        return row is not None
+
+    async def forget_token(self, token_hash: bytes, kind: str) -> str | None:
+        """Delete one unused token (a logout: presenting it later is just unknown, never a reuse);
+        the user id it belonged to, or None (unknown, or used already)."""
+        return await self.pool.fetchval(
+            """DELETE FROM auth_tokens WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL
+               RETURNING user_id::text""",
+            token_hash,
+            kind,
+        )
 
     async def revoke_tokens(self, user_id: str, kind: str) -> None:
         """Revoke every unused token of a kind (e.g. all refresh tokens after a reuse)."""
@@ -209,19 +352,34 @@ class AccountRepository:
         key_hash: bytes,
         scopes: list[str],
         expires_at: datetime | None,
-    ) -> ApiKeyRecord:
-        """Store an API key's hash and metadata."""
+        generation: int | None = None,
+    ) -> ApiKeyRecord | None:
+        """Store an API key's hash and metadata. With ``generation`` (the one the creating credential
+        was authenticated in), only while the user is active and still in it; None otherwise."""
         row = await self.pool.fetchrow(
             """INSERT INTO api_keys (user_id, name, prefix, key_hash, scopes, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING *""",
+               SELECT u.id, $2, $3, $4, $5, $6 FROM (
+                   SELECT id FROM users
+                   WHERE id = $1 AND is_active AND ($7::integer IS NULL OR token_generation = $7)
+                   FOR SHARE
+               ) u
+               RETURNING *""",
             user_id,
             name,
             prefix,
             key_hash,
             scopes,
             expires_at,
+            generation,
         )
-        return _key(row)
+        return _key(row) if row else None
+
+    async def key(self, user_id: str, key_id: str) -> ApiKeyRecord | None:
+        """One key of the user (revoked or not)."""
+        row = await self.pool.fetchrow(
+            "SELECT * FROM api_keys WHERE id = $1 AND user_id = $2", key_id, user_id
+        )
+        return _key(row) if row else None
 
     async def keys(self, user_id: str) -> list[ApiKeyRecord]:
         """The user's keys, newest first (revoked ones included, marked)."""
@@ -230,14 +388,16 @@ class AccountRepository:
         )
         return [_key(r) for r in rows]
 
-    async def key_by_hash(self, key_hash: bytes) -> ApiKeyRecord | None:
-        """A live (not revoked, not expired) key by its hash."""
+    async def key_by_hash(self, key_hash: bytes) -> tuple[ApiKeyRecord, int] | None:
+        """A live key (not revoked, not expired, of an active user) by its hash, with its user's
+        token generation."""
         row = await self.pool.fetchrow(
-            """SELECT * FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
-               AND (expires_at IS NULL OR expires_at > now())""",
+            """SELECT k.*, u.token_generation FROM api_keys k JOIN users u ON u.id = k.user_id
+               WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+               AND (k.expires_at IS NULL OR k.expires_at > now()) AND u.is_active""",
             key_hash,
         )
-        return _key(row) if row else None
+        return (_key(row), row["token_generation"]) if row else None
 
     async def revoke_key(self, user_id: str, key_id: str) -> bool:
         """Revoke a key of the user; False when there is no such live key."""

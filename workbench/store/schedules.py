@@ -36,6 +36,14 @@ COLUMNS = (
 """The columns a user's changes set (through the service, which validates them)."""
 
 
+class ActiveLimitReached(Exception):
+    """The user has ``active`` active schedules, the most allowed: none was activated."""
+
+    def __init__(self, active: int) -> None:
+        self.active = active
+        super().__init__(f"{active} active schedules")
+
+
 @dataclass(frozen=True, slots=True)
 class ScheduleRecord:
     """A schedule as stored."""
@@ -140,11 +148,33 @@ class ScheduleRepository:
 
     # ---- the user's side -----------------------------------------------------------------------
 
-    async def insert(self, user_id: str, values: dict[str, Any]) -> ScheduleRecord:
-        """Store a new schedule (validated values by column name)."""
+    @staticmethod
+    async def _make_room(
+        conn: asyncpg.Connection, user_id: str, max_active: int, schedule_id: str | None = None
+    ) -> None:
+        """Inside a transaction: raise ActiveLimitReached unless the user has fewer than
+        ``max_active`` active schedules (other than ``schedule_id``). A per-user transaction lock
+        makes concurrent activations of one user take turns, so the limit holds exactly."""
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))", f"schedules:{user_id}")
+        active = await conn.fetchval(
+            """SELECT count(*) FROM schedules
+               WHERE user_id = $1 AND is_enabled AND ($2::uuid IS NULL OR id <> $2)""",
+            user_id,
+            schedule_id,
+        )
+        if active >= max_active:
+            raise ActiveLimitReached(active)
+
+    async def insert(
+        self, user_id: str, values: dict[str, Any], *, max_active: int | None = None
+    ) -> ScheduleRecord:
+        """Store a new schedule (validated values by column name); with ``max_active``, an active one
+        only while the user has fewer active schedules (else ActiveLimitReached)."""
         names = [c for c in COLUMNS if c in values]
         placeholders = ", ".join(f"${i}" for i in range(2, len(names) + 2))
         async with self.pool.acquire() as conn, conn.transaction():
+            if max_active is not None and values.get("is_enabled"):
+                await self._make_room(conn, user_id, max_active)
             row = await conn.fetchrow(
                 f"INSERT INTO schedules (user_id, {', '.join(names)}) VALUES ($1, {placeholders}) RETURNING *",
                 user_id,
@@ -184,11 +214,17 @@ class ScheduleRepository:
             )
         return [_schedule(r) for r in rows], total
 
-    async def update(self, schedule_id: str, user_id: str, values: dict[str, Any]) -> ScheduleRecord | None:
-        """Change a schedule of the user (validated values by column name); None if there is none."""
+    async def update(
+        self, schedule_id: str, user_id: str, values: dict[str, Any], *, max_active: int | None = None
+    ) -> ScheduleRecord | None:
+        """Change a schedule of the user (validated values by column name); None if there is none.
+        With ``max_active`` (the change activates it): ActiveLimitReached when the user's other
+        active schedules leave no room."""
         names = [c for c in COLUMNS if c in values]
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(names, start=3))
         async with self.pool.acquire() as conn, conn.transaction():
+            if max_active is not None:
+                await self._make_room(conn, user_id, max_active, schedule_id)
             row = await conn.fetchrow(
                 f"""UPDATE schedules SET {sets}{", " if sets else ""}updated_at = now()
                     WHERE id = $1 AND user_id = $2 RETURNING *""",
