@@ -39,6 +39,10 @@ def _run(server: ServerProcess, *extra: str) -> subprocess.CompletedProcess[str]
             "20261124",
             "--suppress-health-check",
             "all",
+            # The first knowledge-base request loads the offline embedding model (PyTorch): seconds,
+            # more on a busy machine. This test checks answers, not latency.
+            "--request-timeout",
+            "60",
             *extra,
         ],
         capture_output=True,
