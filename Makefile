@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUN_STAMP  := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench lab install install-run clean
+.PHONY: run test lint bench lab install install-run browser clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,15 @@ run: $(RUN_STAMP)
 	$(BIN)/workbench run examples/hello_agent.json --input name=World
 	$(BIN)/workbench up
 
+## The browser tests drive Debian's chromium (never a downloaded browser): install it when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need chromium: sudo apt-get install -y chromium" >&2; fi; }
+
 ## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
-test: $(TEST_STAMP)
+test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -1,4 +1,5 @@
-"""The Litestar application: REST under /api/v1, the WebSocket at /ws, OpenAPI at /api/docs.
+"""The Litestar application: REST under /api/v1, the WebSocket at /ws, OpenAPI at /api/docs, the home
+page at / and the pages' assets under /static (``server.pages``: nothing is loaded from elsewhere).
 
 Route handlers are thin: they parse, call a ``workbench`` service, and return a model. Errors are
 turned into one JSON shape by ``server.errors``; the front door (``server.guard``: Host, Origin and
@@ -23,6 +24,7 @@ from server.config import ServerConfig
 from server.errors import EXCEPTION_HANDLERS
 from server.guard import DocsPage, GuardedRequest, guard_middleware, security_headers
 from server.middleware import request_context_middleware
+from server.pages import docs_assets, home, static_asset
 from server.routes.accounts import AccountController
 from server.routes.apikeys import ApiKeyController
 from server.routes.blocks import BlockController
@@ -104,7 +106,7 @@ def create_app(
             RateLimitConfig(
                 rate_limit=(unit, count),  # type: ignore[arg-type]
                 identifier_for_request=_rate_limit_key,
-                exclude=["^/api/docs", "^/api/openapi", "^/api/v1/health$"],
+                exclude=["^/$", "^/static/", "^/api/docs", "^/api/openapi", "^/api/v1/health$"],
             ).middleware
         )
     openapi = OpenAPIConfig(
@@ -113,7 +115,7 @@ def create_app(
         description="Agents as graphs of blocks: store them, run them, watch them. "
         "Authenticate with `Authorization: Bearer <access token or API key>` or `X-API-Key`.",
         path="/api",
-        render_plugins=[DocsPage(path="/docs")],
+        render_plugins=[DocsPage(path="/docs", **docs_assets())],
         components=Components(
             security_schemes={
                 "bearer": SecurityScheme(type="http", scheme="bearer", description="Access token or API key"),
@@ -123,7 +125,7 @@ def create_app(
         security=[{"bearer": []}, {"apiKey": []}] if config.auth == "accounts" else None,
     )
     return Litestar(
-        route_handlers=[api, websocket_handler],
+        route_handlers=[api, websocket_handler, home, static_asset],
         middleware=middleware,
         request_class=GuardedRequest,
         before_send=[security_headers],

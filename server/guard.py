@@ -18,8 +18,8 @@ WebSocket handshakes alike:
   is 415. Bodies are parsed as JSON only when they say they are JSON (``GuardedRequest``), whichever
   route reads them, and a body nested too deeply for the parser is a 400, not a 500.
 - **Security headers** on every response (``security_headers``): ``nosniff``, no referrer, no
-  framing, a Content Security Policy that lets API responses load nothing at all, and the docs
-  page's own policy (``DocsPage``).
+  framing, a Content Security Policy that lets API responses load nothing at all, the docs
+  page's own policy (``DocsPage``) and the one of the server's other pages (``PAGE_CSP``).
 
 Refusals are answered in the API's error shape; a refused WebSocket handshake gets an HTTP 403 with
 that body (or a close with code 1008 where the server cannot send a denial response).
@@ -54,6 +54,12 @@ POLICY_VIOLATION = 1008
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 """The Content Security Policy of everything but HTML pages: JSON loads nothing and is never framed."""
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+"""The policy of the server's own pages (``server.pages``): a stylesheet and images from this server,
+no script at all, no inline style."""
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
@@ -286,14 +292,32 @@ def _sha256(text: str) -> str:
 
 class DocsPage(SwaggerRenderPlugin):
     """Swagger UI at ``/api/docs`` with a Content Security Policy allowing exactly what the page
-    loads today: its two scripts and stylesheet from the CDN, its favicon, the inline script that
-    starts it (by hash: the page is generated from the OpenAPI schema only, never from a request),
-    inline styles (Swagger UI sets them as it renders), ``data:`` images (its icons), and requests
-    to this server ("Try it out").
+    loads: its two scripts, stylesheet and favicon from this server (``'self'``; ``server.pages``
+    serves them from the ``swagger-ui-py`` package), the inline script that starts it (by hash: the
+    page is generated from the OpenAPI schema only, never from a request), inline styles (Swagger
+    UI sets them as it renders), ``data:`` images (its icons), and requests to this server ("Try it
+    out").
 
-    The assets come from cdn.jsdelivr.net for now (Litestar's default URLs); when this server
-    serves them (``js_url=`` etc. given as local paths), their sources become ``'self'``: the policy
-    is built from the plugin's own settings and the page it rendered."""
+    Nothing comes from outside the machine: the asset URLs must be paths on this server (Litestar's
+    defaults point at a CDN, so they must be given), and the policy is built from the plugin's own
+    settings and the page it rendered."""
+
+    def __init__(
+        self, *, js_url: str, css_url: str, standalone_preset_js_url: str, favicon: str, **kwargs: Any
+    ) -> None:
+        urls = [js_url, css_url, standalone_preset_js_url, *_HREF.findall(favicon)]
+        foreign = [url for url in urls if _source(url) != "'self'"]
+        if foreign:
+            raise ValueError(
+                f"the docs page loads nothing from outside this server; these are not local paths: {foreign}"
+            )
+        super().__init__(
+            js_url=js_url,
+            css_url=css_url,
+            standalone_preset_js_url=standalone_preset_js_url,
+            favicon=favicon,
+            **kwargs,
+        )
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         """The page; its policy goes to the response through the request state."""
