@@ -55,6 +55,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python tests/benchmarks/bench_engine.py
 	$(BIN)/python tests/benchmarks/bench_api.py
 	$(BIN)/python tests/benchmarks/bench_notebook.py
+	$(BIN)/python tests/benchmarks/bench_cli.py
+	$(BIN)/python tests/benchmarks/bench_sandbox.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -20,10 +20,9 @@ from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError, LimitExceeded
-from workbench.llm import ChatResponse, Message, ProviderConfig, Usage, chat, generate_image, resolve_config
-from workbench.llm.config import DEFAULT_BASE_URLS
-from workbench.llm.resolve import ollama_base_url, user_endpoint
-from workbench.templating import TemplateFailure, render
+
+if TYPE_CHECKING:  # imported where used: workbench.llm brings httpx, templating Jinja (slow imports)
+    from workbench.llm import ChatResponse, Message, ProviderConfig
 
 DEFAULT_MODEL = "gpt-5.2-2025-12-11"
 """AutoGPT's default model id; ``WORKBENCH_LLM_MODEL`` or a credential's ``model`` replaces it."""
@@ -48,6 +47,8 @@ class LLMInput(BlockSchema):
 
 
 def _mock_response(text: str) -> ChatResponse:
+    from workbench.llm import ChatResponse, Usage
+
     return ChatResponse(text=text, model="mock", usage=Usage(1, 1, 0.0))
 
 
@@ -56,6 +57,10 @@ class LLMBlock(Block):
 
     async def provider(self, context: RunContext, input_data: Any) -> tuple[ProviderConfig, str]:
         """The provider config and the model to call for this node."""
+        from workbench.llm import resolve_config
+        from workbench.llm.config import DEFAULT_BASE_URLS
+        from workbench.llm.resolve import ollama_base_url, user_endpoint
+
         config = await resolve_config(context, input_data.credentials, model=input_data.model)
         if (
             config.provider == "ollama"
@@ -79,6 +84,8 @@ class LLMBlock(Block):
         **options: Any,
     ) -> ChatResponse:
         """One chat call; records tokens and cost, streams text to ``stream_pin`` when given."""
+        from workbench.llm import chat
+
         config, model = await self.provider(context, input_data)
 
         def on_token(token: str) -> None:
@@ -111,6 +118,8 @@ async def render_prompt(template: str, values: dict[str, Any], pin: str) -> str:
     """
     if not values or "{" not in template:
         return template
+    from workbench.templating import TemplateFailure, render
+
     try:
         return await render(template, values)
     except TemplateFailure as exc:
@@ -594,6 +603,8 @@ class AIImageGenerationBlock(Block):
 
     async def generate(self, context: RunContext, input_data: Input) -> tuple[list[str], str | None]:
         """Call the image API; record the cost; return the images and the revised prompt."""
+        from workbench.llm import generate_image, resolve_config
+
         config = await resolve_config(context, input_data.credentials, model=None)
         result = await generate_image(
             input_data.prompt,

@@ -13,7 +13,7 @@ it yields on ``finished``.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -24,7 +24,9 @@ from workbench.block.base import BlockType, get_context
 from workbench.engine import pins
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError
-from workbench.llm import ChatResponse, Message
+
+if TYPE_CHECKING:  # workbench.llm brings httpx: imported when a call is made (blocks.ai)
+    from workbench.llm import ChatResponse, Message
 
 MAIN_OBJECTIVE_PREFIX = "[Main Objective Prompt]: "
 DEFAULT_SYS_PROMPT = (

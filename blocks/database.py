@@ -29,17 +29,20 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import asyncpg
 from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError, CredentialsError
-from workbench.net import BlockedAddress, GuardedBackend, HttpPolicy
+
+if TYPE_CHECKING:  # asyncpg and workbench.net (httpx) are imported when a block connects
+    import asyncpg
+
+    from workbench.net import HttpPolicy
 
 PROVIDER = "postgres"
 CONNECT_TIMEOUT = 10.0
@@ -199,6 +202,8 @@ def _tls(mode: str, host: str) -> ssl.SSLContext | None:
 
 async def _guarded_host(policy: HttpPolicy, host: str, port: int) -> str:
     """The address to connect to: a checked IP, or a Unix socket folder when local access is allowed."""
+    from workbench.net import BlockedAddress, GuardedBackend
+
     if host.startswith("/"):
         if not policy.allow_private:
             raise BlockedAddress(
@@ -214,6 +219,8 @@ async def _open(address: str, fields: dict[str, Any], tls: ssl.SSLContext | None
     """One connection attempt. Every parameter is explicit, so asyncpg falls back on nothing of the
     server's (PGUSER, PGPASSWORD, ~/.pgpass, PGDATABASE, PGSSL*, PGTARGETSESSIONATTRS...): a password
     the credential lacks is sent as an empty one, and the password file is never read."""
+    import asyncpg
+
     return await asyncpg.connect(
         host=address,
         port=fields["port"],
@@ -233,6 +240,10 @@ async def _open(address: str, fields: dict[str, Any], tls: ssl.SSLContext | None
 @asynccontextmanager
 async def connect(context: RunContext, credentials: Any) -> AsyncIterator[asyncpg.Connection]:
     """A connection to the user's database (closed afterwards), made from the credential alone."""
+    import asyncpg
+
+    from workbench.net import HttpPolicy
+
     cred = await context.get_credential(PROVIDER, credentials)
     fields = _connect_args(cred.secret)
     host = fields["host"]
@@ -273,6 +284,8 @@ async def run_statement(
     max_rows: int,
 ) -> tuple[list[dict[str, Any]], bool, str]:
     """Run one statement in a transaction: ``(rows as dicts, truncated, status like "INSERT 0 2")``."""
+    import asyncpg
+
     try:
         async with conn.transaction(readonly=read_only):
             await conn.execute("SELECT set_config('statement_timeout', $1, true)", f"{int(timeout * 1000)}")

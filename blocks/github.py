@@ -18,7 +18,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field
@@ -27,7 +27,9 @@ from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError, CredentialsError, RetryableError
-from workbench.net import HttpResult, SafeClient, safe_client
+
+if TYPE_CHECKING:  # workbench.net brings httpx: imported when a block makes a request
+    from workbench.net import HttpResult, SafeClient
 
 GITHUB_API = "https://api.github.com"
 PROVIDER = "github"
@@ -188,6 +190,8 @@ async def github_api(context: RunContext, credentials: Any) -> AsyncIterator[Git
         "X-GitHub-Api-Version": "2022-11-28",
         "User-Agent": "agent-workbench",
     }
+    from workbench.net import safe_client
+
     async with safe_client(context.settings, headers=headers) as http:
         yield GitHubApi(http, base_url)
 

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema, BlockType
-from workbench.templating import render
 
 
 class AgentInputBlock(Block):
@@ -169,6 +168,8 @@ class AgentOutputBlock(Block):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         if input_data.format:
+            from workbench.templating import render  # Jinja: imported when a template is used
+
             try:
                 text = await render(
                     input_data.format, {input_data.name: input_data.value}, autoescape=input_data.escape_html

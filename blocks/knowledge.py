@@ -8,7 +8,7 @@ knowledge bases. See :mod:`workbench.knowledge` for chunking, embedding and the 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -16,12 +16,10 @@ from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError, NotFoundError, ServiceUnavailable
-from workbench.knowledge import (
-    KnowledgeInputError,
-    KnowledgeService,
-    hit_to_dict,
-)
-from workbench.knowledge.search import SearchHit
+
+if TYPE_CHECKING:  # workbench.knowledge (loaders, pgvector store) is imported when a block runs
+    from workbench.knowledge import KnowledgeService
+    from workbench.knowledge.search import SearchHit
 
 
 def knowledge_service(context: RunContext) -> KnowledgeService:
@@ -143,6 +141,8 @@ class AddToKnowledgeBaseBlock(Block):
         if not documents:
             yield "error", "nothing to add: give content or documents"
             return
+        from workbench.knowledge import KnowledgeInputError
+
         try:
             kb_id, added = await self._add(
                 get_context(kwargs), input_data.knowledge_base, documents, input_data.create_if_missing
@@ -204,6 +204,8 @@ class SearchKnowledgeBaseBlock(Block):
 
     async def _search(self, context: RunContext, data: Input) -> list[dict[str, Any]]:
         """The hits as plain data."""
+        from workbench.knowledge import hit_to_dict
+
         hits: list[SearchHit] = await knowledge_service(context).search(
             data.knowledge_base,
             context.user_id,
@@ -215,6 +217,8 @@ class SearchKnowledgeBaseBlock(Block):
         return [hit_to_dict(h) for h in hits]
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
+        from workbench.knowledge import KnowledgeInputError
+
         try:
             hits = await self._search(get_context(kwargs), input_data)
         except (KnowledgeInputError, NotFoundError) as exc:

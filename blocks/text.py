@@ -17,14 +17,15 @@ import json
 import logging
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from workbench import sandbox
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.errors import LimitExceeded
-from workbench.templating import TemplateFailure, render
+
+if TYPE_CHECKING:  # the sandbox pool and Jinja are imported when a block needs them
+    from workbench.templating import TemplateFailure
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ async def run_regex(job: dict[str, Any], time_limit: float | None = None) -> dic
         _compile(job["pattern"], job["flags"])  # a bad pattern fails here, without the pool
     if _runs_inline(job["pattern"], job["text"]):
         return _regex_job(job)
+    from workbench import sandbox
+
     try:
         return await sandbox.run(_regex_job, job, what="matching the pattern", timeout=time_limit)
     except LimitExceeded as exc:
@@ -186,6 +189,8 @@ class MatchTextPatternBlock(Block):
             "flags": _flags(input_data.case_sensitive, input_data.dot_all),
             "text": _as_text(input_data.text),
         }
+        from workbench import sandbox
+
         try:
             found = (await run_regex(job))["found"]
         except re.error as exc:
@@ -298,6 +303,8 @@ class ExtractTextInformationBlock(Block):
             "limit": MAX_MATCHES if input_data.find_all else 1,
             "max_len": MAX_MATCH_LENGTH,
         }
+        from workbench import sandbox
+
         try:
             matches: list[str] = (await run_regex(job))["matches"]
         except re.error as exc:
@@ -365,6 +372,9 @@ class FillTextTemplateBlock(Block):
     ]
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
+        from workbench import sandbox
+        from workbench.templating import TemplateFailure, render
+
         try:
             text = await render(input_data.format, input_data.values, autoescape=input_data.escape_html)
         except TemplateFailure as exc:

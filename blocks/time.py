@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 from datetime import datetime, timedelta
@@ -475,4 +474,6 @@ class CountdownTimerBlock(Block):
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` (the self-test replaces this to not wait)."""
+        import asyncio  # not at import: the block registry loads without asyncio
+
         await asyncio.sleep(seconds)

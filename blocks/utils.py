@@ -20,7 +20,6 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 from pydantic import Field
 
-from workbench import sandbox
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.errors import BlockError, LimitExceeded
@@ -243,6 +242,8 @@ async def evaluate_bounded(expression: str, variables: dict[str, Any]) -> Any:
     """
     if is_numeric(expression):
         return evaluate(expression, variables)
+    from workbench import sandbox  # the pool (pebble, asyncio) is imported when first needed
+
     return await sandbox.run(evaluate, expression, variables, what="evaluating the expression")
 
 
@@ -374,6 +375,8 @@ class ExtractCodeBlock(Block):
             if len(text) <= CODE_INLINE_MAX:
                 found = extract_code_blocks(text)
             else:
+                from workbench import sandbox
+
                 found = await sandbox.run(extract_code_blocks, text, what="extracting the code blocks")
         except BlockError as exc:
             yield "error", str(exc)
@@ -444,6 +447,8 @@ async def parse_xml_bounded(text: str) -> dict[str, Any]:
         return parse_xml(text)
     if len(text) > MAX_XML:
         raise BlockError(f"input_xml is larger than {MAX_XML} bytes")
+    from workbench import sandbox
+
     return await sandbox.run(parse_xml, text, what="parsing the XML")
 
 

@@ -12,18 +12,18 @@ import binascii
 import enum
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-import httpx
 from pydantic import Field
-from selectolax.lexbor import LexborHTMLParser
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.engine.context import RunContext
 from workbench.errors import BlockError
-from workbench.net import HttpResult, safe_client
+
+if TYPE_CHECKING:  # httpx, selectolax and workbench.net are imported when a block runs
+    from workbench.net import HttpResult
 
 MAX_JSON_BODY = 10 * 1024 * 1024
 """A string body longer than this is not parsed as JSON but sent as it is (AutoGPT's rule)."""
@@ -72,15 +72,23 @@ def _parse_body(result: HttpResult) -> Any:
     return result.text
 
 
+def _canned(status: int, content_type: str, body: bytes, url: str) -> HttpResult:
+    """A response made up by a self-test."""
+    import httpx
+
+    from workbench.net import HttpResult
+
+    return HttpResult(status, httpx.Headers({"content-type": content_type}), body, url)
+
+
 def _selftest_answer(url: str, options: dict[str, Any]) -> HttpResult:
     """The canned answers of SendWebRequestBlock's self-test."""
     if url.endswith("/items"):
         body = json.dumps({"id": 1, **options["json"]}).encode()
-        return HttpResult(201, httpx.Headers({"content-type": "application/json"}), body, url)
+        return _canned(201, "application/json", body, url)
     if url.endswith("/items/9"):
-        return HttpResult(404, httpx.Headers({"content-type": "text/plain"}), b"no item 9", url)
-    headers = httpx.Headers({"content-type": "application/json; charset=utf-8"})
-    return HttpResult(503, headers, b'{"message":"down"}', url)
+        return _canned(404, "text/plain", b"no item 9", url)
+    return _canned(503, "application/json; charset=utf-8", b'{"message":"down"}', url)
 
 
 class SendWebRequestBlock(Block):
@@ -170,6 +178,8 @@ class SendWebRequestBlock(Block):
 
     async def _fetch(self, context: RunContext, method: str, url: str, **options: Any) -> HttpResult:
         """Send the request through the guarded client (the self-test replaces this)."""
+        from workbench.net import safe_client
+
         async with safe_client(context.settings) as http:
             return await http.request(method, url, **options)
 
@@ -205,6 +215,8 @@ def extract_content(html: str, base_url: str = "") -> PageContent:
     Scripts, styles and page chrome (navigation, header, footer, asides, forms) are dropped; the text
     comes from ``<article>`` or ``<main>`` when the page has one, else from the whole body.
     """
+    from selectolax.lexbor import LexborHTMLParser
+
     tree = LexborHTMLParser(html)
     title_node = tree.css_first("title")
     title = " ".join(title_node.text().split()) if title_node is not None else ""
@@ -289,8 +301,8 @@ class ExtractWebsiteContentBlock(Block):
         ),
     ]
     test_mock = {
-        "_fetch": lambda context, url: HttpResult(
-            200, httpx.Headers({"content-type": "text/html"}), ExtractWebsiteContentBlock._PAGE.encode(), url
+        "_fetch": lambda context, url: _canned(
+            200, "text/html", ExtractWebsiteContentBlock._PAGE.encode(), url
         )
     }
 
@@ -307,6 +319,8 @@ class ExtractWebsiteContentBlock(Block):
 
     async def _fetch(self, context: RunContext, url: str) -> HttpResult:
         """GET the page through the guarded client (the self-test replaces this)."""
+        from workbench.net import safe_client
+
         async with safe_client(context.settings) as http:
             return await http.request(
                 "GET", url, headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"}

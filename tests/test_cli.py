@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
+import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+import workbench as workbench_package
+from tests.support.servers import free_port
 from workbench.app import Workbench
 from workbench.block.registry import BlockRegistry, load_builtin, load_entry_points
 from workbench.errors import NotFoundError
+from workbench.store.embedded import PgserverChatter
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "examples" / "hello_agent.json"
@@ -361,3 +368,138 @@ def test_no_command_is_a_usage_error(cli_env: dict[str, str]) -> None:
     proc = workbench(cli_env)
     assert proc.returncode == 2
     assert "usage: workbench" in proc.stderr
+
+
+# ---- start-up: --version, what a command imports, a quiet console --------------------------------
+
+STARTUP_PROBE = """
+import json, sys
+from workbench import cli
+try:
+    code = cli.main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+sys.stdout.flush()
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stderr)
+"""
+NOT_FOR_HELP = ("pydantic", "workbench.block", "workbench.graph", "asyncio")
+NOT_FOR_VALIDATE = (
+    "workbench.app",
+    "workbench.store",
+    "workbench.services",
+    "workbench.llm",
+    "workbench.knowledge",
+    "workbench.net",
+    "workbench.sandbox",
+    "workbench.templating",
+    "asyncio",
+    "asyncpg",
+    "litestar",
+    "uvicorn",
+    "httpx",
+    "jinja2",
+    "pebble",
+    "selectolax",
+)
+
+
+def modules_loaded_by(env: dict[str, str], *args: str | Path) -> tuple[int, set[str]]:
+    """Run the CLI with ``args`` in a fresh interpreter: (exit code, every module it imported)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", STARTUP_PROBE, *map(str, args)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stderr.splitlines()
+    assert lines, f"the probe reported nothing (exit {proc.returncode}): {proc.stdout}"
+    report = json.loads(lines[-1])
+    return report["code"], set(report["modules"])
+
+
+def heavy(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """The packages of ``names`` that were imported (a package counts with any of its submodules)."""
+    return sorted(n for n in names if any(m == n or m.startswith(n + ".") for m in modules))
+
+
+def test_version(cli_env: dict[str, str]) -> None:
+    proc = workbench(cli_env, "--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"workbench {workbench_package.__version__}\n"
+    assert workbench_package.__version__ == importlib.metadata.version("agent-workbench")
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_import_nothing_of_the_platform(cli_env: dict[str, str], flag: str) -> None:
+    code, modules = modules_loaded_by(cli_env, flag)
+    assert code == 0
+    assert heavy(modules, NOT_FOR_HELP + NOT_FOR_VALIDATE) == []
+
+
+def test_validate_imports_only_the_graph_model_and_the_blocks(cli_env: dict[str, str]) -> None:
+    code, modules = modules_loaded_by(cli_env, "validate", HELLO)
+    assert code == 0
+    assert {"workbench.graph.validate", "workbench.block.registry", "blocks.ai", "blocks.web"} <= modules
+    assert heavy(modules, NOT_FOR_VALIDATE) == []
+
+
+def test_up_console_has_no_embedded_database_info_lines(tmp_path: Path) -> None:
+    """``workbench up`` on a fresh data folder (initdb, pg_ctl...): INFO is on, pgserver's chatter is not."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "WORKBENCH_DEBUG")}
+    env.update(WORKBENCH_HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
+    console = tmp_path / "console.txt"
+    with open(console, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "up", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"workbench up exited {proc.returncode}:\n{console.read_text()}"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"workbench up did not come up:\n{console.read_text()}"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = console.read_text()
+    records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert "Agent Workbench on" in text
+    assert any(r["logger"] == "workbench.store.migrate" and r["level"] == "INFO" for r in records), text
+    assert [r["message"] for r in records if r["logger"].startswith("pgserver")] == []
+    assert "initdb" not in text and "pg_ctl" not in text
+
+
+def test_pgserver_info_records_pass_only_at_debug() -> None:
+    """What --log-level debug shows: pgserver's INFO records; its warnings always."""
+    pg = logging.getLogger("pgserver")
+    assert any(isinstance(f, PgserverChatter) for f in pg.filters)
+    chatter = PgserverChatter()
+    root = logging.getLogger()
+    saved = root.level, pg.level
+
+    def passes(level: int) -> bool:
+        return chatter.filter(logging.LogRecord("pgserver", level, __file__, 1, "pg_ctl start", None, None))
+
+    try:
+        root.setLevel(logging.INFO)
+        assert not passes(logging.INFO)
+        assert passes(logging.WARNING)
+        root.setLevel(logging.DEBUG)
+        assert passes(logging.INFO) and passes(logging.DEBUG)
+        root.setLevel(logging.INFO)
+        pg.setLevel(logging.INFO)  # asked for explicitly
+        assert passes(logging.INFO)
+    finally:
+        root.setLevel(saved[0])
+        pg.setLevel(saved[1])

@@ -2,22 +2,26 @@
 
 Exit codes: 0 success; 1 the run failed or was cancelled; 2 bad input (arguments, graph file, inputs);
 3 configuration or database unavailable; 4 an internal error (a bug: please report it).
+
+Start-up is kept short: this module imports only the standard library, ``workbench.errors`` and
+``workbench.logsafe``; each command imports what it needs (``--help`` and ``--version`` nothing more,
+``validate`` the graph model and the block registry, not the platform; tests/test_cli.py checks it).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import sys
 import traceback
+import types
 from collections.abc import Sequence
 from typing import Any
 
-from workbench import jsonutil, logsafe
+from workbench import __version__, logsafe
 from workbench.errors import ConfigError, GraphValidationError, StoreError, UserError, WorkbenchError
 
 EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -36,11 +40,17 @@ def parse_input(item: str) -> tuple[str, Any]:
 
 
 def _print_json(doc: Any) -> None:
+    from workbench import jsonutil
+
     sys.stdout.write(jsonutil.dumps(doc) + "\n")
 
 
 def _show(value: Any) -> str:
-    return value if isinstance(value, str) else jsonutil.dumps(value)
+    if isinstance(value, str):
+        return value
+    from workbench import jsonutil
+
+    return jsonutil.dumps(value)
 
 
 # ---- commands ----------------------------------------------------------------------------------
@@ -75,14 +85,15 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def cmd_validate(args: argparse.Namespace) -> int:
-    from workbench.app import Workbench
+def cmd_validate(args: argparse.Namespace) -> int:
+    # The graph model and the block registry only: no database, no services, no event loop.
+    from workbench.block.registry import default_registry
     from workbench.graph.autogpt import load_graph_file
+    from workbench.graph.validate import validate_graph
 
     try:
         graph = load_graph_file(args.file)
-        async with Workbench(ephemeral=True, role="cli") as wb:
-            problems = await wb.graphs.problems(graph)
+        problems = validate_graph(graph, default_registry(), lambda graph_id, version: None)
     except GraphValidationError as exc:
         problems = exc.problems
     if args.json:
@@ -215,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="Agent Workbench: run agent graphs of blocks."
     )
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run a graph file and print its outputs")
@@ -310,7 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         outcome = args.handler(args)
-        code = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+        if isinstance(outcome, types.CoroutineType):  # an async command: asyncio is imported only then
+            import asyncio
+
+            code = asyncio.run(outcome)
+        else:
+            code = outcome
     except GraphValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER

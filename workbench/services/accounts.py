@@ -27,6 +27,7 @@ Security rules (issue 10; the threat model is docs/security.md):
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -87,7 +88,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 MAIL_LOG_ENV = "WORKBENCH_DEV_MAIL_LOG"
 """Development and test hook: a file path; every would-be mail is appended to it as a JSON line."""
-_DUMMY_HASH = PasswordHasher().hash("timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """An argon2 hash that unknown users' logins are verified against (so timing does not tell
+    whether an account exists). Computed on first use, not at import: it costs a few hundred ms."""
+    return PasswordHasher().hash("timing-equaliser")
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,9 +287,11 @@ class AccountService:
         return await self.issue_tokens(user.id, user.token_generation)
 
     def _check_password(self, stored: str | None, password: str) -> bool:
+        # Made on every login's path (known user or not), so the first login's extra cost tells nothing.
+        dummy = _dummy_hash()
         try:
             # Verify against a dummy hash for unknown users so timing does not reveal accounts.
-            return self._hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+            return self._hasher.verify(stored or dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
 

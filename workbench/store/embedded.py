@@ -4,6 +4,11 @@ pgserver serializes initdb and start-up with an inter-process file lock and reus
 process already started on the same data folder, so a notebook kernel and the server can start at the
 same moment. The server listens on a Unix socket only (no TCP port to collide with), and stops when
 the last process that uses it exits.
+
+pgserver logs every command it runs at INFO (initdb, pg_ctl, socket paths...): those records reach
+the console only when the process logs at DEBUG (``workbench up --log-level debug``), or when the
+``pgserver`` logger is given a level of its own. Its warnings and errors always do. PostgreSQL's own
+log is the file ``pgdata/log``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,33 @@ from workbench.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 DATABASE = "workbench"
 HANDLES = ".handle_pids.json"  # pgserver's list of the processes using the server
+PGSERVER_LOGGER = "pgserver"
+
+
+class PgserverChatter(logging.Filter):
+    """Lets pgserver's INFO and DEBUG records through only when the process logs at DEBUG.
+
+    Decided per record, so a level set after start-up (``--log-level debug``) applies; an explicit
+    level on the ``pgserver`` logger itself is obeyed too.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        own = logging.getLogger(PGSERVER_LOGGER).level
+        if own != logging.NOTSET:
+            return record.levelno >= own
+        return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+
+
+def _quiet_pgserver() -> None:
+    """Install :class:`PgserverChatter` on pgserver's logger (once)."""
+    logger = logging.getLogger(PGSERVER_LOGGER)
+    if not any(isinstance(f, PgserverChatter) for f in logger.filters):
+        logger.addFilter(PgserverChatter())
+
+
+_quiet_pgserver()
 
 
 def _prune_dead_handles(pgdata: Path, lock: Any) -> None:
