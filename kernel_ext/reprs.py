@@ -1,6 +1,6 @@
 """Rich displays: a graph as a picture, a run as tables of outputs and node executions, a block's pins.
 
-Every name and value a user (or a server) chose is escaped and isolated (:mod:`kernel_ext.text`), in
+Every name and value a user (or a server) chose is escaped and isolated (:mod:`workbench.client.text`), in
 HTML, in the picture and in the plain-text forms.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
 
-from kernel_ext.picture import graph_svg
-from kernel_ext.text import display_value, html_name, html_value, isolate
 from workbench.block.registry import default_registry
+from workbench.client.render import graph_svg
+from workbench.client.text import display_value, html_name, html_value, isolate
 from workbench.client.types import BlockInfo, GraphInfo
 from workbench.graph.builder import GraphBuilder
 from workbench.graph.model import Graph

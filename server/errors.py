@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar._asgi.routing_trie.traversal import traverse_route_map
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
 from server.middleware import NO_CACHE, request_id_of
 from server.schemas import ErrorDetail, ErrorOut
@@ -92,13 +94,51 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
     return handle_internal_error(request, exc)
 
 
+_EXPECTED = {UUID: "not a valid id (expected a UUID)", int: "not a valid integer"}
+
+
+def _malformed_path_parameter(request: Request[Any, Any, Any], exc: HTTPException) -> dict[str, Any] | None:
+    """The path parameter a route could not parse (``/graphs/not-a-uuid``), as a field error.
+
+    Litestar answers such a path 404 (the route matched, the parameter did not parse: a ValueError
+    is the cause); finding which parameter means walking its route map again, which only errors do.
+    """
+    cause = exc.__cause__
+    if not isinstance(exc, NotFoundException) or not isinstance(cause, ValueError):
+        return None
+    if isinstance(cause, HTTPException):  # no route (Litestar's NotFoundException is a ValueError)
+        return None
+    try:
+        node, values, _ = traverse_route_map(
+            request.app.asgi_router.root_route_map_node, request.scope["path"]
+        )
+        definitions = next(iter(node.path_parameters.values()), ())
+        for definition, value in zip(definitions, values, strict=False):
+            if definition.parser is None:
+                continue
+            try:
+                definition.parser(value)
+            except ValueError:
+                expected = _EXPECTED.get(definition.type, f"not a valid {definition.type.__name__}")
+                return {"key": definition.name, "source": "path", "message": expected}
+    except Exception:  # the route map's shape is Litestar's: a generic answer if it ever changes
+        log.debug("cannot locate the malformed path parameter of %s", request.url.path, exc_info=True)
+    return {"key": "path", "source": "path", "message": "a path parameter is not valid"}
+
+
 def handle_http_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Litestar's own HTTP errors (routing, body parsing, size limits, rate limits) in our shape."""
+    """Litestar's own HTTP errors (routing, body parsing, size limits, rate limits) in our shape.
+
+    A malformed path parameter (``/graphs/not-a-uuid``) is 400 naming it, not a bare 404."""
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     details: list[dict[str, Any]] = []
     message = exc.detail or "error"
-    if isinstance(exc, ValidationException):
+    malformed = _malformed_path_parameter(request, exc)
+    if malformed is not None:
+        status, details = 400, [malformed]
+        message = f"{malformed['key']}: {malformed['message']}"
+    elif isinstance(exc, ValidationException):
         # Field errors of a well-formed body are 422; malformed bodies and bad parameters are 400.
         # Litestar marks parameter errors with their source (query, path, header, cookie) and leaves
         # body errors unmarked: mark those "body".

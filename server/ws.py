@@ -142,10 +142,10 @@ def _state(result: Any) -> dict[str, Any]:
         "graph_id": result.graph_id,
         "graph_version": result.graph_version,
         "status": str(result.status),
-        "outputs": result.outputs,
+        "outputs": jsonutil.as_stored(result.outputs),  # as a later read gives them (NUL -> U+FFFD)
         "error": result.error,
         "error_node_id": result.error_node_id,
-        "node_executions": result.node_executions,
+        "node_executions": jsonutil.as_stored(result.node_executions),
     }
 
 

@@ -251,8 +251,10 @@ def test_validate_bad_file_exits_2_listing_located_problems(cli_env: dict[str, s
     assert lines[0] == f"{bad_graph}: 3 problem(s)"
     assert sorted(lines[1:]) == sorted(
         [
-            "  node 'mystery': unknown block '00000000-0000-0000-0000-00000000beef'",
-            "  node 'tpl', link 'L1', pin 'bogus': unknown input pin 'bogus' of FillTextTemplateBlock; "
+            "  node 'mystery': unknown block '00000000-0000-0000-0000-00000000beef': no block with this id "
+            "is installed here (a block defined in a notebook exists only in that notebook's process; "
+            "install it as a package to run it elsewhere)",
+            "  link from in.result to tpl.bogus: unknown input pin 'bogus' of FillTextTemplateBlock; "
             "valid: escape_html, format, values",
             "  node 'tpl', pin 'format': required input is neither linked nor given a default",
         ]

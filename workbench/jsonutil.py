@@ -36,9 +36,43 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 def dumps_db(value: Any) -> str:
     """Like :func:`dumps`, for PostgreSQL ``jsonb``: NUL characters (which jsonb cannot hold) become
-    U+FFFD, so a block yielding one can never make a write fail."""
+    U+FFFD, so a block yielding one can never make a write fail.
+
+    What a user gives is never stored altered this way: run inputs with a NUL are refused (see
+    :func:`nul_path`); only values blocks produce are replaced, and a live result shows them as
+    stored (:func:`as_stored`), so an immediate reply and a later read agree."""
     text = dumps(value)
     return _NUL_ESCAPE.sub(r"\1\\ufffd", text) if "\\u0000" in text else text
+
+
+def as_stored(value: Any) -> Any:
+    """``value`` as it reads back from ``jsonb`` (NUL characters replaced by U+FFFD); ``value`` itself
+    (not a copy) when it holds no NUL, which costs one encoding."""
+    text = dumps(value)
+    if "\\u0000" not in text:
+        return value
+    return loads(_NUL_ESCAPE.sub(r"\1\\ufffd", text))
+
+
+def nul_path(value: Any, path: str) -> str | None:
+    """The location (``path`` extended with ``.key`` and ``[index]``) of the first NUL character in
+    ``value``'s strings or keys, or None when there is none."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}"
+            if isinstance(key, str) and "\x00" in key:
+                return inner.replace("\x00", "\\u0000")
+            found = nul_path(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def clean_text(value: str | None) -> str | None:

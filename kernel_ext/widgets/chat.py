@@ -14,11 +14,11 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Bool, Dict, List
 
-from kernel_ext.text import html_name, isolate
 from kernel_ext.widgets.fallback import StaticFallback
 from workbench.block.registry import default_registry
 from workbench.client.base import GraphRef, as_graph
 from workbench.client.portal import Client
+from workbench.client.text import html_name, isolate
 from workbench.engine.plan import Plan
 from workbench.errors import InputError
 from workbench.graph.model import Graph

@@ -11,8 +11,8 @@ import ipywidgets as widgets
 from traitlets import List, Unicode
 
 from kernel_ext.reprs import block_html
-from kernel_ext.text import html_name, isolate
 from kernel_ext.widgets.fallback import StaticFallback
+from workbench.client.text import html_name, isolate
 from workbench.client.types import BlockInfo
 
 ALL = "(all categories)"

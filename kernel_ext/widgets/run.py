@@ -6,7 +6,7 @@ small thread moves the clock every :data:`TICK` seconds (no event may come for a
 slow node works). The state is also kept in synced traits (``status``, ``nodes``, ``outputs``,
 ``error``) that the frontend receives and tests read. Values are shown as a reader wants them under
 their pin names (a string as itself, anything else as compact JSON); names are isolated
-(:mod:`kernel_ext.text`). Its display carries an HTML snapshot for exports
+(:mod:`workbench.client.text`). Its display carries an HTML snapshot for exports
 (:mod:`kernel_ext.widgets.fallback`), brought up to date when the run ends.
 """
 
@@ -23,10 +23,10 @@ import ipywidgets as widgets
 from traitlets import Dict, Int, Unicode
 
 from kernel_ext.reprs import badge, table
-from kernel_ext.text import display_value, html_name, html_value, isolate
 from kernel_ext.widgets.fallback import StaticFallback
 from workbench import jsonutil
 from workbench.client.portal import RunHandle
+from workbench.client.text import display_value, html_name, html_value, isolate
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.executions import ExecutionResult
 

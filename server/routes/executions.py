@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ExecuteIn, ExecutionOut, NodeExecutionOut, Page
+from workbench import jsonutil
 from workbench.errors import ConflictError, NotFoundError
 from workbench.services.executions import ExecutionResult
 from workbench.store.executions import ExecutionRecord
@@ -41,20 +42,22 @@ def node_out(node: dict[str, Any]) -> NodeExecutionOut:
 
 
 def execution_out(result: ExecutionResult, *, with_nodes: bool = True) -> ExecutionOut:
-    """The API form of an execution result."""
+    """The API form of an execution result, as stored: a live result with values blocks produced
+    holding a NUL character (which the database cannot hold) shows them as a later read will."""
+    nodes = jsonutil.as_stored(result.node_executions) if with_nodes else []
     return ExecutionOut(
         id=result.execution_id,
         graph_id=result.graph_id,
         graph_version=result.graph_version,
         status=str(result.status),  # type: ignore[arg-type]
         inputs=result.inputs,
-        outputs=result.outputs,
-        error=result.error,
+        outputs=jsonutil.as_stored(result.outputs),
+        error=jsonutil.clean_text(result.error),
         error_node_id=result.error_node_id,
         created_at=_dt(result.created_at),
         started_at=_dt(result.started_at),
         ended_at=_dt(result.ended_at),
-        node_executions=[node_out(n) for n in result.node_executions] if with_nodes else None,
+        node_executions=[node_out(n) for n in nodes] if with_nodes else None,
     )
 
 

@@ -22,9 +22,12 @@ class GraphController(Controller):
     path = "/graphs"
     tags = ["graphs"]
 
-    @post("/", status_code=201, responses=errors(422), summary="Create a graph")
+    @post("/", status_code=201, responses=errors(409, 422), summary="Create a graph")
     async def create(self, request: Request[Any, Any, Any], data: JSONBody[Graph]) -> Graph:
-        """Store a new graph (AutoGPT export format). Every problem comes back at once, located."""
+        """Store a new graph (AutoGPT export format). Every problem comes back at once, located.
+
+        An id the caller already has is 409, pointing to ``PUT /graphs/{id}`` (which saves a new
+        version); an id another user has gets a fresh one."""
         principal = caller(request, "graphs:write")
         wb = workbench_of(request)
         return await wb.graphs.create(apply_legacy_ids(data), principal.user_id)

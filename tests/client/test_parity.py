@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from tests.support.servers import ServerProcess
 from workbench import block
 from workbench.client import RemoteBlockError, RemoteClient
 from workbench.client.base import AsyncClient
-from workbench.errors import AuthError, GraphValidationError, InputError, NotFoundError
+from workbench.errors import AuthError, ConflictError, GraphValidationError, InputError, NotFoundError
 from workbench.graph.builder import GraphBuilder
 from workbench.runtime.events import EventType
 from workbench.services.executions import ExecutionResult
@@ -73,7 +74,9 @@ async def test_same_graph_management(clients: tuple[AsyncClient, AsyncClient]) -
         g.graph.name = "Greeter v2"
         second = await client.save_graph(g)
         exported = await client.export_graph(first.id)
-        back = await client.create_graph(exported)  # the export imports again: a new version
+        # The export holds the id and the active version's content: creating it again gives that.
+        assert (await client.create_graph(exported)).version == second.version
+        back = await client.update_graph(first.id, exported)  # imported again as a new version
         loaded = await client.load_graph(first.id, version=1)
         listed = [i for i in await client.graphs("Greeter v2") if i.id == first.id]
         await client.delete_graph(first.id)
@@ -177,3 +180,37 @@ async def test_a_wrong_api_key_is_refused_clearly(key_server: ServerProcess) -> 
         await RemoteClient(key_server.base_url, api_key="wbk_not_a_real_key").start()
     with pytest.raises(InputError, match="must start with http"):
         RemoteClient("localhost:8006")
+
+
+async def test_create_refuses_an_existing_id_and_save_makes_versions(
+    clients: tuple[AsyncClient, AsyncClient],
+) -> None:
+    """Both transports: creating the same graph again gives the stored one, creating a changed graph
+    under an existing id is a conflict naming PUT; saving makes a version only when the graph
+    changed; updating always does."""
+    for client in clients:
+        graph = greeter(str(uuid.uuid4())).graph
+        created = await client.create_graph(graph)
+        assert created.version == 1
+        assert (await client.create_graph(graph)).version == 1  # the same file posted twice
+        changed = graph.model_copy(update={"name": "Greeter, changed"})
+        with pytest.raises(ConflictError, match=f"PUT /api/v1/graphs/{graph.id}"):
+            await client.create_graph(changed)
+        assert (await client.save_graph(graph)).version == 1  # unchanged: nothing stored
+        renamed = graph.model_copy(update={"name": "Greeter, renamed"})
+        assert (await client.save_graph(renamed)).version == 2
+        assert (await client.update_graph(graph.id, graph)).version == 3
+        await client.delete_graph(graph.id)
+
+
+async def test_a_nul_character_in_an_input_is_refused_alike(clients: tuple[AsyncClient, AsyncClient]) -> None:
+    messages = []
+    for client in clients:
+        with pytest.raises(InputError) as refused:
+            await client.run(greeter(), {"name": "A\x00da"})
+        messages.append(str(refused.value))
+    assert (
+        messages[0]
+        == messages[1]
+        == ("inputs.name: contains a NUL character (U+0000), which cannot be stored")
+    )

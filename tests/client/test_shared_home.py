@@ -7,9 +7,14 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.client.conftest import greeter
 from tests.support.servers import ServerProcess
-from workbench.client import LocalClient
+from workbench.block.decorator import block
+from workbench.client import LocalClient, RemoteClient
+from workbench.errors import GraphValidationError
+from workbench.graph.builder import GraphBuilder
 
 
 async def test_notebook_and_server_share_one_database(home_server: ServerProcess, shared_home: Path) -> None:
@@ -44,3 +49,42 @@ async def test_notebook_and_server_share_one_database(home_server: ServerProcess
     r = http.post(f"/api/v1/graphs/{saved.id}/execute?wait=10", json={"inputs": {"name": "Bo"}})
     assert r.status_code == 200 and r.json()["outputs"]["greeting"] == ["Hello, Bo!"]
     http.close()
+
+
+async def test_a_graph_with_a_notebook_block_names_the_node_when_the_server_runs_it(
+    home_server: ServerProcess, shared_home: Path
+) -> None:
+    """The notebook saves a graph using its own block to the shared database; the server, which
+    does not have that block, says which node uses it and why, rather than "unknown block id"."""
+
+    @block
+    async def murmur(text: str) -> str:
+        """Lower-case a text."""
+        return text.lower()
+
+    g = GraphBuilder("Murmurer", graph_id="6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b")
+    text = g.input("text")
+    node = g.add(murmur)
+    text.result >> node.text
+    node.result >> g.output("quiet").value
+    local = await LocalClient(shared_home).start()
+    http = home_server.client()
+    try:
+        saved = await local.save_graph(g)
+        assert (await local.run(saved.id, {"text": "HEY"})).outputs == {"quiet": ["hey"]}
+        r = http.post(f"/api/v1/graphs/{saved.id}/execute?wait=5", json={"inputs": {"text": "HEY"}})
+        assert r.status_code == 422, r.text
+        [problem] = r.json()["error"]["problems"]
+        assert problem["node_id"] == "murmur_1" and problem["code"] == "unknown_block"
+        assert "no block with this id is installed here" in problem["message"]
+        assert "defined in a notebook" in problem["message"]
+        remote = await RemoteClient(home_server.base_url).start()
+        try:
+            with pytest.raises(GraphValidationError) as refused:
+                await remote.run(saved.id, {"text": "HEY"})
+        finally:
+            await remote.close()
+        assert "node 'murmur_1': unknown block" in str(refused.value)
+    finally:
+        http.close()
+        await local.close()

@@ -112,7 +112,9 @@ def test_check_graph_raises_with_every_problem(registry: BlockRegistry) -> None:
         check_graph(graph, registry)
     assert info.value.problems == validate_graph(graph, registry)
     assert str(info.value).startswith("graph has 8 problem(s):\n")
-    assert "  - node 'tpl', link 'l-sink', pin 'bogus': unknown input pin 'bogus'" in str(info.value)
+    # a link is located by the nodes and pins it joins (its id is usually generated)
+    assert "  - link from in.result to tpl.bogus: unknown input pin 'bogus'" in str(info.value)
+    assert "l-sink" not in str(info.value)
 
 
 def by_code(problems: list[Problem], code: str) -> list[Problem]:
@@ -121,16 +123,19 @@ def by_code(problems: list[Problem], code: str) -> list[Problem]:
 
 def test_unknown_block_message_names_the_id(registry: BlockRegistry) -> None:
     [p] = by_code(validate_graph(parse_graph(bad_graph_doc()), registry), "unknown_block")
-    assert p.message == f"unknown block {UNKNOWN_BLOCK!r}"
-    assert str(p) == f"node 'mystery': unknown block {UNKNOWN_BLOCK!r}"
+    assert p.message.startswith(f"unknown block {UNKNOWN_BLOCK!r}: no block with this id is installed")
+    assert "defined in a notebook" in p.message
+    assert str(p).startswith(f"node 'mystery': unknown block {UNKNOWN_BLOCK!r}")
 
 
 def test_unknown_pins_list_the_valid_pins(registry: BlockRegistry) -> None:
     problems = validate_graph(parse_graph(bad_graph_doc()), registry)
     messages = {p.link_id: p.message for p in by_code(problems, "unknown_pin")}
     assert messages == {
-        "l-sink": "unknown input pin 'bogus' of FillTextTemplateBlock; valid: escape_html, format, values",
-        "l-source": "unknown output pin 'nope' of AgentInputBlock; valid: error, result",
+        "l-sink": "link from in.result to tpl.bogus: "
+        "unknown input pin 'bogus' of FillTextTemplateBlock; valid: escape_html, format, values",
+        "l-source": "link from in.nope to dup.value: "
+        "unknown output pin 'nope' of AgentInputBlock; valid: error, result",
     }
 
 
@@ -146,7 +151,7 @@ def test_link_to_missing_node(registry: BlockRegistry) -> None:
             "node_id": None,
             "link_id": "L",
             "pin": None,
-            "message": "source node 'nowhere' does not exist",
+            "message": "link from nowhere.x to o.value: source node 'nowhere' does not exist",
         }
     ]
 
@@ -228,7 +233,7 @@ def test_malformed_dynamic_sink_pin(registry: BlockRegistry, sink_name: str) -> 
             "node_id": "tpl",
             "link_id": "L",
             "pin": sink_name,
-            "message": f"malformed dynamic pin {sink_name!r}",
+            "message": f"link from in.result to tpl.{sink_name}: malformed dynamic pin {sink_name!r}",
         }
     ]
 
@@ -338,8 +343,10 @@ def test_agent_executor_node_problems(registry: BlockRegistry) -> None:
     # the missing graph_id is reported once, not once per check
     assert len(problems) == 5
     messages = {(p.node_id, p.pin): p.message for p in problems}
-    assert messages[("known", "zzz")] == "unknown output pin 'zzz' of AgentExecutorBlock; valid: ans, error"
-    assert messages[("known", "qq")] == "unknown input pin 'qq' of AgentExecutorBlock; valid: q"
+    assert messages[("known", "zzz")].endswith(
+        ": unknown output pin 'zzz' of AgentExecutorBlock; valid: ans, error"
+    )
+    assert messages[("known", "qq")].endswith(": unknown input pin 'qq' of AgentExecutorBlock; valid: q")
     assert messages[("t", "format")] == (
         f"in sub-graph 'sub' ({sub.id}): required input is neither linked nor given a default"
     )
@@ -517,3 +524,37 @@ def test_valid_graph_has_no_problems(registry: BlockRegistry) -> None:
     checked = check_graph(graph, registry)
     assert checked is graph
     assert [link.is_static for link in checked.links] == [True, False, False, False]
+
+
+def test_a_link_problem_is_located_by_the_nodes_and_pins_it_joins(registry: BlockRegistry) -> None:
+    """Hand-written links get generated ids: the problem names the link by its ends; the id stays a
+    detail (``link_id``), as does the node and pin at fault."""
+    g = Graph(
+        nodes=[
+            Node(id="a", block_id=StoreValueBlock.id, input_default={"input": 1}),
+            Node(id="b", block_id=StoreValueBlock.id, input_default={"input": 2}),
+        ],
+        links=[Link(source_id="a", source_name="output", sink_id="b", sink_name="nope")],
+    )
+    [p] = validate_graph(g, registry)
+    assert p.link_id == g.links[0].id and p.link_id  # generated
+    assert (p.code, p.node_id, p.pin) == ("unknown_pin", "b", "nope")
+    assert str(p) == (
+        "link from a.output to b.nope: unknown input pin 'nope' of StoreValueBlock; valid: data, input"
+    )
+    assert p.link_id not in str(GraphValidationError([p]))
+
+
+def test_duplicate_link_ids_name_both_links_by_their_ends(registry: BlockRegistry) -> None:
+    g = Graph(
+        nodes=[
+            Node(id="a", block_id=StoreValueBlock.id, input_default={"input": 1}),
+            Node(id="b", block_id=StoreValueBlock.id),
+        ],
+        links=[
+            Link(id="L", source_id="a", source_name="output", sink_id="b", sink_name="input"),
+            Link(id="L", source_id="a", source_name="output", sink_id="b", sink_name="data"),
+        ],
+    )
+    [p] = validate_graph(g, registry)
+    assert str(p) == "link from a.output to b.data: duplicate link id 'L'"

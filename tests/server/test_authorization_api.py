@@ -250,4 +250,4 @@ def test_api_key_body_errors(alice: User) -> None:
     assert (
         "graphs:everything" in r.json()["error"]["message"] and "graphs:read" in r.json()["error"]["message"]
     )
-    assert alice.client.delete("/api-keys/not-a-uuid").status_code == 404
+    assert alice.client.delete("/api-keys/not-a-uuid").status_code == 400  # malformed, said so

@@ -22,6 +22,7 @@ from tests.support.servers import ServerProcess, start_server, stop_server
 
 MATH_BLOCK = "c7d9e1f3-2a4b-4c6d-8e0f-1a3b5c7d9e2f"
 XML_BLOCK = "286380af-9529-4b55-8be0-1d7c854abdb5"
+EXTRACT_BLOCK = "3146e4fe-2cdd-4f29-bd12-0c9d5bb4deb0"
 TIME_LIMIT = "took longer than 2 s (limit WORKBENCH_SANDBOX_TIMEOUT)"
 HEALTH_BOUND = 1.0
 
@@ -185,6 +186,18 @@ def test_a_kilobyte_pdf_that_would_take_minutes(
     assert details == {
         "content": "Reading the PDF took longer than 2 s (limit WORKBENCH_SANDBOX_DOCUMENT_TIMEOUT)"
     }
+
+
+def test_a_pattern_that_backtracks_for_ever_fails_its_node(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    """The text-extraction block: a regular expression timing out is an error, not "no match"."""
+    doc = single_node_graph(
+        EXTRACT_BLOCK, {"text": "a" * 40 + "!", "pattern": "(a+)+$", "find_all": True}, "positive"
+    )
+    # The only link leaves `positive`: with the old "no match" answer the run would have COMPLETED.
+    result = run_while_probing(server, client, doc)
+    assert "timed out" in result["node_error"] and "WORKBENCH_SANDBOX_TIMEOUT" in result["node_error"]
 
 
 def test_the_server_still_works_afterwards(client: httpx.Client) -> None:

@@ -86,7 +86,7 @@ def test_credentials_secret_goes_in_and_never_comes_out(configured_server: Serve
         assert [x["id"] for x in c.get("/credentials").json()] == [other["id"]]
         assert c.delete(f"/credentials/{created['id']}").status_code == 404
         assert c.delete(f"/credentials/{uuid.uuid4()}").status_code == 404
-        assert c.delete("/credentials/not-a-uuid").status_code == 404
+        assert c.delete("/credentials/not-a-uuid").status_code == 400  # malformed, said so
         assert secret not in configured_server.log.read_text()
     finally:
         user.close()
@@ -188,9 +188,11 @@ def test_one_block_and_unknown_blocks(local_server: ServerProcess) -> None:
             "values",
             "format",
         ]
-        for path in (f"/blocks/{uuid.uuid4()}", f"/blocks/{uuid.uuid4()}/execute", "/blocks/not-a-uuid"):
+        for path in (f"/blocks/{uuid.uuid4()}", f"/blocks/{uuid.uuid4()}/execute"):
             r = c.post(path, json={}) if path.endswith("execute") else c.get(path)
             assert r.status_code == 404, path
+        r = c.get("/blocks/not-a-uuid")
+        assert r.status_code == 400 and "block_id" in r.json()["error"]["message"]
 
 
 def test_run_one_block(local_server: ServerProcess) -> None:

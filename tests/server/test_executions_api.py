@@ -7,6 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.server.api_support import (
+    INPUT_BLOCK,
+    OUTPUT_BLOCK,
     User,
     create_graph,
     hello_graph,
@@ -210,6 +212,55 @@ def test_unknown_inputs_are_422_naming_them_and_the_valid_ones(alice: User) -> N
     assert alice.client.get("/executions", params={"graph_id": graph["id"]}).json()["total"] == 0
 
 
+def test_a_nul_character_in_an_input_is_refused_naming_the_input(alice: User) -> None:
+    """PostgreSQL cannot store U+0000: the run is refused, saying where, rather than stored altered."""
+    graph = create_graph(alice.client, hello_graph())
+    for inputs, where in (
+        ({"name": "A\u0000da"}, "inputs.name"),
+        ({"name": {"first": ["Ada", "x\u0000"]}}, "inputs.name.first[1]"),
+    ):
+        r = alice.client.post(f"/graphs/{graph['id']}/execute?wait=5", json={"inputs": inputs})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["message"] == (
+            f"{where}: contains a NUL character (U+0000), which cannot be stored"
+        )
+    assert alice.client.get("/executions", params={"graph_id": graph["id"]}).json()["total"] == 0
+
+
+JSON_DECODE_BLOCK = "f2667552-3ccd-4693-b555-1e8cbca86454"
+
+
+def test_a_nul_a_block_produces_reads_the_same_in_the_reply_and_later(alice: User) -> None:
+    """A block may yield a NUL (here decoded from the JSON escape, the input holds none): the
+    database keeps U+FFFD, and the immediate reply already says what a later read says."""
+    doc = {
+        "id": str(uuid.uuid4()),
+        "name": "Decode",
+        "nodes": [
+            {"id": "text", "block_id": INPUT_BLOCK, "input_default": {"name": "text"}},
+            {"id": "decode", "block_id": JSON_DECODE_BLOCK},
+            {"id": "out", "block_id": OUTPUT_BLOCK, "input_default": {"name": "value"}},
+        ],
+        "links": [
+            {"source_id": "text", "source_name": "result", "sink_id": "decode", "sink_name": "json"},
+            {"source_id": "decode", "source_name": "value", "sink_id": "out", "sink_name": "value"},
+        ],
+    }
+    graph = create_graph(alice.client, doc)
+    reply = run_graph(alice.client, graph["id"], {"text": '"a\\u0000b"'})
+    assert reply["status"] == "COMPLETED", reply
+    assert reply["outputs"] == {"value": ["a\ufffdb"]}
+    later = alice.client.get(f"/executions/{reply['id']}").json()
+    assert later["outputs"] == reply["outputs"]
+    assert later["inputs"] == reply["inputs"] == {"text": '"a\\u0000b"'}
+
+    def values(body: dict) -> dict:
+        return {n["node_id"]: (n["inputs"], n["outputs"]) for n in body["node_executions"]}
+
+    assert values(later) == values(reply)
+    assert values(later)["decode"][1] == [["value", "a\ufffdb"]]
+
+
 def test_execute_body_errors(alice: User) -> None:
     gid = create_graph(alice.client, hello_graph())["id"]
     for body in (
@@ -252,6 +303,5 @@ def test_unknown_execution_ids_are_404(alice: User) -> None:
         alice.client.get(f"/executions/{eid}"),
         alice.client.post(f"/executions/{eid}/cancel"),
         alice.client.delete(f"/executions/{eid}"),
-        alice.client.get("/executions/not-a-uuid"),
     ):
         assert r.status_code == 404, r.request.url

@@ -154,11 +154,21 @@ def test_versions_put_activate_and_get_by_version(alice: User) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
-def test_create_with_an_id_of_its_own_makes_a_new_version(alice: User) -> None:
+def test_create_with_an_id_of_its_own_is_409_pointing_to_put(alice: User) -> None:
+    """Creating never adds a version silently: the caller is told how to. The same document posted
+    again (a README line run twice) gives the stored graph."""
     doc = hello_graph()
     create_graph(alice.client, doc)
-    again = create_graph(alice.client, doc)
-    assert again["id"] == doc["id"] and again["version"] == 2
+    again = alice.client.post("/graphs", json=doc)
+    assert again.status_code == 201 and again.json()["version"] == 1, again.text
+    r = alice.client.post("/graphs", json={**doc, "name": "Hello, changed"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["code"] == "conflict"
+    assert f"PUT /api/v1/graphs/{doc['id']}" in r.json()["error"]["message"]
+    versions = alice.client.get(f"/graphs/{doc['id']}/versions").json()
+    assert [v["version"] for v in versions] == [1]
+    r = alice.client.put(f"/graphs/{doc['id']}", json=doc)
+    assert r.status_code == 200 and r.json()["version"] == 2
 
 
 def test_create_with_another_users_id_gets_a_fresh_id(alice: User, bob: User) -> None:
@@ -304,11 +314,35 @@ def test_unknown_graph_ids_are_404_on_every_route(alice: User) -> None:
         c.get(f"/graphs/{gid}/export"),
         c.delete(f"/graphs/{gid}"),
         c.post(f"/graphs/{gid}/execute", json={"inputs": {}}),
-        c.get("/graphs/not-a-uuid"),
     ]
     for r in responses:
         assert r.status_code == 404, (r.request.method, r.request.url)
         assert r.json()["error"]["code"] == "not_found"
+
+
+def test_a_malformed_id_in_a_path_is_400_naming_the_parameter(alice: User) -> None:
+    """Not a bare 404: the caller learns the id is malformed, and which one, on every route."""
+    c = alice.client
+    responses = [
+        (c.get("/graphs/not-a-uuid"), "graph_id"),
+        (c.put("/graphs/12345", json=hello_graph()), "graph_id"),
+        (c.get("/graphs/not-a-uuid/versions"), "graph_id"),
+        (c.delete("/graphs/x"), "graph_id"),
+        (c.post("/graphs/not-a-uuid/execute", json={"inputs": {}}), "graph_id"),
+        (c.get("/executions/not-a-uuid"), "execution_id"),
+        (c.post("/executions/not-a-uuid/cancel"), "execution_id"),
+        (c.get("/blocks/not-a-uuid"), "block_id"),
+    ]
+    for r, name in responses:
+        assert r.status_code == 400, (r.request.method, r.request.url, r.text)
+        error = r.json()["error"]
+        assert error["code"] == "bad_request"
+        assert error["message"] == f"{name}: not a valid id (expected a UUID)"
+        assert error["details"] == [
+            {"key": name, "source": "path", "message": "not a valid id (expected a UUID)"}
+        ]
+    # an unknown path is still 404
+    assert c.get("/graphs/not-a-uuid/nothing-here").status_code == 404
 
 
 def test_local_mode_needs_no_login(local_server: ServerProcess) -> None:

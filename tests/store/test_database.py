@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from workbench.config import Settings
+from workbench.errors import InputError
 from workbench.store.database import Database
 from workbench.store.migrate import discover, migrate
 
@@ -136,13 +137,15 @@ async def test_nul_characters_never_break_storage(wb) -> None:
     node = g.add(nul_maker)
     src.result >> node.text
     node.result >> g.output("out").value
-    result = await wb.executions.run(g.build(), {"text": "a\x00b"})
+    with pytest.raises(InputError, match=r"inputs\.text: contains a NUL character"):
+        await wb.executions.run(g.build(), {"text": "a\x00b"})  # a user's NUL is refused, located
+    result = await wb.executions.run(g.build(), {"text": "ab"})
     assert result.status == "COMPLETED"
-    assert result.outputs == {"out": ["a\x00b\x00end"]}  # in memory the value is intact
+    assert result.outputs == {"out": ["ab\x00end"]}  # in memory the value is intact
     stored = await wb.executions.repo.get(result.execution_id, None)
     assert stored.status == "COMPLETED"
-    assert stored.outputs == {"out": ["a\ufffdb\ufffdend"]}  # stored with U+FFFD in place of NUL
-    assert stored.inputs == {"text": "a\ufffdb"}
+    assert stored.outputs == {"out": ["ab\ufffdend"]}  # stored with U+FFFD in place of NUL
+    assert stored.inputs == {"text": "ab"}
 
 
 async def test_the_embedded_server_stops_only_when_its_last_user_leaves(tmp_path) -> None:

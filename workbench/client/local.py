@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
+from workbench import jsonutil
 from workbench.app import Workbench
 from workbench.auth import LOCAL_USER_ID
 from workbench.block.registry import BlockRegistry, default_registry
@@ -44,6 +45,15 @@ from workbench.store.schedules import ScheduleRecord
 
 def _with_epochs(result: ExecutionResult) -> ExecutionResult:
     result.node_executions = [node_view(n) for n in result.node_executions]
+    return result
+
+
+def _as_stored(result: ExecutionResult) -> ExecutionResult:
+    """A live result of a stored run as a later read gives it: values blocks produced with a NUL
+    character (which the database cannot hold) read U+FFFD, here as they will later."""
+    result.outputs = jsonutil.as_stored(result.outputs)
+    result.node_executions = jsonutil.as_stored(result.node_executions)
+    result.error = jsonutil.clean_text(result.error)
     return result
 
 
@@ -162,6 +172,8 @@ class LocalClient(AsyncClient):
     async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """Wait for the end of a run (of this process, or of another on the same database)."""
         result = await self.wb.executions.wait(execution_id, timeout=timeout, user_id=self.user_id)
+        if self.wb.executions.durable:
+            result = _as_stored(result)
         return _with_epochs(result)
 
     async def events(

@@ -45,7 +45,7 @@ from workbench.errors import (
     WorkbenchError,
 )
 from workbench.graph.model import Graph
-from workbench.graph.validate import normalize
+from workbench.graph.validate import LinkProblem, normalize
 from workbench.knowledge import KnowledgeInputError
 from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from workbench.knowledge.embedders import DEFAULT_MODEL
@@ -80,10 +80,10 @@ def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError]
         error, message = {}, response.text[:500] or response.reason_phrase
     status = response.status_code
     details = error.get("details") or []
-    if details:
-        message += ": " + "; ".join(
-            f"{d.get('key') or d.get('source') or ''}: {d.get('message')}".lstrip(": ") for d in details
-        )
+    said = [f"{d.get('key') or d.get('source') or ''}: {d.get('message')}".lstrip(": ") for d in details]
+    said = [text for text in said if text not in message]  # a message may already say it
+    if said:
+        message += ": " + "; ".join(said)
     if status == 401:
         raise AuthError(message)
     if status == 403:
@@ -97,15 +97,23 @@ def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError]
             [(str(d.get("key") or d.get("source") or "body"), str(d.get("message"))) for d in details]
         )
     if status == 422 and error.get("problems"):
-        raise GraphValidationError(
-            [
-                Problem(p["message"], node_id=p.get("node_id"), pin=p.get("pin"), link_id=p.get("link_id"))
-                for p in error["problems"]
-            ]
-        )
+        raise GraphValidationError([_problem(p) for p in error["problems"]])
     if status < 500:
         raise InputError(message)
     raise ServerError(f"the server failed ({status}): {message}")
+
+
+def _problem(doc: dict[str, Any]) -> Problem:
+    """A problem as the server located it (a link's by its ends, in its message, as here)."""
+    message = str(doc.get("message"))
+    kind = LinkProblem if doc.get("link_id") and "link from " in message else Problem
+    return kind(
+        message,
+        node_id=doc.get("node_id"),
+        pin=doc.get("pin"),
+        link_id=doc.get("link_id"),
+        code=str(doc.get("code") or "invalid"),
+    )
 
 
 def _content(graph: Graph) -> Any:
@@ -216,27 +224,27 @@ class RemoteClient(AsyncClient):
     async def _check_blocks(self, graph: Graph) -> None:
         """Refuse a graph using blocks the server lacks, naming them and how to install them."""
         catalogue = await self._catalogue_blocks()
-        missing = {
-            n.block_id: n.id
-            for g in [graph, *graph.sub_graphs]
-            for n in g.nodes
-            if n.block_id not in catalogue
-        }
+        missing: dict[str, list[str]] = {}
+        for g in [graph, *graph.sub_graphs]:
+            for n in g.nodes:
+                if n.block_id not in catalogue:
+                    missing.setdefault(n.block_id, []).append(n.id)
         if not missing:
             return
         registry = self.registry or default_registry()
         parts = []
         notebook = False
-        for block_id, node_id in missing.items():
+        for block_id, node_ids in missing.items():
+            nodes = ("node " if len(node_ids) == 1 else "nodes ") + ", ".join(map(repr, node_ids))
             if block_id in registry:
                 source = registry.source(block_id)
                 name = registry.get(block_id).name
                 here = not source.startswith(("blocks.", "entry point"))
                 notebook |= here
                 origin = "defined in this notebook/process" if here else f"from {source}"
-                parts.append(f"{name!r} (node {node_id!r}, {origin})")
+                parts.append(f"{name!r} ({nodes}, {origin})")
             else:
-                parts.append(f"block id {block_id} (node {node_id!r})")
+                parts.append(f"block id {block_id} ({nodes})")
         message = f"the server at {self.url} does not have the block(s) " + ", ".join(parts) + "."
         if notebook:
             message += (
@@ -276,7 +284,10 @@ class RemoteClient(AsyncClient):
         try:
             current = await self.load_graph(graph.id)
         except NotFoundError:
-            return await self.create_graph(graph)
+            try:
+                return await self.create_graph(graph)
+            except ConflictError:  # saved meanwhile by another caller: compare with that
+                current = await self.load_graph(graph.id)
         mine = normalize(graph.model_copy(deep=True), self.registry or default_registry())
         if _content(current) == _content(mine):
             return current

@@ -3,10 +3,15 @@
 Checks unknown blocks, duplicate ids, links to missing nodes, unknown or malformed pins, required
 inputs neither linked nor defaulted, and defaults of the wrong type. :func:`normalize` applies rule E1:
 links leaving a block with static output are static.
+
+A link is located by what it joins, ``link from <source node>.<pin> to <sink node>.<pin>`` (its
+message starts so, for every transport), since link ids are usually generated; the id stays in
+``link_id``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -20,6 +25,35 @@ from workbench.errors import GraphValidationError, NotFoundError, Problem
 from workbench.graph.model import Graph
 
 SubgraphResolver = Callable[[str, int | None], Graph | None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkProblem(Problem):
+    """A problem of a link; its message starts with the link's ends (see the module documentation)."""
+
+    def __str__(self) -> str:
+        """The message alone: it says which link, by its ends, and ``link_id`` is a detail."""
+        return self.message
+
+
+def link_ends(link: Any) -> str:
+    """``link from a.out to b.in``: how a problem names a link."""
+    return f"link from {link.source_id}.{link.source_name} to {link.sink_id}.{link.sink_name}"
+
+
+def unknown_block(node: Any) -> Problem:
+    """The problem of a node whose block is not installed in this process."""
+    return Problem(
+        f"unknown block {node.block_id!r}: no block with this id is installed here (a block defined "
+        "in a notebook exists only in that notebook's process; install it as a package to run it "
+        "elsewhere)",
+        node_id=node.id,
+        code="unknown_block",
+    )
+
+
+def _link_problem(link: Any, message: str, **fields: Any) -> LinkProblem:
+    return LinkProblem(f"{link_ends(link)}: {message}", link_id=link.id, **fields)
 
 
 @lru_cache(maxsize=1024)
@@ -53,14 +87,12 @@ def validate_graph(
         try:
             blocks[node.id] = registry.get(node.block_id)
         except NotFoundError:
-            problems.append(
-                Problem(f"unknown block {node.block_id!r}", node_id=node.id, code="unknown_block")
-            )
+            problems.append(unknown_block(node))
     link_ids: set[str] = set()
     linked_inputs: dict[str, set[str]] = {}
     for link in graph.links:
         if link.id in link_ids:
-            problems.append(Problem("duplicate link id", link_id=link.id, code="duplicate_link"))
+            problems.append(_link_problem(link, f"duplicate link id {link.id!r}", code="duplicate_link"))
         link_ids.add(link.id)
         problems.extend(_check_link(graph, link, blocks, seen))
         linked_inputs.setdefault(link.sink_id, set()).add(pins.base_name(link.sink_name))
@@ -75,9 +107,7 @@ def validate_graph(
         sub_ids.add(sub.id)
         for p in validate_graph(sub, registry, resolve_subgraph):
             problems.append(
-                Problem(
-                    f"in sub-graph {sub.name!r} ({sub.id}): {p.message}", p.node_id, p.pin, p.link_id, p.code
-                )
+                dataclasses.replace(p, message=f"in sub-graph {sub.name!r} ({sub.id}): {p.message}")
             )
     return problems
 
@@ -86,9 +116,7 @@ def _check_link(graph: Graph, link: Any, blocks: dict[str, Block], node_ids: set
     out = []
     for end, node_id in (("source", link.source_id), ("sink", link.sink_id)):
         if node_id not in node_ids:
-            out.append(
-                Problem(f"{end} node {node_id!r} does not exist", link_id=link.id, code="missing_node")
-            )
+            out.append(_link_problem(link, f"{end} node {node_id!r} does not exist", code="missing_node"))
     source = blocks.get(link.source_id)
     if source is not None:
         out.extend(_check_source_pin(graph, link, source))
@@ -113,10 +141,10 @@ def _check_source_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
             return _check_dynamic_suffix(name, base, link, link.source_id)
         valid = sorted(block.output_pins)
     return [
-        Problem(
+        _link_problem(
+            link,
             f"unknown output pin {name!r} of {block.name}; valid: {', '.join(valid)}",
             node_id=link.source_id,
-            link_id=link.id,
             pin=name,
             code="unknown_pin",
         )
@@ -136,10 +164,10 @@ def _check_sink_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
             return _check_dynamic_suffix(name, base, link, link.sink_id)
         valid = sorted(block.input_pins)
     return [
-        Problem(
+        _link_problem(
+            link,
             f"unknown input pin {name!r} of {block.name}; valid: {', '.join(valid) or '(none)'}",
             node_id=link.sink_id,
-            link_id=link.id,
             pin=name,
             code="unknown_pin",
         )
@@ -152,9 +180,7 @@ def _check_dynamic_suffix(name: str, base: str, link: Any, node_id: str) -> list
     tokens = pins._tokens(name[len(base) :])
     if tokens is None:
         return [
-            Problem(
-                f"malformed dynamic pin {name!r}", node_id=node_id, link_id=link.id, pin=name, code="bad_pin"
-            )
+            _link_problem(link, f"malformed dynamic pin {name!r}", node_id=node_id, pin=name, code="bad_pin")
         ]
     return []
 

@@ -24,7 +24,7 @@ from workbench.engine.plan import Plan
 from workbench.engine.recorder import NullRecorder, Recorder, Replay
 from workbench.engine.run import GraphRun, RunSpec
 from workbench.engine.state import ExecutionStatus, NodeExec, fast_uuid
-from workbench.errors import BlockError, InputError, NotFoundError
+from workbench.errors import BlockError, GraphValidationError, InputError, NotFoundError
 from workbench.graph.model import Graph
 from workbench.runtime.bus import EventBus, Subscription
 from workbench.runtime.events import EventType, ExecutionEvent
@@ -358,6 +358,9 @@ class ExecutionService:
             raise DeadLetter(reason)
         try:
             plan = await self.graphs.execution_plan(rec.graph_id, rec.user_id, rec.graph_version)
+        except GraphValidationError as exc:  # e.g. blocks this executor lacks: the message names the nodes
+            await self.repo.fail(rec.id, str(exc))
+            return
         except NotFoundError:
             await self.repo.fail(rec.id, f"graph {rec.graph_id} version {rec.graph_version} no longer exists")
             return

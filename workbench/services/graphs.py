@@ -10,12 +10,17 @@ from workbench.block.base import BlockType
 from workbench.block.registry import BlockRegistry
 from workbench.config import Settings
 from workbench.engine.plan import Plan
-from workbench.errors import GraphValidationError, NotFoundError, Problem
+from workbench.errors import ConflictError, GraphValidationError, NotFoundError, Problem
 from workbench.graph.model import Graph
-from workbench.graph.validate import normalize, validate_graph
+from workbench.graph.validate import normalize, unknown_block, validate_graph
 from workbench.store.graphs import GraphRepository, GraphSummary
 
 PLAN_CACHE_SIZE = 256
+
+
+class BlocksNotInstalled(GraphValidationError, NotFoundError):
+    """A stored graph uses blocks this process lacks; ``problems`` names each node. Also a
+    NotFoundError, which an executor taking a queued run of such a graph treats as unrunnable."""
 
 
 class GraphService:
@@ -108,8 +113,10 @@ class GraphService:
     async def create(self, graph: Graph, user_id: str) -> Graph:
         """Store a new graph (version 1 unless the document says otherwise), with its sub-graphs.
 
-        A graph id that another user already owns gets a fresh id; one the caller owns becomes a
-        new version of it.
+        A graph id that another user already owns gets a fresh id. One the caller owns is the stored
+        graph when the content is the same (posting a file twice is harmless), else a ConflictError
+        pointing to :meth:`update` (``PUT /api/v1/graphs/{id}``): creating never adds a version
+        silently.
         """
         repo = self._require_repo()
         graph = await self.check(graph, user_id)
@@ -117,7 +124,12 @@ class GraphService:
         if owner is not None and owner != user_id:
             graph = graph.model_copy(update={"id": _new_id()})
             owner = None
-        return await self._store(graph, user_id, keep_version=owner is None, dedupe=False)
+        if owner is not None:
+            current = await repo.get(graph.id, user_id, None)
+            if current is not None and _same_content(current, graph):
+                return current
+            raise _exists(graph.id)
+        return await self._store(graph, user_id, keep_version=True, dedupe=False, new=True)
 
     async def update(self, graph_id: str, graph: Graph, user_id: str) -> Graph:
         """Store ``graph`` as the next version of ``graph_id`` and make it active."""
@@ -140,8 +152,13 @@ class GraphService:
         graph = await self.check(graph.model_copy(update={"is_active": True}), user_id)
         return await self._store(graph, user_id, keep_version=owner is None, dedupe=True)
 
-    async def _store(self, graph: Graph, user_id: str, *, keep_version: bool, dedupe: bool) -> Graph:
-        """Insert ``graph`` (and missing sub-graphs) under per-graph locks; return what is stored."""
+    async def _store(
+        self, graph: Graph, user_id: str, *, keep_version: bool, dedupe: bool, new: bool = False
+    ) -> Graph:
+        """Insert ``graph`` (and missing sub-graphs) under per-graph locks; return what is stored.
+
+        With ``new``, a graph stored meanwhile under the same id (a concurrent create) is a conflict.
+        """
         repo = self._require_repo()
         async with repo.pool.acquire() as conn, conn.transaction():
             for graph_id in sorted({graph.id, *(sub.id for sub in graph.sub_graphs)}):
@@ -158,6 +175,8 @@ class GraphService:
                 if current is not None and _same_content(current, graph):
                     return current
             latest = await repo.latest_version(conn, graph.id)
+            if new and latest:
+                raise _exists(graph.id)
             if not keep_version or graph.version <= latest:
                 graph.version = latest + 1
             plan = Plan(graph, self.registry, self.settings.node_timeout)
@@ -245,16 +264,33 @@ class GraphService:
         return await self.stored_plan(graph_id, user_id, version)
 
     def plan(self, graph: Graph, *, stored: bool) -> Plan:
-        """The compiled graph; stored versions are immutable, so their plans are cached."""
+        """The compiled graph; stored versions are immutable, so their plans are cached.
+
+        A stored graph may use blocks this process lacks (saved by a notebook that defined them, on
+        the same database): that is a GraphValidationError naming each such node, not a bare
+        "unknown block id"."""
         if not stored:
-            return Plan(graph, self.registry, self.settings.node_timeout)
+            return self._compile(graph)
         key = (graph.id, graph.version)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._plans) >= PLAN_CACHE_SIZE:
                 self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[key] = Plan(graph, self.registry, self.settings.node_timeout)
+            plan = self._plans[key] = self._compile(graph)
         return plan
+
+    def _compile(self, graph: Graph) -> Plan:
+        missing = [unknown_block(n) for n in graph.nodes if n.block_id not in self.registry]
+        if missing:
+            raise BlocksNotInstalled(missing)
+        return Plan(graph, self.registry, self.settings.node_timeout)
+
+
+def _exists(graph_id: str) -> ConflictError:
+    return ConflictError(
+        f"graph {graph_id} already exists: to save a new version, PUT /api/v1/graphs/{graph_id} "
+        "(update_graph in the Python client); to keep both, give this one another id"
+    )
 
 
 def _new_id() -> str:

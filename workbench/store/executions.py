@@ -8,7 +8,9 @@ from typing import Any
 
 import asyncpg
 
+from workbench import jsonutil
 from workbench.engine.recorder import Replay, StoredNodeExec
+from workbench.errors import InputError
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -156,7 +158,15 @@ class ExecutionRepository:
         executor_key: int | None = None,
         credentials: dict[str, str] | None = None,
     ) -> None:
-        """Insert a QUEUED graph execution owned by the process holding ``executor_key``."""
+        """Insert a QUEUED graph execution owned by the process holding ``executor_key``.
+
+        Inputs a user gave (not a sub-graph run's, which blocks produced) are stored as given or
+        refused: a NUL character, which ``jsonb`` cannot hold, is an InputError naming where it is.
+        """
+        if parent_execution_id is None:
+            where = jsonutil.nul_path(inputs, "inputs")
+            if where is not None:
+                raise InputError(f"{where}: contains a NUL character (U+0000), which cannot be stored")
         await self.pool.execute(
             """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs, priority,
                                              parent_execution_id, parent_node_execution_id, executor_key,

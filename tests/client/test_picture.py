@@ -9,8 +9,8 @@ from itertools import pairwise
 
 import pytest
 
-from kernel_ext.picture import graph_svg, layout, text_width
-from kernel_ext.text import FSI, PDI
+from workbench.client.render import graph_svg, layout, text_width
+from workbench.client.text import FSI, PDI
 from workbench.graph.builder import GraphBuilder
 from workbench.graph.model import Graph, Link
 
@@ -187,15 +187,6 @@ def test_a_five_node_chain_fits_the_width_left_to_right(max_width: int) -> None:
     for a, b in pairwise(order):
         if round(rects[a][1]) == round(rects[b][1]):
             assert rects[a][2] < rects[b][0]
-
-
-def test_the_old_picture_was_too_wide() -> None:
-    """What the issue saw: the hand-made columns put a five-node chain in one row, wider than 800 px."""
-    from workbench.client.render import graph_svg as old_svg
-
-    g = chain(3)
-    assert float(parse(old_svg(g.graph, g.registry)).get("width", 0)) > 800
-    assert float(parse(graph_svg(g.graph, g.registry)).get("width", 0)) <= 800
 
 
 def test_labels_stay_in_their_boxes_and_links_go_around_boxes() -> None:
