@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import uuid
+from html import escape
 from typing import Any
 
 
@@ -25,8 +26,9 @@ class StaticFallback:
     """Mixin for an ipywidgets widget: the display carries an HTML snapshot next to the widget view."""
 
     def snapshot_html(self) -> str:
-        """The widget's current state as self-contained HTML (inline styles only)."""
-        raise NotImplementedError
+        """The widget's current state as self-contained HTML (inline styles only). By default its
+        one-line text; each widget shows more."""
+        return f"<pre>{escape(self.snapshot_text())}</pre>"
 
     def snapshot_text(self) -> str:
         """The widget's current state in one line of plain text."""

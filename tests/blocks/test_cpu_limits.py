@@ -4,8 +4,6 @@ pool, and a node that hits a limit fails with a message naming the limit (and it
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -17,6 +15,7 @@ from blocks.ai import render_prompt
 from blocks.io import AgentOutputBlock
 from blocks.text import FillTextTemplateBlock, TextReplaceBlock
 from blocks.utils import ExtractCodeBlock, MathExpressionBlock, XMLParserBlock, is_numeric, parse_xml
+from tests.support.loop import LoopWatch
 from workbench import sandbox
 from workbench.block.selftest import run_block_once
 from workbench.errors import LimitExceeded
@@ -53,21 +52,9 @@ async def run(block_cls: type, data: dict[str, Any]) -> list[tuple[str, Any]]:
 
 async def while_ticking(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
     """(result of ``work``, seconds it took, longest pause of the event loop meanwhile)."""
-    ticks = [time.monotonic()]
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(0.02)
-            ticks.append(time.monotonic())
-
-    task = asyncio.create_task(ticker())
-    started = time.monotonic()
-    try:
+    async with LoopWatch(interval=0.02) as watch:
         result = await work()
-    finally:
-        task.cancel()
-    ticks.append(time.monotonic())
-    return result, time.monotonic() - started, max(b - a for a, b in itertools.pairwise(ticks))
+    return result, watch.elapsed, watch.longest_pause
 
 
 # ---- templates -----------------------------------------------------------------------------------

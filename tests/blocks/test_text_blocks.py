@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from blocks.text import (
     TextSplitBlock,
     run_regex,
 )
+from tests.support.loop import LoopWatch
 from workbench import sandbox
 from workbench.block.selftest import run_block_once
 
@@ -86,27 +85,15 @@ async def test_match_invalid_regex_fails_the_node():
 async def test_match_catastrophic_regex_times_out_without_blocking_the_loop(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(text_blocks, "REGEX_TIMEOUT", 1.0)
     await sandbox.run(abs, -1, what="warming up the pool")  # its first start is not what is timed
-    ticks: list[float] = []
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(0.05)
-            ticks.append(time.monotonic())
-
-    task = asyncio.create_task(ticker())
-    started = time.monotonic()
-    try:
+    async with LoopWatch() as watch:
         out = await run(
             MatchTextPatternBlock, {"text": CATASTROPHIC["text"], "match": CATASTROPHIC["pattern"], "data": 1}
         )
-    finally:
-        task.cancel()
-    elapsed = time.monotonic() - started
     assert len(out) == 1
     assert out[0][0] == "error"
     assert "longer than 1 s" in out[0][1]
-    assert elapsed < 4
-    assert len(ticks) >= 10, "the event loop was blocked while the regex ran"
+    assert watch.elapsed < 4
+    assert len(watch.ticks) >= 10, "the event loop was blocked while the regex ran"
 
 
 # ---- ExtractTextInformationBlock ------------------------------------------------------------------

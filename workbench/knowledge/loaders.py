@@ -16,15 +16,18 @@ Documents come from users, and reading one is CPU work that a small file can mak
 :func:`load_document` reads Markdown, HTML and PDF in the sandbox process pool
 (:mod:`workbench.sandbox`) under ``WORKBENCH_SANDBOX_DOCUMENT_TIMEOUT`` and the memory limit, and
 every format stops at :data:`MAX_PDF_PAGES` pages and :data:`MAX_DOCUMENT_CHARS` characters of text;
-plain text, which is read in linear time, stays in-process.
+plain text up to :data:`INLINE_TEXT_BYTES`, which is read in linear time, stays in-process.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from markdown_it import MarkdownIt
 
@@ -294,6 +297,8 @@ def _read(raw: bytes, kind: str, filename: str | None) -> LoadedDocument:
     return loaded
 
 
+INLINE_TEXT_BYTES = 1_000_000
+"""Plain text up to this size is read in-process; larger text goes to the pool like other formats."""
 _NAMES = {
     "application/pdf": "the PDF",
     "text/html": "the HTML document",
@@ -319,20 +324,10 @@ def load_document(
         DocumentError: the document cannot be read, or reading it hit a limit (the message says which).
     """
     raw, kind = _prepare(data, content_type, filename)
-    if kind == "text/plain":
+    if _reads_inline(raw, kind):
         return _read(raw, kind, filename)
-    try:
-        return sandbox.run_sync(
-            _read,
-            raw,
-            kind,
-            filename,
-            what=f"reading {_NAMES[kind]}",
-            timeout=sandbox.limits().document_timeout,
-            setting=sandbox.DOCUMENT_TIMEOUT_SETTING,
-        )
-    except LimitExceeded as exc:
-        raise DocumentError(str(exc)) from None
+    with _limits_as_document_errors():
+        return sandbox.run_sync(_read, raw, kind, filename, **_pool_options(kind))
 
 
 async def load_document_async(
@@ -340,17 +335,29 @@ async def load_document_async(
 ) -> LoadedDocument:
     """:func:`load_document` for async code: the event loop goes on while the pool reads."""
     raw, kind = _prepare(data, content_type, filename)
-    if kind == "text/plain" and len(raw) <= 1_000_000:
+    if _reads_inline(raw, kind):
         return _read(raw, kind, filename)
+    with _limits_as_document_errors():
+        return await sandbox.run(_read, raw, kind, filename, **_pool_options(kind))
+
+
+def _reads_inline(raw: bytes, kind: str) -> bool:
+    """Plain text is read in linear time: in-process, up to a size that takes milliseconds."""
+    return kind == "text/plain" and len(raw) <= INLINE_TEXT_BYTES
+
+
+def _pool_options(kind: str) -> dict[str, Any]:
+    return {
+        "what": f"reading {_NAMES.get(kind, 'the text')}",
+        "timeout": sandbox.limits().document_timeout,
+        "setting": sandbox.DOCUMENT_TIMEOUT_SETTING,
+    }
+
+
+@contextmanager
+def _limits_as_document_errors() -> Iterator[None]:
+    """A limit the pool hit is the document's problem: a DocumentError saying which."""
     try:
-        return await sandbox.run(
-            _read,
-            raw,
-            kind,
-            filename,
-            what=f"reading {_NAMES.get(kind, 'the text')}",
-            timeout=sandbox.limits().document_timeout,
-            setting=sandbox.DOCUMENT_TIMEOUT_SETTING,
-        )
+        yield
     except LimitExceeded as exc:
         raise DocumentError(str(exc)) from None

@@ -11,7 +11,6 @@ document and its chunks in one transaction: a failure leaves nothing half-added.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ from workbench.knowledge.embedders import (
     EmbeddingConfigError,
     probe_dimension,
 )
-from workbench.knowledge.loaders import DocumentError, LoadedDocument, load_document
+from workbench.knowledge.loaders import DocumentError, LoadedDocument, load_document_async
 from workbench.knowledge.search import (
     SEARCH_MODES,
     SearchHit,
@@ -289,7 +288,7 @@ class KnowledgeService:
         if problems:
             raise KnowledgeInputError(problems)
         try:
-            loaded: LoadedDocument = await asyncio.to_thread(load_document, content, content_type, filename)
+            loaded: LoadedDocument = await load_document_async(content, content_type, filename)
         except DocumentError as exc:
             raise KnowledgeInputError([("content", str(exc))]) from None
         chunks = chunk_sections(loaded.sections, kb.chunk_size, kb.chunk_overlap)
