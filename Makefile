@@ -57,6 +57,8 @@ bench: $(TEST_STAMP)
 	$(BIN)/python tests/benchmarks/bench_notebook.py
 	$(BIN)/python tests/benchmarks/bench_cli.py
 	$(BIN)/python tests/benchmarks/bench_sandbox.py
+	$(BIN)/python tests/benchmarks/bench_oneshot.py
+	$(BIN)/python tests/benchmarks/bench_execute_wait.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

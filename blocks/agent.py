@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema, BlockType, get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 
 
 class AgentExecutorBlock(Block):

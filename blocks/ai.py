@@ -18,7 +18,7 @@ from pydantic import Field
 from workbench import jsonutil
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.errors import BlockError, LimitExceeded
 
 if TYPE_CHECKING:  # imported where used: workbench.llm brings httpx, templating Jinja (slow imports)

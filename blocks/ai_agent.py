@@ -1,9 +1,10 @@
 """SmartDecisionMakerBlock: the model picks which linked block or sub-graph to call next (AutoGPT's id/pins).
 
-The blocks linked from its ``tools`` pin are the model's functions: each function's parameters are
-the sink pins of those links. When the model calls a function, the block yields each argument as
-``tools_^_{sink node id}_~_{sink pin}`` (the engine routes it to that one link only, contract C2) and
-then its ``conversations``. Linking the tool's output back to ``last_tool_output`` and
+The blocks linked from its ``tools`` pin are the model's functions: the engine lists them in
+``context.tools`` (:class:`~workbench.block.context.Tool`), each function's parameters being the sink
+pins of those links. When the model calls a function, the block yields what the tool's ``invoke``
+gives: each argument as ``tools_^_{sink node id}_~_{sink pin}`` (the engine routes it to that one link
+only, contract C2); then it yields its ``conversations``. Linking the tool's output back to ``last_tool_output`` and
 ``conversations`` back to ``conversation_history`` makes the agent loop: the block waits until the
 tool's answer is there (see :meth:`SmartDecisionMakerBlock.waiting_for`), adds it to the
 conversation, asks the model again, and so on until the model answers without a tool call, which
@@ -13,6 +14,8 @@ it yields on ``finished``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -21,13 +24,14 @@ from blocks.ai import LLMBlock, LLMInput, _mock_response, render_prompt
 from workbench import jsonutil
 from workbench.block import BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import BlockType, get_context
-from workbench.engine import pins
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext, Tool
 from workbench.errors import BlockError
 
 if TYPE_CHECKING:  # workbench.llm brings httpx: imported when a call is made (blocks.ai)
     from workbench.llm import ChatResponse, Message
 
+_NOT_FOR_PROVIDERS = frozenset({"title", "default", "advanced", "secret", "placeholder"})
+"""Schema keys of our pins that mean nothing to a model (and some providers refuse)."""
 MAIN_OBJECTIVE_PREFIX = "[Main Objective Prompt]: "
 DEFAULT_SYS_PROMPT = (
     "Thinking carefully step by step decide which function to call. Always choose a function call from "
@@ -64,95 +68,60 @@ def _tool_output_text(value: Any) -> str:
     return value if isinstance(value, str) else jsonutil.dumps(value)
 
 
-def tool_functions(context: RunContext) -> list[dict[str, Any]]:
-    """The function definitions of the nodes linked from this node's tool pins."""
-    plan = context.plan
-    if plan is None or context.node_id not in plan.nodes:
-        return []
-    me = plan.nodes[context.node_id]
-    by_sink: dict[str, list[str]] = {}
-    sinks = {}
-    for route in me.selector_out:
-        if pins.is_tool_pin(route.selector):
-            by_sink.setdefault(route.sink.id, [])
-            if route.sink_name not in by_sink[route.sink.id]:
-                by_sink[route.sink.id].append(route.sink_name)
-            sinks[route.sink.id] = route.sink
+@dataclass(frozen=True, slots=True)
+class ToolFunction:
+    """A tool as a provider function: its definition, and which pin each of its parameters stands for."""
+
+    tool: Tool
+    definition: dict[str, Any]
+    """``{"type": "function", "function": {"name", "description", "parameters"}}``."""
+    pins: dict[str, str]
+    """Pin name by parameter name (parameter names are cleaned for providers)."""
+
+    @property
+    def name(self) -> str:
+        """The function's name, unique among the block's tools."""
+        return str(self.definition["function"]["name"])
+
+    def call(self, arguments: dict[str, Any]) -> list[tuple[str, Any]]:
+        """The outputs that call the tool with the model's ``arguments`` (by parameter name)."""
+        return self.tool.invoke({pin: arguments.get(param) for param, pin in self.pins.items()})
+
+
+def tool_functions(tools: Sequence[Tool]) -> list[ToolFunction]:
+    """``tools`` as provider functions: names and parameters as providers accept them, names unique."""
     functions = []
     used: dict[str, int] = {}
-    for sink_id, fields in by_sink.items():
-        sink = sinks[sink_id]
-        fn = _function_for(sink, fields)
-        base = fn["name"]
+    for tool in tools:
+        base = clean_name(tool.name)
         count = used.get(base, 0)
         used[base] = count + 1
-        if count:
-            fn["name"] = f"{base}_{count}"
-        functions.append({"type": "function", "function": fn})
+        properties: dict[str, Any] = {}
+        by_param: dict[str, str] = {}
+        required = set(tool.input_schema.get("required") or [])
+        for pin, prop in (tool.input_schema.get("properties") or {}).items():
+            param = clean_name(pin)
+            by_param[param] = pin
+            kept = {k: v for k, v in prop.items() if k not in _NOT_FOR_PROVIDERS}
+            properties[param] = kept or {"type": "string"}
+        definition = {
+            "name": f"{base}_{count}" if count else base,
+            "description": tool.description or tool.name,
+            "parameters": {
+                "type": "object",
+                "properties": properties,
+                "required": [p for p, pin in by_param.items() if pin in required],
+            },
+        }
+        functions.append(ToolFunction(tool, {"type": "function", "function": definition}, by_param))
     return functions
 
 
-def _function_for(sink: Any, fields: list[str]) -> dict[str, Any]:
-    block = sink.block
-    metadata = sink.metadata if isinstance(sink.metadata, dict) else {}
-    if block.block_type == BlockType.AGENT:
-        schema = sink.defaults.get("input_schema") or {}
-        name = metadata.get("customized_name") or sink.defaults.get("agent_name") or "agent"
-        description = schema.get("description") or f"Run the agent {name}."
-        props_source = schema.get("properties") or {}
-        required_source = set(schema.get("required") or [])
-    else:
-        schema = block.input_schema()
-        name = metadata.get("customized_name") or block.name
-        description = block.description
-        props_source = schema.get("properties") or {}
-        required_source = set(block.required_inputs)
-    properties: dict[str, Any] = {}
-    mapping: dict[str, str] = {}
-    required = []
-    for field in fields:
-        param = clean_name(field)
-        mapping[param] = field
-        prop = _inline_refs(
-            dict(props_source.get(field) or props_source.get(pins.base_name(field)) or {}), schema
-        )
-        for key in ("title", "default", "advanced", "secret", "placeholder"):
-            prop.pop(key, None)
-        if not prop:
-            prop = {"type": "string"}
-        properties[param] = prop
-        if field in required_source:
-            required.append(param)
-    return {
-        "name": clean_name(str(name)),
-        "description": description or name,
-        "parameters": {"type": "object", "properties": properties, "required": required},
-        "_sink_node_id": sink.id,
-        "_field_mapping": mapping,
-    }
-
-
-def _inline_refs(node: Any, root: dict[str, Any], depth: int = 0) -> Any:
-    """``node`` with local ``$ref``s (``#/$defs/X``) replaced by their definitions (providers want no refs)."""
-    if depth > 8:
-        return node
-    if isinstance(node, list):
-        return [_inline_refs(v, root, depth + 1) for v in node]
-    if not isinstance(node, dict):
-        return node
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        target = (root.get("$defs") or {}).get(ref.removeprefix("#/$defs/"), {})
-        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-        return _inline_refs(merged, root, depth + 1)
-    return {k: _inline_refs(v, root, depth + 1) for k, v in node.items()}
-
-
-def _check_call(call: Any, functions: list[dict[str, Any]]) -> str | None:
+def _check_call(call: Any, functions: list[ToolFunction]) -> str | None:
     """What is wrong with a tool call (unknown function, bad JSON, missing argument), or None."""
-    fn = next((f["function"] for f in functions if f["function"]["name"] == call.name), None)
+    fn = next((f for f in functions if f.name == call.name), None)
     if fn is None:
-        names = ", ".join(f["function"]["name"] for f in functions) or "(none)"
+        names = ", ".join(f.name for f in functions) or "(none)"
         return f"there is no function {call.name!r}; the functions are: {names}"
     try:
         args = jsonutil.loads(call.arguments or "{}")
@@ -160,7 +129,7 @@ def _check_call(call: Any, functions: list[dict[str, Any]]) -> str | None:
         return f"the arguments of {call.name!r} are not valid JSON: {call.arguments!r}"
     if not isinstance(args, dict):
         return f"the arguments of {call.name!r} must be a JSON object"
-    missing = [p for p in fn["parameters"].get("required", []) if p not in args]
+    missing = [p for p in fn.definition["function"]["parameters"]["required"] if p not in args]
     if missing:
         return f"{call.name!r} needs the arguments {', '.join(missing)}"
     return None
@@ -225,7 +194,7 @@ class SmartDecisionMakerBlock(LLMBlock):
                 "pin 'agent_mode_max_iterations': only 0 is supported (tools run as linked nodes; link the "
                 "tool's output to last_tool_output and conversations to conversation_history)"
             )
-        functions = tool_functions(ctx)
+        functions = tool_functions(ctx.tools)
         conversation: list[Message] = [dict(m) for m in input_data.conversation_history or []]
         pending = pending_tool_calls(conversation)
         if pending and input_data.last_tool_output is None:
@@ -264,11 +233,9 @@ class SmartDecisionMakerBlock(LLMBlock):
             return
         calls = response.tool_calls if input_data.multiple_tool_calls else response.tool_calls[:1]
         for call in calls:
-            fn = next(f["function"] for f in functions if f["function"]["name"] == call.name)
-            args = jsonutil.loads(call.arguments or "{}")
-            for param in fn["parameters"]["properties"]:
-                field = fn["_field_mapping"].get(param, param)
-                yield f"tools_^_{fn['_sink_node_id']}_~_{field}", args.get(param)
+            fn = next(f for f in functions if f.name == call.name)
+            for output in fn.call(jsonutil.loads(call.arguments or "{}")):
+                yield output
         if response.reasoning:
             conversation.append({"role": "assistant", "content": f"[Reasoning]: {response.reasoning}"})
         response.tool_calls = list(calls)
@@ -276,7 +243,7 @@ class SmartDecisionMakerBlock(LLMBlock):
         yield "conversations", conversation
 
     async def _decide(
-        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[dict[str, Any]]
+        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[ToolFunction]
     ) -> ChatResponse:
         """Ask the model; when it calls a tool wrongly, tell it why and ask again (``retry`` times)."""
         messages = list(conversation)
@@ -287,7 +254,7 @@ class SmartDecisionMakerBlock(LLMBlock):
                 input_data,
                 messages,
                 stream_pin="finished",
-                tools=functions or None,
+                tools=[f.definition for f in functions] or None,
                 parallel_tool_calls=input_data.multiple_tool_calls if functions else None,
             )
             problems = [p for p in (_check_call(c, functions) for c in response.tool_calls) if p]

@@ -36,7 +36,7 @@ from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.errors import BlockError, CredentialsError
 
 if TYPE_CHECKING:  # asyncpg and workbench.net (httpx) are imported when a block connects

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.errors import BlockError, CredentialsError, RetryableError
 
 if TYPE_CHECKING:  # workbench.net brings httpx: imported when a block makes a request

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.errors import BlockError, NotFoundError, ServiceUnavailable
 
 if TYPE_CHECKING:  # workbench.knowledge (loaders, pgvector store) is imported when a block runs

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 
 if TYPE_CHECKING:
-    from workbench.engine.context import RunContext
+    from workbench.block.context import RunContext
 
 TimezoneLiteral = Literal[
     "UTC",

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.errors import BlockError
 
 if TYPE_CHECKING:  # httpx, selectolax and workbench.net are imported when a block runs
@@ -100,7 +100,9 @@ class SendWebRequestBlock(Block):
         "Sends an HTTP request (JSON or form body, optional files) and outputs the response: parsed "
         "JSON when the server says application/json, else text. 2xx answers go to `response`, 4xx to "
         "`client_error`, others to `server_error`. Private and local addresses are refused unless "
-        "the server configuration allows them."
+        "the server configuration allows them. Requests with effects carry an `Idempotency-Key` "
+        "header, the same when the node runs again after a crash, so a server that honours it "
+        "applies the request once."
     )
     categories = (BlockCategory.OUTPUT,)
 
@@ -177,11 +179,12 @@ class SendWebRequestBlock(Block):
             yield "server_error", parsed
 
     async def _fetch(self, context: RunContext, method: str, url: str, **options: Any) -> HttpResult:
-        """Send the request through the guarded client (the self-test replaces this)."""
+        """Send the request through the guarded client (the self-test replaces this), with the node
+        execution's idempotency key on a POST, PUT, PATCH or DELETE unless ``headers`` names one."""
         from workbench.net import safe_client
 
         async with safe_client(context.settings) as http:
-            return await http.request(method, url, **options)
+            return await http.request(method, url, idempotency_key=context.idempotency_key, **options)
 
 
 # ---- content extraction --------------------------------------------------------------------------

@@ -6,8 +6,8 @@ HTML, in the picture and in the plain-text forms.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -17,7 +17,7 @@ from workbench.client.text import display_value, html_name, html_value, isolate
 from workbench.client.types import BlockInfo, GraphInfo
 from workbench.graph.builder import GraphBuilder
 from workbench.graph.model import Graph
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import ExecutionResult, NodeExecution
 
 STATUS_COLOURS = {
     "COMPLETED": "#2e7d32",
@@ -48,19 +48,19 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "wb-
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _duration(start: float | None, end: float | None) -> str:
+def _duration(start: datetime | None, end: datetime | None) -> str:
     if start is None:
         return ""
-    return f"{((end or time.time()) - start) * 1000:.1f} ms"
+    seconds = ((end or datetime.now(UTC)) - start).total_seconds()
+    return f"{seconds * 1000:.1f} ms"
 
 
-def _block_name(node: dict[str, Any]) -> str:
+def _block_name(node: NodeExecution) -> str:
     """The block's name (stored node executions carry only its id)."""
-    if node.get("block_name"):
-        return str(node["block_name"])
+    if node.block_name:
+        return node.block_name
     registry = default_registry()
-    block_id = str(node.get("block_id", ""))
-    return registry.get(block_id).name if block_id in registry else block_id
+    return registry.get(node.block_id).name if node.block_id in registry else node.block_id
 
 
 def _pin_values(outputs: Any, limit: int = 120) -> str:
@@ -98,11 +98,11 @@ def execution_html(result: ExecutionResult) -> str:
     if result.node_executions:
         rows = [
             (
-                html_name(str(n.get("node_id"))),
+                html_name(n.node_id),
                 html_name(_block_name(n)[:40]),
-                badge(str(n.get("status"))),
-                _duration(n.get("started_at"), n.get("ended_at")),
-                _pin_values(n.get("outputs")),
+                badge(str(n.status)),
+                _duration(n.started_at, n.ended_at),
+                _pin_values(n.outputs),
             )
             for n in result.node_executions
         ]

@@ -13,27 +13,10 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 
 from server.middleware import NO_CACHE, request_id_of
 from server.schemas import ErrorDetail, ErrorOut
-from workbench.errors import (
-    AuthError,
-    ConflictError,
-    GraphValidationError,
-    NotFoundError,
-    PermissionDenied,
-    StoreUnavailable,
-    UserError,
-    WorkbenchError,
-)
+from workbench.errors import GraphValidationError, InvalidFields, StoreUnavailable, UserError, WorkbenchError
 
 log = logging.getLogger("server.errors")
 
-_USER_ERRORS: list[tuple[type[UserError], int, str]] = [
-    (GraphValidationError, 422, "invalid_graph"),
-    (NotFoundError, 404, "not_found"),
-    (ConflictError, 409, "conflict"),
-    (AuthError, 401, "unauthorized"),
-    (PermissionDenied, 403, "forbidden"),
-    (UserError, 422, "invalid_input"),
-]
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -74,23 +57,23 @@ def _response(
 
 
 def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Our own errors: user mistakes become 4xx with what and where; others 500/503."""
+    """Our own errors, with the status and code their class carries (``workbench.errors``): user
+    mistakes are 4xx with what and where; the database gone is 503; anything else is a bug (500)."""
+    assert isinstance(exc, WorkbenchError)
+    status, code = exc.http_status, exc.error_code
+    if isinstance(exc, InvalidFields):  # located like Litestar's own field errors
+        details = [{"key": key, "message": message, "source": "body"} for key, message in exc.problems]
+        detail = ErrorDetail(status=status, code=code, message="the request is not valid", details=details)
+        return _response(request, detail)
     if isinstance(exc, UserError):
-        for cls, status, code in _USER_ERRORS:
-            if isinstance(exc, cls):
-                problems = (
-                    [p.to_dict() for p in exc.problems] if isinstance(exc, GraphValidationError) else []
-                )
-                message = "the graph has problems" if problems else str(exc)
-                return _response(
-                    request, ErrorDetail(status=status, code=code, message=message, problems=problems)
-                )
+        problems = [p.to_dict() for p in exc.problems] if isinstance(exc, GraphValidationError) else []
+        message = "the graph has problems" if problems else str(exc)
+        return _response(request, ErrorDetail(status=status, code=code, message=message, problems=problems))
     if isinstance(exc, StoreUnavailable):
         log.error("database unavailable: %s", exc)
         return _response(
-            request, ErrorDetail(status=503, code="unavailable", message="the database is unavailable")
+            request, ErrorDetail(status=status, code=code, message="the database is unavailable")
         )
-    assert isinstance(exc, WorkbenchError)
     return handle_internal_error(request, exc)
 
 

@@ -21,7 +21,8 @@ WebSocket handshakes alike:
   framing, a Content Security Policy that lets API responses load nothing at all, the docs
   page's own policy (``DocsPage``) and the one of the server's other pages (``PAGE_CSP``).
 
-Refusals are answered in the API's error shape; a refused WebSocket handshake gets an HTTP 403 with
+The Host and Origin rules live in ``workbench.net.origin`` (the web apps' server applies the same
+ones); this module applies them to the API. Refusals are answered in the API's error shape; a refused WebSocket handshake gets an HTTP 403 with
 that body (or a close with code 1008 where the server cannot send a denial response).
 """
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import logging
 import re
 from typing import Any
@@ -44,6 +44,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from server.config import ServerConfig
 from server.middleware import request_id_of
 from server.schemas import ErrorDetail, ErrorOut
+from workbench.net.origin import OriginPolicy, is_loopback_host, split_host
+
+__all__ = ["FrontDoor", "is_loopback_host", "split_host"]
 
 log = logging.getLogger("server.guard")
 
@@ -73,101 +76,19 @@ CSP_STATE_KEY = "content_security_policy"
 
 
 # ---- hosts and origins -----------------------------------------------------------------------------
+# The rules themselves live in ``workbench.net.origin`` (the web front end applies the same ones).
 
 
-def split_host(value: str) -> tuple[str, str]:
-    """(host, port) of a ``Host`` header value; the host lowercased, without brackets or a
-    trailing dot; the port "" when there is none."""
-    value = value.strip().lower()
-    if value.startswith("["):  # [::1]:8006
-        host, _, rest = value[1:].partition("]")
-        return host, rest[1:] if rest.startswith(":") else ""
-    host, sep, port = value.rpartition(":")
-    if sep and port.isdigit() and ":" not in host:
-        return host.rstrip("."), port
-    return value.rstrip("."), ""
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether ``host`` (a name or an address, no port) can only mean this machine."""
-    if host == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-def _origin(url: str) -> str:
-    """``scheme://host[:port]`` of a URL or an ``Origin`` value, lowercased, default port dropped."""
-    try:
-        parts = urlsplit(url.strip().lower())
-    except ValueError:  # e.g. "http://[::1": no origin at all, so nobody's
-        return "invalid://"
-    host, port = split_host(parts.netloc.rpartition("@")[2])
-    if (parts.scheme, port) in (("http", "80"), ("https", "443")):
-        port = ""
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}{':' + port if port else ''}"
-
-
-def _authority(origin: str) -> str:
-    """``host[:port]`` of a normalised origin."""
-    return origin.partition("://")[2]
-
-
-def _host_authority(host_header: str) -> str:
-    """``host[:port]`` of a ``Host`` header, normalised like an origin's (browsers leave the port
-    out exactly when it is the default one of the page's scheme)."""
-    host, port = split_host(host_header)
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{port}" if port else host
-
-
-class FrontDoor:
+class FrontDoor(OriginPolicy):
     """Which hosts and origins a server accepts (from its ``ServerConfig``)."""
 
     def __init__(self, config: ServerConfig) -> None:
-        self.local = config.auth == "none"
-        names = {split_host(h)[0] for h in config.allowed_hosts}  # a port given with a name is ignored
-        self.any_host = "*" in names and not self.local
-        names.discard("*")
-        bind, _ = split_host(config.host)
-        if bind not in ("", "0.0.0.0", "::"):
-            names.add(bind)
-        self.listed_origins = {_origin(o) for o in config.cors_origins}
-        if config.public_url:
-            public = _origin(config.public_url)
-            self.listed_origins.add(public)
-            names.add(split_host(_authority(public))[0].strip("[]"))
-        self.hosts = frozenset(names)
-
-    def host_allowed(self, host_header: str | None) -> bool:
-        """Whether a ``Host`` header names this server (no header at all: not a browser, fine)."""
-        if host_header is None or self.any_host:
-            return True
-        host, _ = split_host(host_header)
-        return is_loopback_host(host) or host in self.hosts
-
-    def origin_problem(
-        self, origin: str | None, fetch_site: str | None, host_header: str | None
-    ) -> str | None:
-        """Why a request from a page at ``origin`` is foreign, or None when it is not."""
-        listed = origin is not None and origin != "null" and _origin(origin) in self.listed_origins
-        if fetch_site == "cross-site" and not listed:
-            return "a cross-site request (Sec-Fetch-Site: cross-site) from a page this server does not trust"
-        if origin is None or listed:
-            return None
-        if origin == "null":
-            return "a request from an opaque origin (Origin: null)"
-        if host_header is not None and _authority(_origin(origin)) == _host_authority(host_header):
-            return None  # the page is one of this server's own (the docs page)
-        return (
-            f"a request from the page origin {origin!r}, which is not this server's and is not in "
-            "WORKBENCH_CORS_ORIGINS"
+        super().__init__(
+            local=config.auth == "none",
+            allowed_hosts=config.allowed_hosts,
+            bind_host=config.host,
+            cors_origins=config.cors_origins,
+            public_url=config.public_url,
         )
 
 
@@ -204,14 +125,9 @@ def guard_middleware(config: ServerConfig) -> Any:
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             websocket = scope["type"] == "websocket"
             method = "GET" if websocket else scope["method"]
-            status, problem = 403, None
-            if not door.host_allowed(headers.get("host")):
-                problem = (
-                    f"the Host {headers['host']!r} is not a name of this server (DNS rebinding?); "
-                    + ("without accounts it answers to loopback names only; " if door.local else "")
-                    + "list other names in WORKBENCH_ALLOWED_HOSTS"
-                )
-            elif websocket or method not in SAFE_METHODS:
+            status = 403
+            problem = door.host_problem(headers.get("host"))
+            if problem is None and (websocket or method not in SAFE_METHODS):
                 problem = door.origin_problem(
                     headers.get("origin"), headers.get("sec-fetch-site"), headers.get("host")
                 )

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from litestar._asgi.utils import wrap_in_exception_handler
 from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from workbench.logsafe import redact
+from workbench import logsetup
 
 access_log = logging.getLogger("server.access")
 CURRENT_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -26,28 +26,14 @@ NO_CACHE = {
 }
 
 
-class JsonFormatter(logging.Formatter):
-    """Formats log records as one JSON object per line (with the request id when there is one),
-    secrets redacted (``workbench.logsafe``) even when no redacting filter ran before."""
+class JsonFormatter(logsetup.JsonFormatter):
+    """The core's JSON log lines, with the id of the request being served on every line written
+    while serving it."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": redact(record.getMessage()),
-        }
-        for key in ("request_id", "method", "path", "status", "duration_ms", "user_id"):
-            if hasattr(record, key):
-                value = getattr(record, key)
-                doc[key] = redact(value) if key == "path" and isinstance(value, str) else value
-        if "request_id" not in doc and (current := CURRENT_REQUEST_ID.get()) is not None:
-            doc["request_id"] = current  # any log line written while serving a request
-        if record.exc_info or record.exc_text:
-            doc["exc"] = redact(record.exc_text or self.formatException(record.exc_info))  # type: ignore[arg-type]
-        if record.stack_info:
-            doc["stack"] = redact(record.stack_info)
-        return json.dumps(doc, default=str)
+    def context(self) -> Mapping[str, Any]:
+        """The current request's id, when there is one."""
+        current = CURRENT_REQUEST_ID.get()
+        return {"request_id": current} if current is not None else {}
 
 
 def request_id_of(scope: Scope) -> str:

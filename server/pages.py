@@ -1,4 +1,5 @@
-"""What a browser visits: the home page at ``/`` and the assets of the pages under ``/static/``.
+"""What a browser visits: the home page at ``/`` (what runs here, and the way to the web apps) and the
+assets of the pages under ``/static/``.
 
 Pages load nothing from outside this server. Our own stylesheet and icon are in ``server/static/``;
 Swagger UI (the docs page at ``/api/docs``, ``server.guard.DocsPage``) comes from the
@@ -35,6 +36,8 @@ STATIC = HERE / "static"
 SWAGGER_UI_PACKAGE = "swagger-ui-py"
 SWAGGER_UI_FILES = ("swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-ui.css")
 """The files of Swagger UI the docs page loads."""
+UI_URL_STATE = "ui_url"
+"""Where the process that serves the API also serves the web apps (``app.state``; unset: not here)."""
 OWN_CACHE = "public, max-age=300"
 VERSIONED_CACHE = "public, max-age=31536000, immutable"
 MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}
@@ -185,13 +188,14 @@ def _kind(kind: str) -> str:
     return {"rabbitmq": "RabbitMQ", "redis": "Redis"}.get(kind, kind)
 
 
-def render_home(wb: Workbench, config: ServerConfig, base_url: str) -> str:
-    """The home page's HTML."""
+def render_home(wb: Workbench, config: ServerConfig, base_url: str, ui_url: str | None = None) -> str:
+    """The home page's HTML (``ui_url``: where the web apps run, None when they are off)."""
     return _TEMPLATES.get_template("home.html").render(
         version=__version__,
         facts=facts(wb, config),
         accounts=config.auth == "accounts",
         base_url=base_url,
+        ui_url=ui_url,
         css_url=asset_url("home.css"),
         icon_url=ICON_URL,
     )
@@ -210,8 +214,9 @@ def home(request: Request[Any, Any, Any]) -> Response[str]:
     """The home page: what is running here and where to go next."""
     config: ServerConfig = request.app.state.config
     base_url = config.public_url or str(request.base_url)
+    ui_url = request.app.state.get(UI_URL_STATE)
     return Response(
-        render_home(request.app.state.workbench, config, base_url.rstrip("/")),
+        render_home(request.app.state.workbench, config, base_url.rstrip("/"), ui_url),
         media_type=MediaType.HTML,
         headers={"content-security-policy": PAGE_CSP, "cache-control": "no-store"},
     )

@@ -101,8 +101,11 @@ class NodeExecutionOut(BaseModel):
     outputs: list[list[Any]] = Field(default_factory=list, description="[pin, value] pairs in yield order.")
     error: str | None = None
     attempts: int = 0
+    queued_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    block_name: str | None = None
+    stats: dict[str, Any] = Field(default_factory=dict, description="Numbers the block reported (tokens, cost).")
 
 
 class ExecutionOut(BaseModel):

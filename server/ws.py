@@ -45,12 +45,14 @@ from uuid import UUID
 from litestar import Litestar, WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from server.routes.executions import execution_out
 from workbench import jsonutil
 from workbench.app import Workbench
 from workbench.auth import Principal
 from workbench.errors import NotFoundError, WorkbenchError
 from workbench.runtime.bus import Subscription
 from workbench.runtime.events import ExecutionEvent
+from workbench.services.executions import ExecutionResult
 
 log = logging.getLogger(__name__)
 HEARTBEAT = 15.0
@@ -136,17 +138,9 @@ def _uuid(value: Any, name: str) -> str:
         raise ValueError(f"{name} must be a UUID") from None
 
 
-def _state(result: Any) -> dict[str, Any]:
-    return {
-        "id": result.execution_id,
-        "graph_id": result.graph_id,
-        "graph_version": result.graph_version,
-        "status": str(result.status),
-        "outputs": jsonutil.as_stored(result.outputs),  # as a later read gives them (NUL -> U+FFFD)
-        "error": result.error,
-        "error_node_id": result.error_node_id,
-        "node_executions": jsonutil.as_stored(result.node_executions),
-    }
+def _state(result: ExecutionResult) -> dict[str, Any]:
+    """A run's state as ``GET /api/v1/executions/{id}`` gives it."""
+    return execution_out(result).model_dump(mode="json")
 
 
 class _SignedOut(Exception):

@@ -1,4 +1,4 @@
-"""The ``workbench`` command, run for real in subprocesses (exit codes as in workbench/cli.py)."""
+"""The ``workbench`` command, run for real in subprocesses (exit codes as in launch/cli.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ def cli_env(workbench_home: Path) -> dict[str, str]:
 
 def workbench(env: dict[str, str], *args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workbench.cli", *map(str, args)],
+        [sys.executable, "-m", "launch.cli", *map(str, args)],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -372,11 +373,30 @@ def test_no_command_is_a_usage_error(cli_env: dict[str, str]) -> None:
     assert "usage: workbench" in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["serve", "up", "executor", "scheduler"])
+def test_an_unknown_log_level_is_a_usage_error(cli_env: dict[str, str], command: str) -> None:
+    proc = workbench(cli_env, command, "--log-level", "chatty")
+    assert proc.returncode == 2
+    assert "argument --log-level: invalid choice: 'chatty'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_port_in_use_is_a_configuration_error(cli_env: dict[str, str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        proc = workbench(cli_env, "scheduler", "--port", port)
+    assert proc.returncode == 3
+    assert proc.stderr.strip() == (
+        f"error: the scheduler's health endpoint cannot listen on 127.0.0.1:{port}: "
+        "Address already in use (use --port)"
+    )
+
+
 # ---- start-up: --version, what a command imports, a quiet console --------------------------------
 
 STARTUP_PROBE = """
 import json, sys
-from workbench import cli
+from launch import cli
 try:
     code = cli.main(sys.argv[1:])
 except SystemExit as exc:
@@ -402,6 +422,10 @@ NOT_FOR_VALIDATE = (
     "jinja2",
     "pebble",
     "selectolax",
+    "server",
+    "launch.serve",
+    "launch.executor",
+    "launch.scheduler",
 )
 
 
@@ -455,7 +479,7 @@ def test_up_console_has_no_embedded_database_info_lines(tmp_path: Path) -> None:
     console = tmp_path / "console.txt"
     with open(console, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "up", "--port", str(port)],
+            [sys.executable, "-m", "launch.cli", "up", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -9,8 +9,8 @@ import logging
 
 import pytest
 
-from server.middleware import JsonFormatter
 from workbench.logsafe import MASK, RedactingFilter, install, redact
+from workbench.logsetup import JsonFormatter
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwic2NvcGUiOiJhbGwifQ"
@@ -146,7 +146,7 @@ def test_the_json_formatter_redacts_by_itself() -> None:
 
 def test_server_executor_and_scheduler_logging_redacts() -> None:
     """``workbench serve``, ``executor`` and ``scheduler`` all set up logging with this function."""
-    from server.serve import configure_logging
+    from workbench.logsetup import configure_logging
 
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level

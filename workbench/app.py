@@ -12,19 +12,19 @@ Every front door (CLI, notebook client, server) opens one::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 import asyncpg
 
 from workbench import sandbox
+from workbench.block.context import BlockServices
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
-from workbench.engine.context import BlockServices
 from workbench.knowledge.embedders import EmbedderFactory
 from workbench.knowledge.service import KnowledgeService
 from workbench.knowledge.store import KnowledgeRepository
@@ -45,7 +45,19 @@ from workbench.store.graphs import GraphRepository
 from workbench.store.writer import WriteBehind
 
 log = logging.getLogger(__name__)
-SWEEP_INTERVAL = 10.0
+RUNS_SHARE = 0.8
+"""The part of the stop timeout given to runs (finishing, then being handed back: see
+:meth:`ExecutionService.shutdown`); the rest is for writing their state and closing connections."""
+
+
+async def _within(work: Awaitable[Any], seconds: float, what: str) -> None:
+    """Await ``work`` for up to ``seconds``; past that it is cancelled and the stop goes on (logged)."""
+    try:
+        await asyncio.wait_for(work, max(seconds, 0.0))
+    except TimeoutError:
+        log.warning("stopping: %s took too long; left unfinished", what)
+    except Exception:
+        log.exception("stopping: %s failed", what)
 
 
 class Workbench:
@@ -96,7 +108,7 @@ class Workbench:
         """Take executions from the queue (an executor process). With no AMQP_URL, runs are
         always dispatched in the process that submits them."""
         self.queue: ExecutionQueue | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        """The execution queue: RabbitMQ with AMQP_URL, else the executions service's in-process one."""
         self.started = False
 
     async def start(self) -> Workbench:
@@ -139,30 +151,19 @@ class Workbench:
                 self.queue,
                 self.block_services,
             )
+            self.queue = self.executions.queue  # without AMQP_URL: the service's in-process queue
             await sync_catalogue(pool, self.registry)
-            if self.queue is not None:
+            if self.settings.amqp_url:
                 if self.consume:
+                    assert self.queue is not None and self.executions.sweeper is not None
                     await self.queue.consume(
                         self.executions.handle, concurrency=self.settings.executor_concurrency
                     )
-                    self._sweeper = asyncio.get_running_loop().create_task(
-                        self._sweep(), name="workbench-sweeper"
-                    )
+                    self.executions.sweeper.start()
             elif self.resume:
                 await self.executions.resume_interrupted()
         self.started = True
         return self
-
-    async def _sweep(self) -> None:
-        """Publish again what was not published, or whose executor died (a safety net for lost messages)."""
-        while True:
-            await asyncio.sleep(SWEEP_INTERVAL)
-            try:
-                count = await self.executions.republish_stuck()
-                if count:
-                    log.info("republished %d stuck executions", count)
-            except Exception:
-                log.exception("sweeping stuck executions failed")
 
     async def _take_lease(self) -> int:
         """Hold this process's executor lock for its lifetime (its runs are ours while it is held)."""
@@ -173,32 +174,48 @@ class Workbench:
             if await self._lease.fetchval("SELECT pg_try_advisory_lock($1, $2)", EXECUTOR_LOCK_CLASS, key):
                 return key
 
-    async def stop(self) -> None:
-        """Finish or hand back runs, flush, close connections."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Finish or hand back runs, flush, close connections, within ``timeout`` seconds
+        (``WORKBENCH_STOP_TIMEOUT`` by default) whatever runs are doing.
+
+        Runs get most of the time to finish (:meth:`ExecutionService.shutdown`); the rest are handed
+        back (stored ones stay RUNNING and resume on the next start or another executor). A step
+        that overruns its share is left unfinished, as a crash would leave it: storage stays the
+        truth, and the embedded server is always left, so the last process using it stops it.
+        """
         if not self.started:
             return
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._sweeper
-        if self.queue is not None:
-            await self.queue.stop()  # stop taking work; running handlers finish or hand back
-        await self.executions.shutdown()
-        if self.accounts is not None:
-            await self.accounts.drain()  # mails being prepared need the pool
-        if self.writer is not None:
-            await self.writer.stop()
-        if self._lease is not None:
-            await self._lease.close()
-            self._lease = None
-        if self.db is not None:
-            await self.db.stop()
-        await self.shared.stop()
-        await self.bus.stop()
         self.started = False
+        budget = self.settings.stop_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        if self.executions.sweeper is not None:
+            await self.executions.sweeper.stop()
+        runs = budget * RUNS_SHARE
+        stopping_queue = None
+        if self.queue is not None and not self.queue.in_process:
+            # Stop taking work; its handlers return as their runs end or are handed back below.
+            stopping_queue = asyncio.get_running_loop().create_task(self.queue.stop(grace=runs))
+        await self.executions.shutdown(runs)
+        if stopping_queue is not None:
+            await _within(stopping_queue, left(), "stopping the queue consumer")
+        if self.accounts is not None:
+            await _within(self.accounts.drain(), left(), "sending the mails being prepared")
+        if self.writer is not None:
+            await _within(self.writer.stop(), left(), "writing the last node results")
+        if self._lease is not None:
+            lease, self._lease = self._lease, None
+            await _within(lease.close(timeout=max(left(), 0.1)), left(), "closing the executor lease")
+        if self.db is not None:
+            await self.db.stop(timeout=left())
+        await _within(self.shared.stop(), left(), "leaving the shared state")
+        await _within(self.bus.stop(), max(left(), 0.5), "disconnecting the event bus")
 
     def _presence_doc(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"running": len(self.executions._runs)}
+        doc: dict[str, Any] = {"running": self.executions.running_count()}
         for extra in self.presence_extras:
             doc.update(extra())
         return doc

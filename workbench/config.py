@@ -94,6 +94,9 @@ class Settings:
         schedule_min_interval: the shortest time, in seconds, between two fires of an INTERVAL or CRON
             schedule (``WORKBENCH_SCHEDULE_MIN_INTERVAL``).
         max_schedules_per_user: active schedules one user may have (``WORKBENCH_MAX_SCHEDULES_PER_USER``).
+        stop_timeout: seconds a stopping process (SIGTERM) gives its runs to finish before it hands
+            them back (they stay resumable) and exits; the whole stop stays within about this limit
+            (``WORKBENCH_STOP_TIMEOUT``).
     """
 
     home: Path
@@ -120,6 +123,7 @@ class Settings:
     max_child_runs: int = 1000
     schedule_min_interval: int = 60
     max_schedules_per_user: int = 100
+    stop_timeout: float = 5.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -156,6 +160,7 @@ class Settings:
             max_child_runs=_int(env, "WORKBENCH_MAX_CHILD_RUNS", 1000),
             schedule_min_interval=_int(env, "WORKBENCH_SCHEDULE_MIN_INTERVAL", 60),
             max_schedules_per_user=_int(env, "WORKBENCH_MAX_SCHEDULES_PER_USER", 100),
+            stop_timeout=_float(env, "WORKBENCH_STOP_TIMEOUT", 5.0),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -8,6 +8,7 @@ are translated where they are caught (``raise StoreUnavailable(...) from exc``):
     ├── UserError                 the caller's mistake (4xx at the API); says what and where
     │   ├── GraphValidationError  every located problem of a graph at once (``.problems``)
     │   ├── InputError            bad run inputs, bad CLI arguments, bad block input
+    │   │   └── InvalidFields     bad fields of a request, each named (``.problems``)
     │   ├── NotFoundError         an unknown id, or another user's resource (graph, execution...)
     │   ├── ConflictError         the resource exists already (an email taken)
     │   ├── AuthError             not authenticated: bad or missing credentials or token (401)
@@ -18,24 +19,65 @@ are translated where they are caught (``raise StoreUnavailable(...) from exc``):
     ├── BlockError                raised inside a block: the node fails with this message
     │   ├── RetryableError        control signal: the engine retries the node with backoff
     │   └── LimitExceeded         bounded work (template, expression, document) hit a limit
-    └── ExecutionFailed           a run ended FAILED (names the node and its error)
+    ├── ExecutionFailed           a run ended FAILED (names the node and its error)
+    └── ServerError               a workbench server failed (5xx) or could not be reached
+
+**One table for every front door.** Each class carries what it means outside Python: its HTTP status
+and machine-readable ``error_code`` (what the server answers, in ``{"error": {"status", "code"}}``)
+and the CLI's ``exit_code``. Subclasses inherit them, so a new error needs a line only when it means
+something new. :func:`error_class` reads the table backwards: the class a remote client raises for a
+server's answer.
+
+=====================  ======  ==============  ========
+class                  status  error_code      exit
+=====================  ======  ==============  ========
+WorkbenchError         500     internal        1
+ConfigError            500     internal        3
+UserError, InputError  422     invalid_input   2
+GraphValidationError   422     invalid_graph   2
+NotFoundError          404     not_found       2
+ConflictError          409     conflict        2
+AuthError              401     unauthorized    2
+PermissionDenied       403     forbidden       2
+StoreError             500     internal        3
+StoreUnavailable       503     unavailable     3
+ServerError            502     server_error    1
+=====================  ======  ==============  ========
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
+
+EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 4
+"""The CLI's exit codes: done; failed (a run failed, a server error); the user's mistake; the
+configuration or the database; a bug (an exception that is not a WorkbenchError)."""
 
 
 class WorkbenchError(Exception):
     """Root of every error the product raises on purpose."""
 
+    http_status: ClassVar[int] = 500
+    """The HTTP status the API answers with (5xx: the request was fine, the server was not)."""
+    error_code: ClassVar[str] = "internal"
+    """The API's machine-readable ``error.code``."""
+    exit_code: ClassVar[int] = EXIT_FAILED
+    """The CLI's exit status."""
+
 
 class ConfigError(WorkbenchError):
     """A configuration mistake; the message names the setting."""
 
+    exit_code = EXIT_CONFIG
+
 
 class UserError(WorkbenchError):
     """A caller's mistake: bad graph, bad input, unknown id."""
+
+    http_status = 422
+    error_code = "invalid_input"
+    exit_code = EXIT_USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +118,9 @@ class Problem:
 class GraphValidationError(UserError):
     """A graph has problems; ``problems`` lists every one of them, located."""
 
+    http_status = 422  # stated, so that a subclass that is also a NotFoundError stays a 422
+    error_code = "invalid_graph"
+
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -86,20 +131,41 @@ class InputError(UserError):
     """Bad run inputs or arguments."""
 
 
+class InvalidFields(InputError):
+    """Bad fields of a request, all at once: ``problems`` lists ``(field, message)`` for each (the
+    API answers them as located ``details``)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+
 class NotFoundError(UserError):
     """An unknown id."""
+
+    http_status = 404
+    error_code = "not_found"
 
 
 class ConflictError(UserError):
     """The resource exists already."""
 
+    http_status = 409
+    error_code = "conflict"
+
 
 class AuthError(UserError):
     """Not authenticated: a missing, wrong or expired credential or token."""
 
+    http_status = 401
+    error_code = "unauthorized"
+
 
 class PermissionDenied(UserError):
     """Authenticated, but not allowed (a scope is missing)."""
+
+    http_status = 403
+    error_code = "forbidden"
 
 
 class RegistryError(WorkbenchError):
@@ -109,9 +175,14 @@ class RegistryError(WorkbenchError):
 class StoreError(WorkbenchError):
     """The database failed."""
 
+    exit_code = EXIT_CONFIG
+
 
 class StoreUnavailable(StoreError):
     """The database cannot be reached or started."""
+
+    http_status = 503
+    error_code = "unavailable"
 
 
 class BlockError(WorkbenchError):
@@ -147,3 +218,30 @@ class LimitExceeded(BlockError):
     def __init__(self, message: str, limit: str = "size") -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class ServerError(WorkbenchError):
+    """A workbench server failed (5xx) or could not be reached (the remote client raises it)."""
+
+    http_status = 502
+    error_code = "server_error"
+
+
+_BY_CODE: dict[str, type[WorkbenchError]] = {
+    cls.error_code: cls
+    for cls in (InputError, GraphValidationError, NotFoundError, ConflictError, AuthError, PermissionDenied)
+}
+"""The errors a server's answer names, by ``error.code`` (a UserError of the server is an InputError
+to its client; its 5xx answers, a 503 included, are ServerError)."""
+
+
+def error_class(status: int, code: str | None = None) -> type[WorkbenchError]:
+    """The exception for an API error answer: by its ``error.code`` where the status agrees, else
+    by the status alone (another 4xx: :class:`InputError`; 5xx and anything else: :class:`ServerError`)."""
+    cls = _BY_CODE.get(code or "")
+    if cls is not None and cls.http_status == status:
+        return cls
+    for cls in _BY_CODE.values():
+        if cls.http_status == status:
+            return cls
+    return InputError if 400 <= status < 500 else ServerError

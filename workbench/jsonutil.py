@@ -46,12 +46,9 @@ def dumps_db(value: Any) -> str:
 
 
 def as_stored(value: Any) -> Any:
-    """``value`` as it reads back from ``jsonb`` (NUL characters replaced by U+FFFD); ``value`` itself
-    (not a copy) when it holds no NUL, which costs one encoding."""
-    text = dumps(value)
-    if "\\u0000" not in text:
-        return value
-    return loads(_NUL_ESCAPE.sub(r"\1\\ufffd", text))
+    """``value`` exactly as it reads back from ``jsonb``: a JSON round trip (objects become their
+    JSON form, tuples lists) with NUL characters replaced by U+FFFD."""
+    return loads(dumps_db(value))
 
 
 def nul_path(value: Any, path: str) -> str | None:

@@ -15,7 +15,7 @@ What is redacted (the shape stays, so a line still says what happened):
   (also ``amqp://``, ``redis://:pass@``).
 
 Every process's logging set-up installs the filter (``install``): ``workbench serve`` / ``up``,
-``executor``, ``scheduler`` and the command line.
+``executor`` and ``scheduler`` through :func:`workbench.logsetup.configure_logging`, and the command line.
 """
 
 from __future__ import annotations

@@ -136,7 +136,11 @@ class ChatWidget(StaticFallback, widgets.VBox):
         """Send a message and wait for the reply (what typing and pressing Send does, blocking)."""
         with self._replied:
             count = len(self.messages)
-            self._start(text)
+        # Not holding the lock while starting: the previous reply's callback, on the client's
+        # thread, may need it, and the start waits for that thread. wait_for checks before it
+        # waits, so a reply that lands in between is not missed.
+        self._start(text)
+        with self._replied:
             if not self._replied.wait_for(lambda: len(self.messages) >= count + 2, timeout):
                 raise TimeoutError(f"no reply within {timeout:g}s")
         last = self.messages[-1]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -11,18 +10,9 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
-from pydantic import ValidationError
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import BlockOut, BlockRunIn, BlockRunOut
-from workbench import jsonutil
-from workbench.block.base import BlockType
-from workbench.block.selftest import run_block_once
-from workbench.engine.context import RunContext
-from workbench.engine.run import format_validation_error
-from workbench.errors import InputError, NotFoundError
-
-BLOCK_RUN_TIMEOUT = 60.0
 
 
 def _catalogue(request: Request[Any, Any, Any]) -> tuple[bytes, str]:
@@ -81,26 +71,7 @@ class BlockController(Controller):
     ) -> BlockRunOut:
         """Run a single block on the given inputs and return what it yielded (an error is an output too)."""
         principal = caller(request, "blocks:execute")
-        wb = workbench_of(request)
-        block = wb.registry.get(str(block_id))
-        if block.block_type == BlockType.AGENT:
-            raise InputError("the agent executor block runs only inside a graph; run the graph instead")
-        context = RunContext.for_test(wb.settings)
-        context.user_id = principal.user_id
-        outputs: list[list[Any]] = []
-        try:
-            async with asyncio.timeout(block.timeout or BLOCK_RUN_TIMEOUT):
-                for name, value in await run_block_once(block, dict(data.inputs), context):
-                    outputs.append([name, jsonutil.normalize(value)])
-        except ValidationError as exc:
-            raise InputError(f"invalid input: {format_validation_error(exc)}") from None
-        except NotFoundError:
-            raise
-        except TimeoutError:
-            return BlockRunOut(
-                outputs=outputs, error=f"timed out after {block.timeout or BLOCK_RUN_TIMEOUT:g}s"
-            )
-        except Exception as exc:
-            return BlockRunOut(outputs=outputs, error=f"{type(exc).__name__}: {exc}")
-        error = next((v for n, v in outputs if n == "error"), None)
-        return BlockRunOut(outputs=outputs, error=error)
+        done = await workbench_of(request).executions.run_block(
+            str(block_id), dict(data.inputs), user_id=principal.user_id, credentials=data.credentials
+        )
+        return BlockRunOut(outputs=[list(pair) for pair in done.outputs], error=done.error)

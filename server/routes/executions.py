@@ -13,51 +13,32 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ExecuteIn, ExecutionOut, NodeExecutionOut, Page
-from workbench import jsonutil
-from workbench.errors import ConflictError, NotFoundError
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import ExecutionResult, NodeExecution
 from workbench.store.executions import ExecutionRecord
 
 PRIORITY = {"low": -1, "normal": 0, "high": 1}
 
 
-def _dt(ts: float | None) -> datetime | None:
-    return datetime.fromtimestamp(ts, UTC) if ts is not None else None
-
-
-def _when(value: float | str | datetime | None) -> datetime | None:
-    """A node timing as a datetime: live runs keep epoch seconds, stored ones ISO strings."""
-    if value is None or isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return _aware(datetime.fromisoformat(value))
-    return _dt(value)
-
-
-def node_out(node: dict[str, Any]) -> NodeExecutionOut:
-    """The API form of a node execution (live or stored: the same types either way)."""
-    return NodeExecutionOut(
-        **{**node, "started_at": _when(node.get("started_at")), "ended_at": _when(node.get("ended_at"))}
-    )
+def node_out(node: NodeExecution) -> NodeExecutionOut:
+    """The API form of a node execution."""
+    return NodeExecutionOut.model_validate(node, from_attributes=True)
 
 
 def execution_out(result: ExecutionResult, *, with_nodes: bool = True) -> ExecutionOut:
-    """The API form of an execution result, as stored: a live result with values blocks produced
-    holding a NUL character (which the database cannot hold) shows them as a later read will."""
-    nodes = jsonutil.as_stored(result.node_executions) if with_nodes else []
+    """The API form of an execution result (the service gives stored runs as a later read will)."""
     return ExecutionOut(
         id=result.execution_id,
         graph_id=result.graph_id,
         graph_version=result.graph_version,
         status=str(result.status),  # type: ignore[arg-type]
         inputs=result.inputs,
-        outputs=jsonutil.as_stored(result.outputs),
-        error=jsonutil.clean_text(result.error),
+        outputs=result.outputs,
+        error=result.error,
         error_node_id=result.error_node_id,
-        created_at=_dt(result.created_at),
-        started_at=_dt(result.started_at),
-        ended_at=_dt(result.ended_at),
-        node_executions=[node_out(n) for n in nodes] if with_nodes else None,
+        created_at=result.created_at,
+        started_at=result.started_at,
+        ended_at=result.ended_at,
+        node_executions=[node_out(n) for n in result.node_executions] if with_nodes else None,
     )
 
 
@@ -103,14 +84,6 @@ class ExecuteController(Controller):
         """Start a run; 202 with its id at once, or 200 with the result if it ends within ``wait``."""
         principal = caller(request, "graphs:execute")
         wb = workbench_of(request)
-        if data.credentials:
-            assert wb.credentials is not None
-            for cred_id in data.credentials.values():
-                try:
-                    UUID(cred_id)
-                except ValueError:
-                    raise NotFoundError(f"credential {cred_id} not found") from None
-                await wb.credentials.resolve(principal.user_id, cred_id)  # 404 unless the caller's
         execution_id = await wb.executions.submit(
             str(graph_id),
             data.inputs,
@@ -186,13 +159,7 @@ class ExecutionController(Controller):
     async def delete_execution(self, request: Request[Any, Any, Any], execution_id: FromPath[UUID]) -> None:
         """Delete a finished run and its node executions (cancel a running one first)."""
         principal = caller(request, "graphs:execute")
-        wb = workbench_of(request)
-        result = await wb.executions.get(str(execution_id), principal.user_id)
-        if not result.status.is_final:
-            raise ConflictError(f"execution {execution_id} is {result.status}: cancel it first")
-        assert wb.executions.repo is not None
-        if not await wb.executions.repo.delete(str(execution_id), principal.user_id):
-            raise NotFoundError(f"execution {execution_id} not found")
+        await workbench_of(request).executions.delete(str(execution_id), principal.user_id)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -11,7 +11,6 @@ from litestar.params import FromPath, JSONBody, Parameter
 from server.deps import caller, errors, workbench_of
 from server.errors import check_text_parameter
 from server.schemas import ActiveVersionIn, GraphSummaryOut, Page
-from workbench.errors import ConflictError
 from workbench.graph.autogpt import apply_legacy_ids
 from workbench.graph.model import Graph
 
@@ -96,17 +95,6 @@ class GraphController(Controller):
         """Delete every version of the graph, and its executions (cancel running ones first)."""
         principal = caller(request, "graphs:write")
         wb = workbench_of(request)
-        # Deleting a graph deletes its executions; a run still going would go on writing the rows of
-        # an execution that no longer exists. As for deleting one execution: cancel first.
-        for status in ("RUNNING", "QUEUED"):
-            active, count = await wb.executions.list(
-                principal.user_id, graph_id=str(graph_id), status=status, limit=1
-            )
-            if count:
-                raise ConflictError(
-                    f"graph {graph_id} has {count} {status.lower()} execution(s), e.g. {active[0].id}: "
-                    "cancel them first"
-                )
         await wb.graphs.delete(str(graph_id), principal.user_id)
 
     @get("/{graph_id:uuid}/export", responses=errors(404), summary="Export a graph")

@@ -45,6 +45,7 @@ from typing import Annotated, Any
 import authlib.deprecate  # noqa: F401  (installs authlib's "always warn" filter before ours below)
 import httpx
 from authlib.oidc.core import CodeIDToken
+from cachetools import TTLCache
 from cryptography.fernet import Fernet, InvalidToken
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -127,20 +128,21 @@ def _provider(request: Request[Any, Any, Any], name: str) -> Provider:
 
 # ---- provider documents (OIDC discovery, signing keys), cached per process -------------------------
 
-_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+_cache: TTLCache[str, dict[str, Any]] = TTLCache(64, METADATA_TTL, timer=time.monotonic)
+"""Provider documents by URL, for ``METADATA_TTL`` seconds."""
 
 
 async def _fetch_json(url: str, *, force: bool = False) -> dict[str, Any]:
     hit = _cache.get(url)
-    if hit is not None and not force and hit[0] > time.monotonic():
-        return hit[1]
+    if hit is not None and not force:
+        return hit
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as client:
         resp = await client.get(url, headers={"Accept": "application/json"})
         resp.raise_for_status()
         doc = resp.json()
     if not isinstance(doc, dict):
         raise ValueError(f"{url} did not return a JSON object")
-    _cache[url] = (time.monotonic() + METADATA_TTL, doc)
+    _cache[url] = doc
     return doc
 
 

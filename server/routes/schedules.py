@@ -1,33 +1,31 @@
 """/api/v1/schedules: run a graph on time (ONCE, INTERVAL, CRON, DAILY, WEEKLY), pause, resume, and
-see the next run times and past fires."""
+see the next run times and past fires.
+
+The request models give the JSON shape only (and the documentation); every rule on the values
+(ranges, lengths, which fields each type takes, the graph and its inputs) is the schedule service's,
+so the API, the clients and the CLI refuse the same things with the same located messages.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, Parameter
 from pydantic import BaseModel, Field
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import Body, Page
-from workbench.services.schedules import (
-    DEFAULT_GRACE_SECONDS,
-    MAX_GRACE_SECONDS,
-    MAX_INT,
-    ScheduleInputError,
-    ScheduleService,
-)
+from workbench.scheduler.triggers import SCHEDULE_TYPES
+from workbench.services.schedules import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, ScheduleService
 from workbench.store.schedules import ScheduleRecord, ScheduleRunRecord
 
-T = TypeVar("T")
 ScheduleType = Literal["ONCE", "INTERVAL", "CRON", "DAILY", "WEEKLY"]
+_TYPES_HELP = f"One of {', '.join(SCHEDULE_TYPES)}: which timing fields apply (see each)."
 
-_TIMING_HELP = {
+_HELP = {
     "cron_expression": "CRON: a 5-field crontab (minute hour day-of-month month day-of-week), e.g. "
     "`0 9 * * 1-5`, or `@daily`, `@hourly`...",
     "interval_seconds": "INTERVAL: seconds between runs (at least the server's "
@@ -37,58 +35,45 @@ _TIMING_HELP = {
     "time_of_day": "DAILY and WEEKLY: `HH:MM` or `HH:MM:SS`, wall-clock time in `timezone`.",
     "weekdays": 'WEEKLY: the days, e.g. `["mon", "thu"]`.',
     "timezone": "IANA timezone of the wall-clock times, e.g. `Europe/Madrid`; default: the user's.",
-    "misfire_grace_seconds": "How late a missed fire may still run (else it is recorded MISSED); "
-    "missed fires are coalesced into one run.",
+    "misfire_grace_seconds": "How late a missed fire may still run (else it is recorded MISSED), "
+    f"0 to {MAX_GRACE_SECONDS} seconds, {DEFAULT_GRACE_SECONDS} by default; missed fires are coalesced "
+    "into one run.",
+    "graph_version": "A fixed version (1 or more); null: the active version at each run.",
+    "inputs": "Graph inputs by name, for every run.",
+    "credentials": "Credential ids by credentials field name, for every run.",
+    "name": "Up to 200 characters.",
 }
 
 
-class _Timing(Body):
-    """When a schedule fires: the fields each schedule type uses (the same for create and PATCH)."""
-
-    cron_expression: str | None = Field(
-        default=None, max_length=200, description=_TIMING_HELP["cron_expression"]
-    )
-    interval_seconds: int | None = Field(
-        default=None, ge=1, le=MAX_INT, description=_TIMING_HELP["interval_seconds"]
-    )
-    run_at: datetime | None = Field(default=None, description=_TIMING_HELP["run_at"])
-    time_of_day: str | None = Field(default=None, max_length=8, description=_TIMING_HELP["time_of_day"])
-    weekdays: list[str] | None = Field(default=None, max_length=7, description=_TIMING_HELP["weekdays"])
-    timezone: str | None = Field(default=None, max_length=64, description=_TIMING_HELP["timezone"])
+def _field(name: str) -> Any:
+    """An optional field of a schedule request, documented (its rules are the service's)."""
+    return Field(default=None, description=_HELP[name])
 
 
-class ScheduleIn(_Timing):
+class ScheduleFieldsIn(Body):
+    """The fields of a schedule, each optional: what PATCH changes (the others stay; changing
+    ``schedule_type`` clears the timing fields of the old type that are not given)."""
+
+    graph_id: UUID | None = None
+    graph_version: int | None = _field("graph_version")
+    name: str | None = _field("name")
+    schedule_type: str | None = Field(default=None, description=_TYPES_HELP)
+    cron_expression: str | None = _field("cron_expression")
+    interval_seconds: int | None = _field("interval_seconds")
+    run_at: datetime | None = _field("run_at")
+    time_of_day: str | None = _field("time_of_day")
+    weekdays: list[str] | None = _field("weekdays")
+    timezone: str | None = _field("timezone")
+    inputs: dict[str, Any] | None = _field("inputs")
+    credentials: dict[str, str] | None = _field("credentials")
+    misfire_grace_seconds: int | None = _field("misfire_grace_seconds")
+
+
+class ScheduleIn(ScheduleFieldsIn):
     """A new schedule: which graph, when, with what inputs."""
 
     graph_id: UUID
-    graph_version: int | None = Field(
-        default=None, ge=1, le=MAX_INT, description="A fixed version; null: the active version at each run."
-    )
-    name: str = Field(default="", max_length=200)
-    schedule_type: ScheduleType
-    inputs: dict[str, Any] = Field(default_factory=dict, description="Graph inputs by name, for every run.")
-    credentials: dict[str, str] = Field(
-        default_factory=dict, description="Credential ids by credentials field name, for every run."
-    )
-    misfire_grace_seconds: int = Field(
-        default=DEFAULT_GRACE_SECONDS,
-        ge=0,
-        le=MAX_GRACE_SECONDS,
-        description=_TIMING_HELP["misfire_grace_seconds"],
-    )
-
-
-class ScheduleUpdateIn(_Timing):
-    """The fields to change (PATCH): the others stay. Changing ``schedule_type`` clears the timing
-    fields of the old type that are not given."""
-
-    graph_id: UUID | None = None
-    graph_version: int | None = Field(default=None, ge=1, le=MAX_INT)
-    name: str | None = Field(default=None, max_length=200)
-    schedule_type: ScheduleType | None = None
-    inputs: dict[str, Any] | None = None
-    credentials: dict[str, str] | None = None
-    misfire_grace_seconds: int | None = Field(default=None, ge=0, le=MAX_GRACE_SECONDS)
+    schedule_type: str = Field(description=_TYPES_HELP)
 
 
 class ScheduleOut(BaseModel):
@@ -177,17 +162,6 @@ def run_out(r: ScheduleRunRecord) -> ScheduleRunOut:
     )
 
 
-async def _located(call: Callable[[], Awaitable[T]]) -> T:
-    """Run a service call; its located field problems become a 422 listing each in ``details``."""
-    try:
-        return await call()
-    except ScheduleInputError as exc:
-        raise ValidationException(
-            detail="the request is not valid",
-            extra=[{"key": key, "message": message, "source": "body"} for key, message in exc.problems],
-        ) from None
-
-
 def _fields(data: BaseModel) -> dict[str, Any]:
     fields = data.model_dump(exclude_unset=True)
     for key in ("graph_id",):
@@ -213,8 +187,7 @@ class ScheduleController(Controller):
         principal = caller(request)
         service = _service(request)
         fields = _fields(data)
-        created = await _located(lambda: service.create(principal, fields))
-        return schedule_out(service, created)
+        return schedule_out(service, await service.create(principal, fields))
 
     @get("/", responses=errors(), summary="List schedules")
     async def list_schedules(
@@ -241,7 +214,7 @@ class ScheduleController(Controller):
 
     @patch("/{schedule_id:uuid}", responses=errors(404, 409, 422), summary="Change a schedule")
     async def update(
-        self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID], data: JSONBody[ScheduleUpdateIn]
+        self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID], data: JSONBody[ScheduleFieldsIn]
     ) -> ScheduleOut:
         """Change the given fields; changing when it runs recomputes the next runs from now. Needs what
         creating needs, ``graphs:write`` and ``graphs:execute`` (a schedule's graph, inputs,
@@ -249,8 +222,7 @@ class ScheduleController(Controller):
         principal = caller(request)
         service = _service(request)
         fields = _fields(data)
-        updated = await _located(lambda: service.update(str(schedule_id), principal, fields))
-        return schedule_out(service, updated)
+        return schedule_out(service, await service.update(str(schedule_id), principal, fields))
 
     @delete("/{schedule_id:uuid}", status_code=204, responses=errors(404), summary="Delete a schedule")
     async def delete_schedule(self, request: Request[Any, Any, Any], schedule_id: FromPath[UUID]) -> None:
@@ -276,8 +248,7 @@ class ScheduleController(Controller):
         ``graphs:write`` and ``graphs:execute``, and room under the limit of active schedules."""
         principal = caller(request)
         service = _service(request)
-        resumed = await _located(lambda: service.resume(str(schedule_id), principal))
-        return schedule_out(service, resumed)
+        return schedule_out(service, await service.resume(str(schedule_id), principal))
 
     @get("/{schedule_id:uuid}/runs", responses=errors(404), summary="List a schedule's fires")
     async def runs(

@@ -47,7 +47,7 @@ def free_port() -> int:
 def start_executor(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "executor", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "launch.cli", "executor", "--port", str(port), "--log-level", "warning"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -408,8 +408,8 @@ async def test_decision_maker_calls_a_tool_and_gets_its_answer_back(wb, llm, ope
     result = await wb.executions.run(agent_graph(openai_cred), {"task": "What is 6*7 + 0.5?"})
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"answer": ["The answer is 42.5."]}
-    assert [e["status"] for e in execs(result, "sdm")] == ["COMPLETED"] * 3
-    assert [e["outputs"] for e in execs(result, "calc")] == [[["result", 42.0]], [["result", 42.5]]]
+    assert [e.status for e in execs(result, "sdm")] == ["COMPLETED"] * 3
+    assert [e.outputs for e in execs(result, "calc")] == [[("result", 42.0)], [("result", 42.5)]]
     first, second, third = llm.chat_requests()
     fn = first["tools"][0]["function"]
     assert fn["name"] == "calculator"
@@ -446,7 +446,7 @@ async def test_decision_maker_retries_a_wrong_tool_call(wb, llm, openai_cred):
     assert result.outputs == {"answer": ["3"]}
     retry = llm.chat_requests()[1]["messages"][-1]["content"]
     assert "'calculator' needs the arguments b" in retry
-    assert [e["outputs"] for e in execs(result, "calc")] == [[["result", 3.0]]]
+    assert [e.outputs for e in execs(result, "calc")] == [[("result", 3.0)]]
 
 
 async def test_decision_maker_can_call_a_sub_graph(wb, llm, openai_cred):

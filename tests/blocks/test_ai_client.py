@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.openai_server import LLMServer
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 from workbench.llm import (
     LLMError,
     LLMNotConfigured,

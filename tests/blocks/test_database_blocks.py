@@ -9,8 +9,8 @@ import pytest
 
 from blocks.database import PostgresInsertBlock, PostgresQueryBlock, PostgresUpdateBlock, quote_ident
 from workbench.app import Workbench
+from workbench.block.context import RunContext
 from workbench.block.selftest import run_block_once
-from workbench.engine.context import RunContext
 from workbench.errors import BlockError
 from workbench.net import BlockedAddress
 

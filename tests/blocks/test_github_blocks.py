@@ -21,8 +21,8 @@ from blocks.github import (
 )
 from tests.support.github_server import GitHubServer, blob_sha
 from workbench.app import Workbench
+from workbench.block.context import RunContext
 from workbench.block.selftest import run_block_once
-from workbench.engine.context import RunContext
 from workbench.errors import BlockError, CredentialsError
 
 

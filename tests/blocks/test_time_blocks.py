@@ -18,8 +18,8 @@ from blocks.time import (
     GetCurrentDateBlock,
     GetCurrentTimeBlock,
 )
+from workbench.block.context import RunContext
 from workbench.block.selftest import run_block_once
-from workbench.engine.context import RunContext
 
 
 def recent(pattern: str, tz: str = "UTC", days_ago: int = 0) -> set[str]:

@@ -18,8 +18,8 @@ from blocks.utils import (
     extract_code_blocks,
     parse_xml,
 )
+from workbench.block.context import RunContext
 from workbench.block.selftest import run_block_once
-from workbench.engine.context import RunContext
 from workbench.errors import BlockError
 
 

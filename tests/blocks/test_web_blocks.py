@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from blocks.web import ExtractWebsiteContentBlock, SendWebRequestBlock, extract_content
+from workbench.block.context import RunContext
 from workbench.block.selftest import run_block_once
 from workbench.config import Settings
-from workbench.engine.context import RunContext
 from workbench.net import (
     BlockedAddress,
     HttpError,

@@ -48,6 +48,7 @@ def api_key(key_server: ServerProcess) -> Iterator[str]:
         "graphs:write",
         "graphs:execute",
         "blocks:read",
+        "blocks:execute",
         "credentials:manage",
         "knowledge:read",
         "knowledge:write",

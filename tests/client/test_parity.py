@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def summary(result: ExecutionResult) -> dict[str, Any]:
-    nodes = sorted((n["node_id"], n["status"], str(n["outputs"])) for n in result.node_executions)
+    nodes = sorted((n.node_id, n.status, str(n.outputs)) for n in result.node_executions)
     timed = all(
-        isinstance(n["started_at"], float) and n["ended_at"] >= n["started_at"]
+        isinstance(n.started_at, datetime) and n.ended_at is not None and n.ended_at >= n.started_at
         for n in result.node_executions
     )
     return {
@@ -214,3 +215,75 @@ async def test_a_nul_character_in_an_input_is_refused_alike(clients: tuple[Async
         == messages[1]
         == ("inputs.name: contains a NUL character (U+0000), which cannot be stored")
     )
+
+
+def waiting(seconds: int, graph_id: str | None = None) -> GraphBuilder:
+    """A graph that waits ``seconds`` (a built-in block, so the server has it too)."""
+    g = GraphBuilder("Waits", graph_id=graph_id or str(uuid.uuid4()))
+    timer = g.add("CountdownTimerBlock", seconds=seconds, input_message="done")
+    timer.output_message >> g.output("message").value
+    return g
+
+
+async def test_same_rules_for_deleting_while_runs_go_on(clients: tuple[AsyncClient, AsyncClient]) -> None:
+    """A graph with a queued or running run, and the run itself, cannot be deleted until it ends;
+    then both can. The rule lives in the services, so both transports agree."""
+    outcomes = []
+    for client in clients:
+        graph = await client.save_graph(waiting(30))
+        execution_id = await client.submit(graph.id)
+        steps: list[str] = []
+        with pytest.raises(ConflictError, match="cancel") as refused:
+            await client.delete_graph(graph.id)
+        steps.append(type(refused.value).__name__)
+        with pytest.raises(ConflictError, match="cancel it first"):
+            await client.delete_execution(execution_id)
+        assert (await client.load_graph(graph.id)).id == graph.id  # nothing was deleted
+        await client.cancel(execution_id)
+        ended = await client.wait(execution_id, timeout=10)
+        steps.append(str(ended.status))
+        await client.delete_execution(execution_id)
+        with pytest.raises(NotFoundError):
+            await client.execution(execution_id)
+        await client.delete_graph(graph.id)
+        with pytest.raises(NotFoundError):
+            await client.load_graph(graph.id)
+        outcomes.append(steps)
+    assert outcomes[0] == outcomes[1] == ["ConflictError", "CANCELLED"]
+
+
+async def test_same_rule_for_credentials_a_run_names(clients: tuple[AsyncClient, AsyncClient]) -> None:
+    """A run (or a single block) may name only the caller's own credentials."""
+    messages = []
+    for client in clients:
+        graph = await client.save_graph(greeter())
+        missing = str(uuid.uuid4())
+        with pytest.raises(NotFoundError, match=f"credentials.openai: credential {missing} not found"):
+            await client.submit(graph.id, {"name": "Ada"}, credentials={"openai": missing})
+        with pytest.raises(NotFoundError, match="credential 'not-an-id' not found"):
+            await client.submit(graph.id, {"name": "Ada"}, credentials={"openai": "not-an-id"})
+        with pytest.raises(NotFoundError, match="not found"):
+            await client.run_block("FillTextTemplateBlock", {"format": "x"}, credentials={"openai": missing})
+        mine = await client.add_credential("openai", {"api_key": "sk-secret"})
+        done = await client.run(graph.id, {"name": "Ada"}, credentials={"openai": mine.id})
+        messages.append((str(done.status), done.outputs["greeting"]))
+        await client.delete_credential(mine.id)
+    assert messages[0] == messages[1] == ("COMPLETED", ["Hello, Ada!"])
+
+
+async def test_same_single_block_runs(clients: tuple[AsyncClient, AsyncClient]) -> None:
+    results = []
+    for client in clients:
+        done = await client.run_block(
+            "FillTextTemplateBlock", {"format": "Hi, {{ name }}!", "values": {"name": "Ada"}}
+        )
+        failed = await client.run_block("CountdownTimerBlock", {"seconds": "soon"})
+        with pytest.raises(InputError, match="format"):
+            await client.run_block("FillTextTemplateBlock", {"values": {}})  # a required input missing
+        with pytest.raises(InputError, match="runs only inside a graph"):
+            await client.run_block("AgentExecutorBlock", {})
+        with pytest.raises(NotFoundError):
+            await client.run_block("NoSuchBlock", {})
+        results.append((done.outputs, done.error, failed.ok, failed.error is not None))
+    assert results[0] == results[1]
+    assert results[0][:2] == ([("output", "Hi, Ada!")], None) and results[0][2:] == (False, True)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from blocks.io import AgentInputBlock, AgentOutputBlock
@@ -17,7 +18,7 @@ from workbench import jsonutil
 from workbench.app import Workbench
 from workbench.block import Block
 from workbench.graph.model import Graph, Link, Node
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import ExecutionResult, NodeExecution
 
 
 def node(
@@ -55,21 +56,21 @@ def graph(nodes: list[Node], links: list[Link] | None = None, name: str = "engin
     return Graph(name=name, nodes=nodes, links=links or [])
 
 
-def execs(result: ExecutionResult, node_id: str) -> list[dict[str, Any]]:
+def execs(result: ExecutionResult, node_id: str) -> list[NodeExecution]:
     """The node executions of ``node_id``, in order of creation (seq)."""
-    return sorted((n for n in result.node_executions if n["node_id"] == node_id), key=lambda n: n["seq"])
+    return sorted((n for n in result.node_executions if n.node_id == node_id), key=lambda n: n.seq)
 
 
-def outputs_of(ne: dict[str, Any], pin: str) -> list[Any]:
+def outputs_of(ne: NodeExecution, pin: str) -> list[Any]:
     """The values a node execution yielded on ``pin``, in order."""
-    return [value for name, value in ne["outputs"] if name == pin]
+    return [value for name, value in ne.outputs if name == pin]
 
 
 def statuses(result: ExecutionResult) -> dict[str, list[str]]:
     """``{node_id: [status of each execution by seq]}``."""
     found: dict[str, list[tuple[int, str]]] = {}
     for n in result.node_executions:
-        found.setdefault(n["node_id"], []).append((n["seq"], n["status"]))
+        found.setdefault(n.node_id, []).append((n.seq, n.status))
     return {k: [s for _, s in sorted(v)] for k, v in found.items()}
 
 
@@ -82,18 +83,20 @@ async def assert_stored(bench: Workbench, result: ExecutionResult) -> None:
     assert stored.outputs == jsonutil.normalize(result.outputs)
     assert stored.error == result.error
     assert stored.error_node_id == result.error_node_id
-    live = {n["id"]: n for n in result.node_executions}
-    kept = {n["id"]: n for n in stored.node_executions}
+    live = {n.id: n for n in result.node_executions}
+    kept = {n.id: n for n in stored.node_executions}
     assert set(kept) == set(live), "stored node executions differ from the run's"
     for exec_id, s in kept.items():
         n = live[exec_id]
-        where = f"node {n['node_id']}#{n['seq']}"
-        assert (s["node_id"], s["seq"], s["status"], s["error"], s["attempts"]) == (
-            n["node_id"],
-            n["seq"],
-            n["status"],
-            n["error"],
-            n["attempts"],
+        where = f"node {n.node_id}#{n.seq}"
+        assert (s.node_id, s.seq, s.status, s.error, s.attempts) == (
+            n.node_id,
+            n.seq,
+            n.status,
+            n.error,
+            n.attempts,
         ), where
-        assert s["inputs"] == jsonutil.normalize(n["inputs"]), where
-        assert s["outputs"] == jsonutil.normalize(n["outputs"]), where
+        assert s.inputs == jsonutil.normalize(n.inputs), where
+        assert [list(o) for o in s.outputs] == jsonutil.normalize([list(o) for o in n.outputs]), where
+        assert (s.started_at is None) == (n.started_at is None), where
+        assert all(t is None or isinstance(t, datetime) for t in (s.started_at, n.ended_at)), where

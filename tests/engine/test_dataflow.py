@@ -38,11 +38,12 @@ from tests.support.blocks import (
     SleepBlock,
 )
 from workbench.app import Workbench
+from workbench.auth import LOCAL_USER_ID
 from workbench.block.registry import BlockRegistry
 from workbench.config import Settings
 from workbench.errors import InputError
 from workbench.runtime.events import EventType
-from workbench.services.executions import LOCAL_USER_ID, ExecutionResult, ExecutionService
+from workbench.services.executions import ExecutionResult, ExecutionService, NodeExecution
 
 RUN_TIMEOUT = 10
 
@@ -60,7 +61,7 @@ async def wait_until_running(bench: Workbench, execution_id: str, node_id: str) 
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         result = await bench.executions.get(execution_id)
-        if any(n["node_id"] == node_id and n["status"] == "RUNNING" for n in result.node_executions):
+        if any(n.node_id == node_id and n.status == "RUNNING" for n in result.node_executions):
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"node {node_id} never started running")
@@ -112,10 +113,10 @@ async def test_fan_in_waits_for_every_linked_pin(bench: Workbench) -> None:
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"sum": [7.0]}
     [calc] = execs(result, "sum")
-    assert calc["inputs"]["a"] == 3
-    assert calc["inputs"]["b"] == 4
+    assert calc.inputs["a"] == 3
+    assert calc.inputs["b"] == 4
     [slow] = execs(result, "slow")
-    assert calc["started_at"] >= slow["ended_at"]
+    assert calc.started_at >= slow.ended_at
     await assert_stored(bench, result)
 
 
@@ -139,7 +140,7 @@ async def test_linked_pin_with_default_waits_for_its_linked_value(bench: Workben
     assert result.outputs == {"text": ["linked 1"]}
     [tpl] = execs(result, "tpl")
     [late] = execs(result, "late")
-    assert tpl["started_at"] >= late["ended_at"]
+    assert tpl.started_at >= late.ended_at
     await assert_stored(bench, result)
 
 
@@ -162,8 +163,8 @@ async def test_linked_pin_never_delivered_keeps_the_node_waiting(bench: Workbenc
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {}
     [calc] = execs(result, "calc")
-    assert calc["status"] == "INCOMPLETE"
-    assert calc["inputs"] == {"a": 5}
+    assert calc.status == "INCOMPLETE"
+    assert calc.inputs == {"a": 5}
     assert execs(result, "o") == []
     await assert_stored(bench, result)
 
@@ -191,8 +192,8 @@ async def test_step_through_items_runs_downstream_once_per_item_in_order(bench: 
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"wrapped": ["<a>", "<b>", "<c>", "<d>"], "keys": [0, 1, 2, 3]}
     tpl = execs(result, "tpl")
-    assert [e["inputs"]["values"] for e in tpl] == [{"name": n} for n in "abcd"]
-    assert [e["status"] for e in tpl] == ["COMPLETED"] * 4
+    assert [e.inputs["values"] for e in tpl] == [{"name": n} for n in "abcd"]
+    assert [e.status for e in tpl] == ["COMPLETED"] * 4
     assert len(execs(result, "step")) == 1
     await assert_stored(bench, result)
 
@@ -217,7 +218,7 @@ async def test_cycle_runs_until_its_condition_stops_it(bench: Workbench) -> None
     result = await run(bench, g, {"start": 0})
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"counter": [1.0, 2.0, 3.0, 4.0], "done": [4]}
-    assert [e["inputs"]["a"] for e in execs(result, "inc")] == [0, 1.0, 2.0, 3.0]
+    assert [e.inputs["a"] for e in execs(result, "inc")] == [0, 1.0, 2.0, 3.0]
     assert [outputs_of(e, "result") for e in execs(result, "check")] == [[True], [True], [True], [False]]
     assert len(execs(result, "start")) == 1
     await assert_stored(bench, result)
@@ -239,7 +240,7 @@ async def test_runaway_loop_is_stopped_by_max_node_executions(
     assert "more than 50 node executions" in (result.error or "")
     assert result.error_node_id == "loop"
     assert len(result.node_executions) == 50
-    assert [n["status"] for n in result.node_executions[:-1]] == ["COMPLETED"] * 49
+    assert [n.status for n in result.node_executions[:-1]] == ["COMPLETED"] * 49
 
     # The same limit on a durable service (sharing the durable workbench's storage): stored FAILED.
     service = ExecutionService(
@@ -280,7 +281,7 @@ async def test_static_link_value_is_reused_by_every_execution_of_its_sink(bench:
     assert result.outputs == {"lines": ["Hi, a!", "Hi, b!", "Hi, c!"]}
     assert COUNTS[count_key] == 1
     assert len(execs(result, "greet")) == 1
-    assert [e["inputs"]["values_#_g"] for e in execs(result, "tpl")] == ["Hi"] * 3
+    assert [e.inputs["values_#_g"] for e in execs(result, "tpl")] == ["Hi"] * 3
     await assert_stored(bench, result)
 
 
@@ -327,7 +328,7 @@ async def test_static_value_arriving_late_fills_every_waiting_execution_in_order
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"lines": ["Hey, x!", "Hey, y!", "Hey, z!"]}
     tpl = execs(result, "tpl")
-    assert [e["inputs"]["values"] for e in tpl] == [{"n": n, "g": "Hey"} for n in "xyz"]
+    assert [e.inputs["values"] for e in tpl] == [{"n": n, "g": "Hey"} for n in "xyz"]
     await assert_stored(bench, result)
 
 
@@ -350,7 +351,7 @@ async def test_non_static_value_is_consumed_once(bench: Workbench) -> None:
     result = await run(bench, g)
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"lines": ["Hi a"]}
-    assert sorted(e["status"] for e in execs(result, "tpl")) == ["COMPLETED", "INCOMPLETE"]
+    assert sorted(e.status for e in execs(result, "tpl")) == ["COMPLETED", "INCOMPLETE"]
     await assert_stored(bench, result)
 
 
@@ -478,11 +479,11 @@ async def test_attribute_pins_build_an_object_and_selectors_read_it(bench: Workb
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"name": ["Ada"], "age": [36]}
     [obj] = execs(result, "obj")
-    [(pin, value)] = obj["outputs"]
+    [(pin, value)] = obj.outputs
     assert pin == "output"
-    if bench.queue is None:  # a live result holds the object itself
+    if bench.queue is None:  # an ephemeral result holds the object itself
         assert (value.name, value.age) == ("Ada", 36)
-    else:  # a result read back from storage holds the object's stored (JSON) form
+    else:  # a stored run reads as stored (JSON form), whether from memory or storage
         assert value == {"name": "Ada", "age": 36}
     await assert_stored(bench, result)
 
@@ -496,8 +497,8 @@ async def test_non_integer_list_index_pin_fails_the_node(bench: Workbench) -> No
     assert result.status == "FAILED"
     assert result.error_node_id == "list"
     [lst] = execs(result, "list")
-    assert lst["status"] == "FAILED"
-    assert "index must be an integer" in lst["error"]
+    assert lst.status == "FAILED"
+    assert "index must be an integer" in lst.error
     assert "'list'" in (result.error or "")
     assert result.outputs == {}
     await assert_stored(bench, result)
@@ -574,9 +575,9 @@ async def test_linked_error_pin_carries_the_error_and_the_run_completes(
     assert result.error is None
     assert result.outputs == {"err": [message]}
     [fail] = execs(result, "fail")
-    assert fail["status"] == "FAILED"
-    assert fail["error"] == message
-    assert fail["outputs"] == [["error", message]]
+    assert fail.status == "FAILED"
+    assert fail.error == message
+    assert fail.outputs == [("error", message)]
     assert execs(result, "after") == []
     await assert_stored(bench, result)
 
@@ -601,9 +602,9 @@ async def test_bad_outputs_fail_the_node(bench: Workbench, how: str, message: st
     assert result.status == "FAILED"
     assert result.error_node_id == "bad"
     [bad] = execs(result, "bad")
-    assert bad["status"] == "FAILED"
-    assert bad["error"].startswith(message)
-    assert bad["outputs"] == [["error", bad["error"]]]
+    assert bad.status == "FAILED"
+    assert bad.error.startswith(message)
+    assert bad.outputs == [("error", bad.error)]
     assert execs(result, "after") == []
     await assert_stored(bench, result)
 
@@ -645,9 +646,9 @@ async def test_invalid_input_at_run_time_fails_the_node_naming_the_pin(bench: Wo
     assert result.status == "FAILED"
     assert result.error_node_id == "calc"
     [calc] = execs(result, "calc")
-    assert calc["status"] == "FAILED"
-    assert calc["error"].startswith("invalid input: pin 'operation'")
-    assert calc["attempts"] == 0
+    assert calc.status == "FAILED"
+    assert calc.error.startswith("invalid input: pin 'operation'")
+    assert calc.attempts == 0
     assert "pin 'operation'" in (result.error or "")
     assert execs(result, "o") == []
     await assert_stored(bench, result)
@@ -698,9 +699,9 @@ async def test_flaky_node_succeeds_after_retries(bench: Workbench) -> None:
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"value": ["ok"], "attempt": [3]}
     [flaky] = execs(result, "flaky")
-    assert flaky["attempts"] == 3
-    assert flaky["status"] == "COMPLETED"
-    assert flaky["outputs"] == [["output", "ok"], ["attempt", 3]]
+    assert flaky.attempts == 3
+    assert flaky.status == "COMPLETED"
+    assert flaky.outputs == [("output", "ok"), ("attempt", 3)]
     assert FLAKY_ATTEMPTS[key] == 3
     await assert_stored(bench, result)
 
@@ -715,9 +716,9 @@ async def test_retries_exhausted_fail_the_node(bench: Workbench) -> None:
     assert result.status == "FAILED"
     assert result.error_node_id == "flaky"
     [flaky] = execs(result, "flaky")
-    assert flaky["status"] == "FAILED"
-    assert flaky["attempts"] == 1 + FlakyBlock.max_retries
-    assert flaky["error"] == f"transient failure 4 for {key}"
+    assert flaky.status == "FAILED"
+    assert flaky.attempts == 1 + FlakyBlock.max_retries
+    assert flaky.error == f"transient failure 4 for {key}"
     assert FLAKY_ATTEMPTS[key] == 4
     await assert_stored(bench, result)
 
@@ -732,8 +733,8 @@ async def test_retryable_error_after_an_output_is_not_retried(bench: Workbench) 
     result = await run(bench, g)
     assert result.status == "FAILED"
     [flaky] = execs(result, "flaky")
-    assert flaky["attempts"] == 1
-    assert flaky["outputs"] == [["before", 1], ["error", f"transient failure 1 for {key}"]]
+    assert flaky.attempts == 1
+    assert flaky.outputs == [("before", 1), ("error", f"transient failure 1 for {key}")]
     assert FLAKY_ATTEMPTS[key] == 1
     assert result.error_node_id == "flaky"
     await assert_stored(bench, result)
@@ -753,8 +754,8 @@ async def test_node_timeout_fails_the_node(bench: Workbench) -> None:
     assert result.status == "FAILED"
     assert result.error_node_id == "slow"
     [slow] = execs(result, "slow")
-    assert slow["status"] == "FAILED"
-    assert slow["error"] == "timed out after 0.2s"
+    assert slow.status == "FAILED"
+    assert slow.error == "timed out after 0.2s"
     assert "timed out" in (result.error or "")
     await assert_stored(bench, result)
 
@@ -802,7 +803,7 @@ async def test_independent_slow_nodes_run_concurrently(bench: Workbench) -> None
     assert result.status == "COMPLETED", result.error
     assert result.outputs == {"one": ["go"], "two": ["go"]}
     [s1], [s2] = execs(result, "s1"), execs(result, "s2")
-    assert max(s1["started_at"], s2["started_at"]) < min(s1["ended_at"], s2["ended_at"])
+    assert max(s1.started_at, s2.started_at) < min(s1.ended_at, s2.ended_at)
     await assert_stored(bench, result)
 
 
@@ -899,7 +900,7 @@ async def test_concurrent_runs_of_one_graph_keep_their_own_state(bench: Workbenc
     assert first.outputs == {"lines": ["Hi a", "Hi b"]}
     assert second.outputs == {"lines": ["Yo c", "Yo d", "Yo e"]}
     assert first.execution_id != second.execution_id
-    assert {n["id"] for n in first.node_executions}.isdisjoint(n["id"] for n in second.node_executions)
+    assert {n.id for n in first.node_executions}.isdisjoint(n.id for n in second.node_executions)
     await assert_stored(bench, first)
     await assert_stored(bench, second)
 
@@ -980,7 +981,7 @@ async def test_stream_yields_started_node_events_and_completed(bench: Workbench)
     if not bench.ephemeral:  # the events name the stored node executions
         stored = await bench.executions.get(events[0].execution_id)
         assert stored.status == "COMPLETED"
-        assert {n["id"] for n in stored.node_executions} == {ev.node_execution_id for ev in executed}
+        assert {n.id for n in stored.node_executions} == {ev.node_execution_id for ev in executed}
 
 
 async def test_stream_of_a_failing_run_ends_with_execution_failed(bench: Workbench) -> None:
@@ -1017,12 +1018,12 @@ async def test_durable_run_is_stored_with_every_node_execution(wb: Workbench) ->
     assert stored.status == "COMPLETED"
     assert stored.outputs == {"lines": ["p!", "q!"]}
     assert len(stored.node_executions) == 1 + 1 + 2 + 2
-    by_node: dict[str, list[dict[str, Any]]] = {}
+    by_node: dict[str, list[NodeExecution]] = {}
     for n in stored.node_executions:
-        by_node.setdefault(n["node_id"], []).append(n)
-    tpl = sorted(by_node["tpl"], key=lambda n: n["seq"])
-    assert [n["inputs"]["values"] for n in tpl] == [{"n": "p"}, {"n": "q"}]
-    assert [n["outputs"] for n in tpl] == [[["output", "p!"]], [["output", "q!"]]]
-    assert all(n["status"] == "COMPLETED" for n in stored.node_executions)
-    assert by_node["step"][0]["outputs"] == [["item", "p"], ["key", 0], ["item", "q"], ["key", 1]]
+        by_node.setdefault(n.node_id, []).append(n)
+    tpl = sorted(by_node["tpl"], key=lambda n: n.seq)
+    assert [n.inputs["values"] for n in tpl] == [{"n": "p"}, {"n": "q"}]
+    assert [n.outputs for n in tpl] == [[("output", "p!")], [("output", "q!")]]
+    assert all(n.status == "COMPLETED" for n in stored.node_executions)
+    assert by_node["step"][0].outputs == [("item", "p"), ("key", 0), ("item", "q"), ("key", 1)]
     await assert_stored(wb, result)

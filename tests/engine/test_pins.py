@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from workbench.engine import pins
-from workbench.engine.pins import NOTHING, PinError, base_name, is_dynamic, is_tool_pin, merge_dynamic, select
+from workbench.block import pins
+from workbench.block.pins import NOTHING, PinError, base_name, is_dynamic, is_tool_pin, merge_dynamic, select
 
 # ---- C1: select ---------------------------------------------------------------------------------
 

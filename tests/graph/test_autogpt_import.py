@@ -13,11 +13,11 @@ from blocks.io import AgentInputBlock, AgentOutputBlock, AgentShortTextInputBloc
 from blocks.logic import CountItemsBlock, StepThroughItemsBlock
 from blocks.text import FillTextTemplateBlock
 from workbench.app import Workbench
+from workbench.auth import LOCAL_USER_ID
 from workbench.block.registry import BlockRegistry
 from workbench.graph.autogpt import LEGACY_BLOCK_IDS, load_graph_file, parse_graph
 from workbench.graph.model import Graph
 from workbench.graph.validate import check_graph, validate_graph
-from workbench.services.executions import LOCAL_USER_ID
 
 EXPORT = Path(__file__).resolve().parents[1] / "data" / "autogpt_export_greeter.json"
 GRAPH_ID = "8f14e45f-ceea-467f-a9f5-6bd6b0c1e2a1"
@@ -159,8 +159,8 @@ async def test_runs_on_an_ephemeral_workbench(ewb: Workbench, greeter: Graph) ->
     assert result.outputs == {"greetings": ["Hi, Ada!", "Hi, Grace!", "Hi, Alan!"], "count": [3]}
     assert result.graph_id == GRAPH_ID
     # the note is never run
-    assert NOTE not in {n["node_id"] for n in result.node_executions}
-    assert sum(n["node_id"] == TEMPLATE for n in result.node_executions) == 3
+    assert NOTE not in {n.node_id for n in result.node_executions}
+    assert sum(n.node_id == TEMPLATE for n in result.node_executions) == 3
 
 
 async def test_runs_with_the_exported_defaults(ewb: Workbench, greeter: Graph) -> None:

@@ -56,7 +56,7 @@ async def test_topology_is_declared(api, amqp_url) -> None:
 async def test_runs_on_an_executor_and_the_submitter_gets_the_result(api, executor) -> None:
     key = "dist-basic"
     execution_id = await api.executions.submit(counting_graph(key), {"x": 7}, priority=1)
-    assert execution_id not in api.executions._runs  # the submitter runs nothing itself
+    assert execution_id not in api.executions.live  # the submitter runs nothing itself
     result = await api.executions.wait(execution_id, timeout=20)
     assert result.status == "COMPLETED"
     assert result.outputs == {"y": [7]}
@@ -137,7 +137,7 @@ async def test_cancel_reaches_the_executor_that_holds_the_run(api, executor) -> 
     )
     execution_id = await api.executions.submit(slow, {"x": 1})
     for _ in range(100):
-        if execution_id in executor.executions._runs:
+        if execution_id in executor.executions.live:
             break
         await asyncio.sleep(0.05)
     assert await api.executions.cancel(execution_id) == "RUNNING"  # flagged in the database
@@ -187,10 +187,10 @@ async def test_broker_connections_dropped_mid_flight_lose_and_repeat_nothing(api
     ]
     ids = [await api.executions.submit(g, {"x": i}) for i, g in enumerate(slow)]
     for _ in range(100):
-        if executor.executions._runs:
+        if executor.executions.running_count():
             break
         await asyncio.sleep(0.02)
-    assert executor.executions._runs, "no run started before the connections were dropped"
+    assert executor.executions.running_count(), "no run started before the connections were dropped"
     proc = await asyncio.create_subprocess_exec(
         shutil.which("rabbitmqctl") or "rabbitmqctl",
         "close_all_connections",
@@ -213,7 +213,7 @@ async def test_broker_connections_dropped_mid_flight_lose_and_repeat_nothing(api
 async def test_executor_health_and_metrics_report_queue_depth(settings, registry, api, amqp_url) -> None:
     from litestar.testing import AsyncTestClient
 
-    from server.executor import create_executor_app
+    from launch.executor import create_executor_app
 
     execution_id = await api.executions.submit(counting_graph("metrics"), {"x": 1}, priority=2)
     own = Workbench(settings.with_(amqp_url=amqp_url), registry=registry, consume=False)

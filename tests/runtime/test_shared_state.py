@@ -84,8 +84,8 @@ async def test_processes_share_cached_results_through_redis(
         other = await two.executions.run(square_graph(), {"x": 8}, timeout=10)
     assert first.outputs == again.outputs == {"y": [49]} and other.outputs == {"y": [64]}
     assert CALLS == [7, 8]  # the second process reused the first one's result for x=7
-    [hit] = [n for n in again.node_executions if n["node_id"] == "sq"]
-    assert hit["stats"] == {"cache_hit": 1} and hit["status"] == "COMPLETED"
+    [hit] = [n for n in again.node_executions if n.node_id == "sq"]
+    assert hit.stats == {"cache_hit": 1} and hit.status == "COMPLETED"
 
 
 async def test_without_redis_the_cache_is_per_process_and_expires(

@@ -171,6 +171,42 @@ def test_bad_requests_are_4xx_and_located(ann: User) -> None:
     c.delete(f"/schedules/{once['id']}")
 
 
+def test_every_rule_is_the_services_and_all_problems_come_at_once(ann: User) -> None:
+    """The request model gives the shape only: the rules on values (ranges, lengths, the types'
+    names) are the service's, so one answer lists every bad field, as the local client says them."""
+    c = ann.client
+    g = create_graph(c, hello_graph())["id"]
+    r = c.post(
+        "/schedules",
+        json={
+            "graph_id": g,
+            "schedule_type": "INTERVAL",
+            "interval_seconds": 0,
+            "timezone": "Mars/Olympus",
+            "name": "x" * 201,
+            "misfire_grace_seconds": -1,
+            "graph_version": 0,
+        },
+    )
+    assert r.status_code == 422, r.text
+    found = {d["key"]: d["message"] for d in r.json()["error"]["details"]}
+    assert set(found) == {"interval_seconds", "timezone", "name", "misfire_grace_seconds", "graph_version"}
+    assert "Mars/Olympus" in found["timezone"] and "200 characters" in found["name"]
+    r = c.post(
+        "/schedules",
+        json={"graph_id": g, "schedule_type": "WEEKLY", "time_of_day": "09:00", "weekdays": ["mon"] * 8},
+    )
+    assert r.status_code == 422 and [d["key"] for d in r.json()["error"]["details"]] == ["weekdays"]
+    r = c.post("/schedules", json={"graph_id": g, "schedule_type": "DAILY", "interval_seconds": "often"})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["key"] == "interval_seconds"  # shape
+    daily = c.post("/schedules", json={"graph_id": g, "schedule_type": "daily", "time_of_day": "09:00"})
+    assert daily.status_code == 201, daily.text
+    assert daily.json()["schedule_type"] == "DAILY"  # as the service reads it, on every front door
+    r = c.patch(f"/schedules/{daily.json()['id']}", json={"schedule_type": "HOURLY"})
+    assert r.status_code == 422 and [d["key"] for d in r.json()["error"]["details"]] == ["schedule_type"]
+    c.delete(f"/schedules/{daily.json()['id']}")
+
+
 def test_scopes_and_other_users(server: ServerProcess, ann: User, ben: User) -> None:
     graph = create_graph(ben.client, hello_graph())
     theirs = ben.client.post(

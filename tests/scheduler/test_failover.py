@@ -31,7 +31,7 @@ def start_scheduler(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str
     env.pop("DATABASE_URL", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "workbench.cli", "scheduler", "--port", str(port), "--log-level", "info"],
+            [sys.executable, "-m", "launch.cli", "scheduler", "--port", str(port), "--log-level", "info"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -193,6 +193,10 @@ async def test_every_problem_is_located(wb: Workbench, service: ScheduleService)
             {"graph_id": "must be the id"},
         ),
         (
+            {"graph_id": g, "schedule_type": "DAILY", "time_of_day": "09:00", "inputs": {"name": "a\x00b"}},
+            {"inputs.name": "NUL character"},
+        ),
+        (
             {"graph_id": str(uuid.uuid4()), "schedule_type": "DAILY", "time_of_day": "09:00"},
             {"graph_id": "not found"},
         ),

@@ -21,9 +21,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from launch.serve import proxy_options
 from server.config import ServerConfig
 from server.guard import FrontDoor, split_host
-from server.serve import proxy_options
 from tests.server.api_support import User, api, check_response, hello_graph, signup
 from tests.support.servers import ServerProcess, start_server, stop_server
 from workbench.errors import ConfigError

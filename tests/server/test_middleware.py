@@ -213,7 +213,7 @@ def test_no_login_mode_refuses_a_public_address(tmp_path: object, host: str) -> 
     env = {**os.environ, "WORKBENCH_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
     env.pop("WORKBENCH_AUTH", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "serve", "--host", host, "--port", str(free_port())],
+        [sys.executable, "-m", "launch.cli", "serve", "--host", host, "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,
@@ -233,7 +233,7 @@ def test_a_bad_rate_limit_setting_is_refused_clearly(tmp_path: object) -> None:
         "WORKBENCH_RATE_LIMIT": "lots",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "workbench.cli", "serve", "--port", str(free_port())],
+        [sys.executable, "-m", "launch.cli", "serve", "--port", str(free_port())],
         env=env,
         capture_output=True,
         text=True,

@@ -24,8 +24,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 import server.ws as ws_module
 from tests.support.servers import ServerProcess, start_server, stop_server
 from workbench.auth import LOCAL_PRINCIPAL, LOCAL_USER_ID
+from workbench.engine.state import ExecutionStatus
 from workbench.runtime.bus import LocalBus
 from workbench.runtime.events import EventType, ExecutionEvent
+from workbench.services.executions import ExecutionResult, NodeExecution
 
 INPUT = "c0a8e994-ebf1-4a9c-a4d8-89d09c86741b"
 TEMPLATE = "db7d8f02-2f44-4c55-ab7a-eae0941f0c30"
@@ -545,9 +547,10 @@ async def test_a_runs_state_goes_out_before_its_later_events_and_older_ones_are_
             bus.publish(run_event("before", time.time() - 60))
             await asyncio.sleep(0.05)  # the pump has every chance to run meanwhile
             bus.publish(run_event("after", time.time() + 1))
-            return SimpleNamespace(
-                execution_id=execution_id, graph_id="g", graph_version=1, status="RUNNING",
-                outputs={}, error=None, error_node_id=None, node_executions=[{"node_id": "before"}],
+            before = NodeExecution("n1", "before", "b", 0, ExecutionStatus.COMPLETED, inputs={})
+            return ExecutionResult(
+                execution_id=execution_id, graph_id="g", graph_version=1, status=ExecutionStatus.RUNNING,
+                outputs={}, node_executions=[before],
             )  # fmt: skip
 
     wb = SimpleNamespace(bus=bus, executions=Executions())

@@ -141,11 +141,17 @@ async def test_nul_characters_never_break_storage(wb) -> None:
         await wb.executions.run(g.build(), {"text": "a\x00b"})  # a user's NUL is refused, located
     result = await wb.executions.run(g.build(), {"text": "ab"})
     assert result.status == "COMPLETED"
-    assert result.outputs == {"out": ["ab\x00end"]}  # in memory the value is intact
+    # The immediate result reads as every later read will: U+FFFD in place of the NUL.
+    assert result.outputs == {"out": ["ab\ufffdend"]}
+    [made] = [n for n in result.node_executions if n.block_id == nul_maker.id]
+    assert made.outputs == [("result", "ab\ufffdend")]
     stored = await wb.executions.repo.get(result.execution_id, None)
     assert stored.status == "COMPLETED"
     assert stored.outputs == {"out": ["ab\ufffdend"]}  # stored with U+FFFD in place of NUL
     assert stored.inputs == {"text": "ab"}
+    again = await wb.executions.get(result.execution_id)
+    assert again.outputs == result.outputs
+    assert [n.outputs for n in again.node_executions] == [n.outputs for n in result.node_executions]
 
 
 async def test_the_embedded_server_stops_only_when_its_last_user_leaves(tmp_path) -> None:

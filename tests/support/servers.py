@@ -34,6 +34,8 @@ class ServerProcess:
     home: Path
     process: subprocess.Popen[bytes]
     log: Path
+    ui_url: str | None = None
+    """Where the web apps answer (None: started without them)."""
 
     @property
     def ws_url(self) -> str:
@@ -46,11 +48,25 @@ class ServerProcess:
 
 
 def start_server(
-    home: Path, auth: str, extra_env: dict[str, str] | None = None, log_level: str = "warning"
+    home: Path,
+    auth: str,
+    extra_env: dict[str, str] | None = None,
+    log_level: str = "warning",
+    *,
+    ui: bool = False,
 ) -> ServerProcess:
-    """Start ``workbench serve`` and wait until its health endpoint answers."""
+    """Start ``workbench serve`` and wait until its health endpoint answers (and, with ``ui``, the
+    web apps on a free port of their own; without, they are off)."""
     port = free_port()
-    env = {**os.environ, "WORKBENCH_HOME": str(home), "PYTHONPATH": str(ROOT), **(extra_env or {})}
+    ui_port = free_port() if ui else None
+    ui_env = {"WORKBENCH_UI": "on", "WORKBENCH_UI_PORT": str(ui_port)} if ui_port else {"WORKBENCH_UI": "off"}
+    env = {
+        **os.environ,
+        "WORKBENCH_HOME": str(home),
+        "PYTHONPATH": str(ROOT),
+        **ui_env,
+        **(extra_env or {}),
+    }
     env.pop("DATABASE_URL", None)
     log = home.parent / f"server-{auth}-{port}.log"
     home.mkdir(parents=True, exist_ok=True)
@@ -59,7 +75,7 @@ def start_server(
             [
                 sys.executable,
                 "-m",
-                "workbench.cli",
+                "launch.cli",
                 "serve",
                 "--port",
                 str(port),
@@ -86,7 +102,7 @@ def start_server(
             proc.kill()
             raise RuntimeError(f"server did not come up:\n{log.read_text()}")
         time.sleep(0.1)
-    return ServerProcess(base, home, proc, log)
+    return ServerProcess(base, home, proc, log, f"http://127.0.0.1:{ui_port}" if ui_port else None)
 
 
 def stop_server(server: ServerProcess) -> None:

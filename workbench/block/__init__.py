@@ -1,4 +1,4 @@
-"""The block contract, the registry, the ``@block`` decorator and the self-test harness."""
+"""The block contract, its run context, the registry, the ``@block`` decorator and the self-test harness."""
 
 from workbench.block.base import (
     Block,
@@ -8,6 +8,7 @@ from workbench.block.base import (
     BlockType,
     get_context,
 )
+from workbench.block.context import RunContext, Tool
 from workbench.block.decorator import block
 from workbench.block.registry import BlockRegistry, default_registry
 
@@ -18,6 +19,8 @@ __all__ = [
     "BlockRegistry",
     "BlockSchema",
     "BlockType",
+    "RunContext",
+    "Tool",
     "block",
     "default_registry",
     "get_context",

@@ -43,7 +43,7 @@ from pydantic.fields import FieldInfo
 from workbench.block.coerce import convert, needs_conversion
 
 if TYPE_CHECKING:
-    from workbench.engine.context import RunContext
+    from workbench.block.context import RunContext
 
 BlockOutput = AsyncGenerator[tuple[str, Any], None]
 """What ``Block.run`` returns: an async generator of ``(output pin, value)`` pairs."""
@@ -87,7 +87,9 @@ class BlockCategory(enum.StrEnum):
 class BlockSchema(BaseModel):
     """Base of every block's ``Input`` and ``Output`` model; its fields are the block's pins."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(
+        arbitrary_types_allowed=True, extra="ignore", populate_by_name=True, defer_build=True
+    )
 
 
 class EmptySchema(BlockSchema):

@@ -7,7 +7,7 @@ Parameters become input pins (their annotations and defaults); the result become
 - an async generator yields values to the single output pin, or ``(pin, value)`` pairs when
   ``outputs={"pin": type, ...}`` declares several.
 
-A parameter annotated :class:`~workbench.engine.context.RunContext` (or named ``context``) receives
+A parameter annotated :class:`~workbench.block.context.RunContext` (or named ``context``) receives
 the run context instead of being a pin. Example::
 
     @block(categories=[BlockCategory.TEXT])
@@ -25,7 +25,7 @@ from typing import Any, get_type_hints, is_typeddict
 from pydantic import Field, create_model
 
 from workbench.block.base import Block, BlockCategory, BlockOutput, BlockSchema, BlockType, uuid_for
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
 
 
 def _input_model(

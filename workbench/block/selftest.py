@@ -6,7 +6,8 @@ import inspect
 from typing import Any
 
 from workbench.block.base import Block
-from workbench.engine.context import RunContext
+from workbench.block.context import RunContext
+from workbench.block.pins import merge_dynamic
 
 
 def _matches(expected: Any, actual: Any) -> bool:
@@ -24,8 +25,6 @@ async def run_block_once(
 ) -> list[tuple[str, Any]]:
     """Run ``block`` on ``data`` as the engine would (coercion, validation), collecting its outputs."""
     data = {k: v for k, v in data.items() if v is not None}
-    from workbench.engine.pins import merge_dynamic
-
     data = block.coerce_inputs(merge_dynamic(data))
     input_obj = block.Input.model_validate(data)
     ctx = context or RunContext.for_test()

@@ -36,7 +36,7 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import BlockRun, ExecutionResult
 
 GraphLike = Graph | GraphBuilder | dict[str, Any] | Path
 """What graph-taking methods accept: a Graph, a builder (built and validated), an AutoGPT export as a
@@ -175,6 +175,16 @@ class AsyncClient(ABC):
     @abstractmethod
     async def cancel(self, execution_id: str) -> str:
         """Stop a run; returns its status after the request."""
+
+    @abstractmethod
+    async def delete_execution(self, execution_id: str) -> None:
+        """Delete a finished run (ConflictError while it is queued or running: cancel it first)."""
+
+    @abstractmethod
+    async def run_block(
+        self, block: str, inputs: dict[str, Any] | None = None, *, credentials: dict[str, str] | None = None
+    ) -> BlockRun:
+        """Run one block (by id or name) outside a graph, as you, and return what it yielded."""
 
     @abstractmethod
     async def execution(self, execution_id: str) -> ExecutionResult:

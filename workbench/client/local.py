@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
-from workbench import jsonutil
 from workbench.app import Workbench
 from workbench.auth import LOCAL_USER_ID
 from workbench.block.registry import BlockRegistry, default_registry
@@ -27,8 +26,6 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
-    execution_from_dict,
-    node_view,
 )
 from workbench.config import Settings
 from workbench.errors import NotFoundError
@@ -38,23 +35,9 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import BlockRun, ExecutionResult
 from workbench.services.schedules import ScheduleService
 from workbench.store.schedules import ScheduleRecord
-
-
-def _with_epochs(result: ExecutionResult) -> ExecutionResult:
-    result.node_executions = [node_view(n) for n in result.node_executions]
-    return result
-
-
-def _as_stored(result: ExecutionResult) -> ExecutionResult:
-    """A live result of a stored run as a later read gives it: values blocks produced with a NUL
-    character (which the database cannot hold) read U+FFFD, here as they will later."""
-    result.outputs = jsonutil.as_stored(result.outputs)
-    result.node_executions = jsonutil.as_stored(result.node_executions)
-    result.error = jsonutil.clean_text(result.error)
-    return result
 
 
 class LocalClient(AsyncClient):
@@ -151,7 +134,8 @@ class LocalClient(AsyncClient):
         return await self.wb.graphs.export(graph_id, self.user_id, version)
 
     async def delete_graph(self, graph_id: str) -> None:
-        """Delete a graph with its versions and executions."""
+        """Delete a graph with its versions and executions (ConflictError while a run of it is queued
+        or running: cancel it first)."""
         await self.wb.graphs.delete(graph_id, self.user_id)
 
     # ---- runs ------------------------------------------------------------------------------------
@@ -171,10 +155,7 @@ class LocalClient(AsyncClient):
 
     async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
         """Wait for the end of a run (of this process, or of another on the same database)."""
-        result = await self.wb.executions.wait(execution_id, timeout=timeout, user_id=self.user_id)
-        if self.wb.executions.durable:
-            result = _as_stored(result)
-        return _with_epochs(result)
+        return await self.wb.executions.wait(execution_id, timeout=timeout, user_id=self.user_id)
 
     async def events(
         self,
@@ -194,9 +175,22 @@ class LocalClient(AsyncClient):
         """Stop a run wherever it runs."""
         return await self.wb.executions.cancel(execution_id, self.user_id)
 
+    async def delete_execution(self, execution_id: str) -> None:
+        """Delete a finished run (ConflictError while it is queued or running: cancel it first)."""
+        await self.wb.executions.delete(execution_id, self.user_id)
+
+    async def run_block(
+        self, block: str, inputs: dict[str, Any] | None = None, *, credentials: dict[str, str] | None = None
+    ) -> BlockRun:
+        """Run one block (by id or name) outside a graph and return what it yielded."""
+        found = self.wb.registry.find(block)
+        return await self.wb.executions.run_block(
+            found.id, dict(inputs or {}), user_id=self.user_id, credentials=credentials
+        )
+
     async def execution(self, execution_id: str) -> ExecutionResult:
         """A run with its node executions."""
-        return _with_epochs(await self.wb.executions.get(execution_id, self.user_id))
+        return await self.wb.executions.get(execution_id, self.user_id)
 
     async def executions(
         self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
@@ -205,7 +199,7 @@ class LocalClient(AsyncClient):
         records, _ = await self.wb.executions.list(
             self.user_id, graph_id=graph_id, status=status, limit=limit, offset=0
         )
-        return [execution_from_dict(r.to_dict(with_nodes=False)) for r in records]
+        return [ExecutionResult.from_record(r) for r in records]
 
     # ---- schedules -------------------------------------------------------------------------------
 

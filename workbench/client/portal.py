@@ -1,4 +1,5 @@
-"""The synchronous client: an :class:`AsyncClient` driven from its own event loop in a daemon thread.
+"""The synchronous client: an :class:`AsyncClient` driven from its own event loop in a daemon thread
+(anyio's blocking portal).
 
 A notebook cell, a magic or a widget callback calls ``wb.run(graph, inputs)`` and gets the result; runs
 started with ``wb.start(...)`` go on in the client's thread while the kernel is free for other cells,
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, TypeVar
+
+from anyio.from_thread import start_blocking_portal
 
 from workbench.client.base import AsyncClient, GraphRef
 from workbench.runtime.events import ExecutionEvent
@@ -26,30 +30,49 @@ Listener = Callable[[ExecutionEvent], None]
 START_TIMEOUT = 60.0
 
 
-class Portal:
-    """An event loop running in a daemon thread; coroutines are sent to it from any thread."""
+async def _awaited(coro: Coroutine[Any, Any, T]) -> T:
+    return await coro
 
-    def __init__(self, name: str = "workbench-client") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
+
+class Portal:
+    """An event loop running in a thread of its own (anyio's blocking portal); coroutines are sent to
+    it from any other thread. ``stop`` cancels what still runs there and ends the thread."""
+
+    def __init__(self) -> None:
+        self._exit = contextlib.ExitStack()
+        self._portal = self._exit.enter_context(start_blocking_portal("asyncio"))
+        self._running = True
+
+    @property
+    def running(self) -> bool:
+        """Whether the loop still takes work (``stop`` not called yet)."""
+        return self._running
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the portal's loop."""
-        if threading.current_thread() is self.thread:
+        """Schedule ``coro`` on the portal's loop; cancelling the future cancels it. Returns once the
+        loop has taken the task (it waits while that thread runs synchronous code, a listener)."""
+        try:
+            return self._portal.start_task_soon(_awaited, coro)
+        except RuntimeError as exc:
             coro.close()
-            raise RuntimeError("a blocking client call from the client's own thread would deadlock")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+            if not self._running:
+                raise RuntimeError("the client is closed") from None
+            raise RuntimeError(
+                f"a blocking client call from the client's own thread would deadlock ({exc})"
+            ) from None
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the portal's loop and return its result (blocking this thread)."""
         return self.submit(coro).result(timeout)
 
     def stop(self) -> None:
-        """Stop the loop and let the thread end."""
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=5)
+        """Cancel the tasks still running (runs in the background, listeners) and end the thread."""
+        if not self._running:
+            return
+        self._running = False
+        with contextlib.suppress(RuntimeError):  # stopped already (its loop ended)
+            self._portal.call(self._portal.stop, True)
+        self._exit.close()
 
 
 class RunHandle:
@@ -101,7 +124,11 @@ class RunHandle:
             listener(event)
 
     def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(event)`` for each event: the past ones now, the next ones as they happen."""
+        """Call ``listener(event)`` for each event: the past ones now, the next ones as they happen.
+
+        Later events reach it in the client's thread, which it holds meanwhile: a listener must not
+        wait for a lock that a thread calling the client may hold (every client call waits for that
+        thread, so the two would wait for each other)."""
         with self._lock:
             past = list(self.history)
             self._listeners.append(listener)
@@ -204,7 +231,7 @@ class Client:
 
     def close(self) -> None:
         """Disconnect and stop the client's thread."""
-        if self.portal.loop.is_running():
+        if self.portal.running:
             try:
                 self.portal.call(self.inner.close(), timeout=30)
             finally:
@@ -256,6 +283,8 @@ class Client:
     run = _bridge("run")
     cancel = _bridge("cancel")
     execution = _bridge("execution")
+    delete_execution = _bridge("delete_execution")
+    run_block = _bridge("run_block")
     executions = _bridge("executions")
     create_schedule = _bridge("create_schedule")
     schedules = _bridge("schedules")

@@ -32,7 +32,6 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
-    execution_from_dict,
 )
 from workbench.errors import (
     AuthError,
@@ -40,9 +39,9 @@ from workbench.errors import (
     GraphValidationError,
     InputError,
     NotFoundError,
-    PermissionDenied,
     Problem,
-    WorkbenchError,
+    ServerError,
+    error_class,
 )
 from workbench.graph.model import Graph
 from workbench.graph.validate import LinkProblem, normalize
@@ -51,15 +50,11 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import EventType, ExecutionEvent
-from workbench.services.executions import ExecutionResult
+from workbench.services.executions import BlockRun, ExecutionResult
 
 MAX_WAIT = 300.0
 """The longest ``?wait=`` the server accepts."""
 _EVENT_TYPES = {str(t) for t in EventType}
-
-
-class ServerError(WorkbenchError):
-    """The server failed (5xx) or could not be reached."""
 
 
 class RemoteBlockError(InputError):
@@ -76,7 +71,7 @@ def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError]
     try:
         error = response.json()["error"]
         message = str(error.get("message") or response.reason_phrase)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # not our JSON error shape
         error, message = {}, response.text[:500] or response.reason_phrase
     status = response.status_code
     details = error.get("details") or []
@@ -84,23 +79,18 @@ def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError]
     said = [text for text in said if text not in message]  # a message may already say it
     if said:
         message += ": " + "; ".join(said)
-    if status == 401:
-        raise AuthError(message)
-    if status == 403:
-        raise PermissionDenied(message)
-    if status == 404:
-        raise NotFoundError(message)
-    if status == 409:
-        raise ConflictError(message)
-    if status == 422 and fields_error is not None and details:
+    cls = error_class(status, error.get("code"))
+    if cls is InputError and status == 422 and fields_error is not None and details:
         raise fields_error(
             [(str(d.get("key") or d.get("source") or "body"), str(d.get("message"))) for d in details]
         )
     if status == 422 and error.get("problems"):
         raise GraphValidationError([_problem(p) for p in error["problems"]])
-    if status < 500:
-        raise InputError(message)
-    raise ServerError(f"the server failed ({status}): {message}")
+    if cls is ServerError:
+        raise ServerError(f"the server failed ({status}): {message}")
+    if cls is GraphValidationError:  # said so, but without located problems to carry
+        cls = InputError
+    raise cls(message)
 
 
 def _problem(doc: dict[str, Any]) -> Problem:
@@ -349,7 +339,7 @@ class RemoteClient(AsyncClient):
         """Run and wait: one request when the run ends within the server's longest wait."""
         wait = min(timeout or MAX_WAIT, MAX_WAIT)
         doc = await self._execute(graph, inputs, version, credentials, wait=wait)
-        result = execution_from_dict(doc)
+        result = ExecutionResult.from_dict(doc)
         if result.status.is_final:
             return result
         return await self.wait(result.execution_id, None if timeout is None else max(timeout - wait, 0.001))
@@ -384,7 +374,7 @@ class RemoteClient(AsyncClient):
                 await socket.send(jsonutil.dumps({"action": "subscribe", "execution_id": execution_id}))
                 async for frame in self._frames(socket):
                     if frame.get("type") == "EXECUTION_STATE":
-                        if execution_from_dict(frame["execution"]).status.is_final:
+                        if ExecutionResult.from_dict(frame["execution"]).status.is_final:
                             break
                     elif (
                         frame.get("execution_id") == execution_id
@@ -426,9 +416,22 @@ class RemoteClient(AsyncClient):
         """Stop a run on the server."""
         return str((await self._request("POST", f"/executions/{execution_id}/cancel"))["status"])
 
+    async def delete_execution(self, execution_id: str) -> None:
+        """Delete a finished run on the server."""
+        await self._request("DELETE", f"/executions/{execution_id}")
+
+    async def run_block(
+        self, block: str, inputs: dict[str, Any] | None = None, *, credentials: dict[str, str] | None = None
+    ) -> BlockRun:
+        """Run one block of the server outside a graph."""
+        info = await self.block(block)
+        body = {"inputs": dict(inputs or {}), "credentials": dict(credentials or {})}
+        doc = await self._request("POST", f"/blocks/{info.id}/execute", content=jsonutil.dumps(body))
+        return BlockRun(outputs=[(o[0], o[1]) for o in doc.get("outputs") or []], error=doc.get("error"))
+
     async def execution(self, execution_id: str) -> ExecutionResult:
         """A run with its node executions."""
-        return execution_from_dict(await self._request("GET", f"/executions/{execution_id}"))
+        return ExecutionResult.from_dict(await self._request("GET", f"/executions/{execution_id}"))
 
     async def executions(
         self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
@@ -440,7 +443,7 @@ class RemoteClient(AsyncClient):
         if status:
             params["status"] = status
         page = await self._request("GET", "/executions", params=params)
-        return [execution_from_dict(e) for e in page["items"]]
+        return [ExecutionResult.from_dict(e) for e in page["items"]]
 
     # ---- schedules -------------------------------------------------------------------------------
 

@@ -1,9 +1,9 @@
 """What the client returns, the same for both transports: blocks, graph summaries, schedules, credentials,
 knowledge bases, their documents and search results.
 
-Runs come back as :class:`~workbench.services.executions.ExecutionResult` and events as
-:class:`~workbench.runtime.events.ExecutionEvent`, the types the engine itself uses; node timings are
-epoch seconds whichever transport fetched them.
+Runs come back as :class:`~workbench.services.executions.ExecutionResult` (node executions as typed
+:class:`~workbench.services.executions.NodeExecution` records, timings as aware datetimes) and events
+as :class:`~workbench.runtime.events.ExecutionEvent`, the types the services themselves use.
 """
 
 from __future__ import annotations
@@ -11,20 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from workbench.engine.state import ExecutionStatus
-from workbench.services.executions import ExecutionResult
-
-
-def epoch(value: Any) -> float | None:
-    """A timestamp as epoch seconds: floats pass, datetimes and ISO strings are converted."""
-    if value is None or isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if isinstance(value, datetime):
-        return value.timestamp()
-    raise TypeError(f"not a timestamp: {value!r}")
 
 
 def when(value: Any) -> datetime | None:
@@ -326,30 +312,3 @@ class SearchResult:
             vector_rank=doc.get("vector_rank"),
             keyword_rank=doc.get("keyword_rank"),
         )
-
-
-def node_view(node: dict[str, Any]) -> dict[str, Any]:
-    """A node execution with its timings as epoch seconds (live runs, stored runs and the API agree)."""
-    out = dict(node)
-    for key in ("queued_at", "started_at", "ended_at"):
-        if key in out:
-            out[key] = epoch(out[key])
-    return out
-
-
-def execution_from_dict(doc: dict[str, Any]) -> ExecutionResult:
-    """An :class:`ExecutionResult` from the API's execution document."""
-    return ExecutionResult(
-        execution_id=str(doc["id"]),
-        graph_id=str(doc["graph_id"]),
-        graph_version=int(doc["graph_version"]),
-        status=ExecutionStatus(doc["status"]),
-        outputs=doc.get("outputs") or {},
-        error=doc.get("error"),
-        error_node_id=doc.get("error_node_id"),
-        node_executions=[node_view(n) for n in doc.get("node_executions") or []],
-        started_at=epoch(doc.get("started_at")),
-        ended_at=epoch(doc.get("ended_at")),
-        inputs=doc.get("inputs") or {},
-        created_at=epoch(doc.get("created_at")),
-    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from workbench.block import pins
 from workbench.block.base import Block, BlockType
 from workbench.block.registry import BlockRegistry
-from workbench.engine import pins
 from workbench.graph.model import Graph, Link
 
 
@@ -37,11 +38,24 @@ class PlannedNode:
     selector_out: list[Route] = field(default_factory=list)
     error_linked: bool = False
     timeout: float | None = None
+    dynamic_in: bool = False
+    """Whether a default or a link's sink pin is dynamic (``name_#_key``...): inputs need merging."""
 
     @property
     def block_type(self) -> BlockType:
         """The block's type (INPUT, OUTPUT, NOTE, AGENT...)."""
         return self.block.block_type
+
+
+_is_dynamic = lru_cache(maxsize=4096)(pins.is_dynamic)
+"""``pins.is_dynamic``, remembered: a big graph repeats a few pin names thousands of times."""
+
+
+@lru_cache(maxsize=4096)
+def _source_pin(name: str) -> tuple[bool, bool]:
+    """Whether links from the output pin ``name`` select (a dynamic or tool pin: the value is picked
+    per link), and whether ``name`` is the error pin."""
+    return pins.is_dynamic(name) or pins.is_tool_pin(name), pins.base_name(name) == "error"
 
 
 class Plan:
@@ -55,32 +69,43 @@ class Plan:
             timeout = node.metadata.get("timeout") if isinstance(node.metadata, dict) else None
             if not isinstance(timeout, int | float) or timeout <= 0:
                 timeout = block.timeout or default_timeout
+            defaults = node.input_default
             self.nodes[node.id] = PlannedNode(
                 id=node.id,
                 block=block,
-                defaults=dict(node.input_default),
+                defaults=dict(defaults),
                 metadata=node.metadata,
                 timeout=float(timeout),
+                dynamic_in=bool(defaults) and any(map(_is_dynamic, defaults)),
             )
-        linked: dict[str, list[str]] = {nid: [] for nid in self.nodes}
-        static_in: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        linked: dict[str, list[str]] = {}
+        static_in: dict[str, list[str]] = {}
         for link in graph.links:
             source = self.nodes[link.source_id]
             sink = self.nodes[link.sink_id]
             route = Route(link, sink, link.source_name, link.sink_name, link.is_static)
-            if link.sink_name not in linked[sink.id]:
-                linked[sink.id].append(link.sink_name)
-            if link.is_static and link.sink_name not in static_in[sink.id]:
-                static_in[sink.id].append(link.sink_name)
-            if pins.is_dynamic(link.source_name) or pins.is_tool_pin(link.source_name):
+            sink_pins = linked.setdefault(sink.id, [])
+            if link.sink_name not in sink_pins:
+                sink_pins.append(link.sink_name)
+                if _is_dynamic(link.sink_name):
+                    sink.dynamic_in = True
+            if link.is_static:
+                static_pins = static_in.setdefault(sink.id, [])
+                if link.sink_name not in static_pins:
+                    static_pins.append(link.sink_name)
+            selects, is_error = _source_pin(link.source_name)
+            if selects:
                 source.selector_out.append(route)
             else:
                 source.exact_out.setdefault(link.source_name, []).append(route)
-            if pins.base_name(link.source_name) == "error":
+            if is_error:
                 source.error_linked = True
-        for nid, node in self.nodes.items():
-            node.linked = tuple(p for p in linked[nid] if p not in node.block.optional_links)
-            node.static_in = tuple(static_in[nid])
+        for nid, names in linked.items():
+            node = self.nodes[nid]
+            optional = node.block.optional_links
+            node.linked = tuple(p for p in names if p not in optional) if optional else tuple(names)
+        for nid, names in static_in.items():
+            self.nodes[nid].static_in = tuple(names)
         inbound = {link.sink_id for link in graph.links}
         self.starting = [
             n for n in self.nodes.values() if n.id not in inbound and n.block_type != BlockType.NOTE

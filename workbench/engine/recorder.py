@@ -7,11 +7,39 @@ nothing (ephemeral runs); the PostgreSQL one batches writes (``workbench.store.w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from workbench.engine.run import GraphRun
-    from workbench.engine.state import NodeExec
+    from workbench.engine.state import ExecutionStatus, NodeExec
+
+
+class _RunIds(Protocol):
+    @property
+    def execution_id(self) -> str: ...
+
+
+class RecordedRun(Protocol):
+    """What a recorder reads of a run (:class:`workbench.engine.run.GraphRun` is one).
+
+    A protocol, so this port does not import the run module that uses it (no import cycle).
+    """
+
+    @property
+    def spec(self) -> _RunIds:
+        """The run's identity (``spec.execution_id``)."""
+        ...
+
+    status: ExecutionStatus
+    node_execs: list[NodeExec]
+    outputs: dict[str, list[Any]]
+    error: str | None
+    error_node_id: str | None
+    started_at: float | None
+    ended_at: float | None
+
+    def cancel(self) -> None:
+        """Stop the run (its execution was deleted, or cancelled through storage)."""
+        ...
 
 
 class Recorder:
@@ -22,10 +50,10 @@ class Recorder:
     def node_changed(self, ne: NodeExec, *, urgent: bool = False) -> None:
         """A node execution changed; ``urgent`` asks for a prompt write (slow or side-effecting node)."""
 
-    async def run_started(self, run: GraphRun) -> None:
+    async def run_started(self, run: RecordedRun) -> None:
         """The run switched to RUNNING."""
 
-    async def run_finished(self, run: GraphRun) -> None:
+    async def run_finished(self, run: RecordedRun) -> None:
         """The run reached a final status: everything must be stored when this returns."""
 
     def cancel_requested(self, execution_id: str) -> bool:

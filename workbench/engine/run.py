@@ -14,17 +14,18 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 from workbench import jsonutil
+from workbench.block import pins
 from workbench.block.base import BlockType
+from workbench.block.context import BlockServices, RunContext, SubgraphRunner
 from workbench.config import Settings
-from workbench.engine import pins
-from workbench.engine.context import BlockServices, RunContext, SubgraphRunner
+from workbench.engine.context import node_tools
 from workbench.engine.plan import Plan, PlannedNode
 from workbench.engine.recorder import Recorder, Replay
 from workbench.engine.state import ExecutionStatus, NodeExec
@@ -69,6 +70,54 @@ _NO_LIMIT = contextlib.nullcontext()
 
 class _Abort(Exception):
     """Stops the workers of a run (failure or cancellation)."""
+
+
+class _Deadline:
+    """A node's time limit, counted from its creation and armed only when the block first waits."""
+
+    __slots__ = ("_timeout", "when")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.when = None if seconds is None else asyncio.get_running_loop().time() + seconds
+        self._timeout: asyncio.Timeout | None = None
+
+    def arm(self) -> asyncio.Timeout:
+        """The ``async with`` context that enforces the limit from now on."""
+        self._timeout = asyncio.timeout_at(self.when)
+        return self._timeout
+
+    def expired(self) -> bool:
+        """Whether the limit interrupted the block."""
+        return self._timeout is not None and self._timeout.expired()
+
+
+class _Resumed:
+    """Awaits the rest of an awaitable whose first step already ran and is ``waiting_on`` something."""
+
+    __slots__ = ("_step", "_waiting_on")
+
+    def __init__(self, step: Generator[Any, Any, Any], waiting_on: Any) -> None:
+        self._step = step
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step, waiting_on = self._step, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                step.close()
+                raise
+            except BaseException as exc:  # cancellation and the like go to the block, as await would
+                try:
+                    waiting_on = step.throw(exc)
+                except StopIteration as done:
+                    return done.value
+                continue
+            try:
+                waiting_on = step.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -255,7 +304,10 @@ class GraphRun:
             if self.recorder.durable:
                 self.recorder.node_changed(ne)
             return
-        self._incomplete[ne.node.id].remove(ne)
+        waiting = self._incomplete[ne.node.id]
+        waiting.remove(ne)
+        if not waiting:
+            del self._incomplete[ne.node.id]
         if self._prepare(ne):
             ne.status = S.QUEUED
             ne.queued_at = time.time()
@@ -271,11 +323,12 @@ class GraphRun:
         block = node.block
         data = dict(node.defaults)
         data.update(ne.inputs)
-        try:
-            data = pins.merge_dynamic(data)
-        except pins.PinError as exc:
-            self._fail_validation(ne, data, str(exc))
-            return False
+        if node.dynamic_in:
+            try:
+                data = pins.merge_dynamic(data)
+            except pins.PinError as exc:
+                self._fail_validation(ne, data, str(exc))
+                return False
         if node.block_type == BlockType.AGENT:
             data = self._agent_input(node, data)
         clean = {k: v for k, v in data.items() if v is not None}
@@ -368,18 +421,14 @@ class GraphRun:
         kwargs: dict[str, Any] = {"context": self._context(ne)}
         # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents.
         limiter = self.limiter if node.block_type != BlockType.AGENT else _NO_LIMIT
-        deadline: asyncio.Timeout | None = None
+        deadline: _Deadline | None = None
         try:
             async with limiter:
                 while True:
                     ne.attempts += 1
                     try:
-                        deadline = asyncio.timeout(node.timeout)
-                        async with deadline:
-                            async for name, value in block.run(ne.input_obj, **kwargs):
-                                if name == "error":
-                                    raise BlockError(str(value))
-                                self._emit(ne, name, value)
+                        deadline = _Deadline(node.timeout)
+                        await self._run_block(ne, kwargs, deadline)
                         break
                     except RetryableError as exc:
                         if ne.outputs or ne.attempts > block.max_retries:
@@ -412,8 +461,43 @@ class GraphRun:
             await self._to_cache(ne)
         self._node_completed(ne)
 
+    async def _run_block(self, ne: NodeExec, kwargs: dict[str, Any], deadline: _Deadline) -> None:
+        """Run the block and deliver what it yields, under its time limit.
+
+        Each output is awaited by hand: a step that completes without waiting for anything (most
+        blocks compute their outputs at once) is taken inline, and the time limit is armed only at
+        the first step that waits, for the rest of the run. A timeout can only interrupt a waiting
+        block, so the limit holds as if it had been armed from the start, at no cost to blocks that
+        never wait.
+        """
+        stream = ne.node.block.run(ne.input_obj, **kwargs).__aiter__()
+        while True:
+            step = stream.__anext__().__await__()
+            try:
+                waiting_on = step.send(None)
+            except StopIteration as done:
+                name, value = done.value
+                self._output(ne, name, value)
+                continue
+            except StopAsyncIteration:
+                return
+            async with deadline.arm():
+                name, value = await _Resumed(step, waiting_on)
+                self._output(ne, name, value)
+                async for name, value in stream:
+                    self._output(ne, name, value)
+            return
+
+    def _output(self, ne: NodeExec, name: str, value: Any) -> None:
+        if name == "error":
+            raise BlockError(str(value))
+        self._emit(ne, name, value)
+
     def _node_completed(self, ne: NodeExec) -> None:
         self._running.discard(ne)
+        ne.input_obj = None  # validated once; the record keeps ``data``
+        if not ne.stats:
+            ne.stats = None  # fewer objects per finished node for the garbage collector to walk
         ne.status = S.COMPLETED
         ne.ended_at = time.time()
         assert ne.started_at is not None
@@ -524,7 +608,8 @@ class GraphRun:
             logger=log,
             services=self.services,
             credentials=spec.credentials,
-            plan=self.plan,
+            tools=node_tools(ne.node),
+            node_seq=ne.seq,
         )
         ne.stats = ctx.stats
         if self.bus.active:

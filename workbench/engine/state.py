@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import random
-import uuid
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,8 +27,12 @@ class ExecutionStatus(enum.StrEnum):
 
 
 def fast_uuid() -> str:
-    """A random (version 4) UUID string, cheaper than ``uuid.uuid4()``."""
-    return str(uuid.UUID(int=random.getrandbits(128), version=4))
+    """A random (version 4) UUID string, cheaper than ``str(uuid.uuid4())`` (no UUID object)."""
+    raw = bytearray(random.getrandbits(128).to_bytes(16, "big"))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class NodeExec:

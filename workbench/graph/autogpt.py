@@ -69,6 +69,13 @@ def parse_graph(doc: Any) -> Graph:
         GraphValidationError: the document does not have the graph shape (each problem located).
     """
     if isinstance(doc, str | bytes):
+        # Fast path: pydantic parses the text itself (no Python objects in between, no copy);
+        # legacy block ids are rewritten afterwards. A document that fails takes the path below,
+        # which locates every problem.
+        try:
+            return apply_legacy_ids(Graph.model_validate_json(doc))
+        except ValidationError:
+            pass
         try:
             doc = json.loads(doc)
         except json.JSONDecodeError as exc:
@@ -100,7 +107,8 @@ def load_graph_file(path: str | Path) -> Graph:
 def apply_legacy_ids(graph: Graph) -> Graph:
     """Rewrite legacy block ids in an already parsed graph (and its sub-graphs), in place."""
     for node in graph.nodes:
-        node.block_id = LEGACY_BLOCK_IDS.get(node.block_id, node.block_id)
+        if node.block_id in LEGACY_BLOCK_IDS:
+            node.block_id = LEGACY_BLOCK_IDS[node.block_id]
     for sub in graph.sub_graphs:
         apply_legacy_ids(sub)
     return graph

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from workbench.block import pins
 from workbench.block.base import Block, BlockType
 from workbench.block.registry import BlockRegistry, default_registry
-from workbench.engine import pins
 from workbench.errors import GraphValidationError, InputError
 from workbench.graph.model import Graph, Link, Node, new_id
 from workbench.graph.validate import check_graph, subgraph_io

@@ -6,6 +6,7 @@ accepted and dropped: they are derivable or belong to another platform.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -15,6 +16,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 def new_id() -> str:
     """A fresh random UUID as a string."""
     return str(uuid.uuid4())
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+
+
+def _uuid5_url(name: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))`` without building a UUID object (2.5x faster)."""
+    raw = bytearray(hashlib.sha1(_URL_NAMESPACE + name.encode(), usedforsecurity=False).digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Node(BaseModel):
@@ -94,7 +107,7 @@ class Graph(BaseModel):
         for link in self.links:
             if not link.id:
                 key = f"{self.id}|{link.source_id}|{link.source_name}|{link.sink_id}|{link.sink_name}"
-                link.id = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+                link.id = _uuid5_url(key)
         return self
 
     def node(self, node_id: str) -> Node:

@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from workbench.block import pins
 from workbench.block.base import Block, BlockType
 from workbench.block.registry import BlockRegistry
-from workbench.engine import pins
 from workbench.errors import GraphValidationError, NotFoundError, Problem
 from workbench.graph.model import Graph
 
@@ -56,6 +56,10 @@ def _link_problem(link: Any, message: str, **fields: Any) -> LinkProblem:
     return LinkProblem(f"{link_ends(link)}: {message}", link_id=link.id, **fields)
 
 
+_base_name = lru_cache(maxsize=4096)(pins.base_name)
+"""``pins.base_name``, remembered: a big graph repeats a few pin names thousands of times."""
+
+
 @lru_cache(maxsize=1024)
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
@@ -80,10 +84,14 @@ def validate_graph(
     problems: list[Problem] = []
     blocks: dict[str, Block] = {}
     seen: set[str] = set()
+    # Input defaults by node id (of the first node of a duplicated id, as Graph.node finds it): links
+    # to agent nodes read their declared pins from it without a scan of the nodes per link.
+    defaults: dict[str, dict[str, Any]] = {}
     for node in graph.nodes:
         if node.id in seen:
             problems.append(Problem("duplicate node id", node_id=node.id, code="duplicate_node"))
         seen.add(node.id)
+        defaults.setdefault(node.id, node.input_default)
         try:
             blocks[node.id] = registry.get(node.block_id)
         except NotFoundError:
@@ -94,8 +102,8 @@ def validate_graph(
         if link.id in link_ids:
             problems.append(_link_problem(link, f"duplicate link id {link.id!r}", code="duplicate_link"))
         link_ids.add(link.id)
-        problems.extend(_check_link(graph, link, blocks, seen))
-        linked_inputs.setdefault(link.sink_id, set()).add(pins.base_name(link.sink_name))
+        problems.extend(_check_link(defaults, link, blocks, seen))
+        linked_inputs.setdefault(link.sink_id, set()).add(_base_name(link.sink_name))
     for node in graph.nodes:
         block = blocks.get(node.id)
         if block is not None:
@@ -112,27 +120,29 @@ def validate_graph(
     return problems
 
 
-def _check_link(graph: Graph, link: Any, blocks: dict[str, Block], node_ids: set[str]) -> list[Problem]:
+def _check_link(
+    defaults: dict[str, dict[str, Any]], link: Any, blocks: dict[str, Block], node_ids: set[str]
+) -> list[Problem]:
     out = []
     for end, node_id in (("source", link.source_id), ("sink", link.sink_id)):
         if node_id not in node_ids:
             out.append(_link_problem(link, f"{end} node {node_id!r} does not exist", code="missing_node"))
     source = blocks.get(link.source_id)
     if source is not None:
-        out.extend(_check_source_pin(graph, link, source))
+        out.extend(_check_source_pin(defaults, link, source))
     sink = blocks.get(link.sink_id)
     if sink is not None:
-        out.extend(_check_sink_pin(graph, link, sink))
+        out.extend(_check_sink_pin(defaults, link, sink))
     return out
 
 
-def _check_source_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
+def _check_source_pin(defaults: dict[str, dict[str, Any]], link: Any, block: Block) -> list[Problem]:
     name = link.source_name
     if pins.is_tool_pin(name) and block.block_type == BlockType.AI:
         return []
-    base = pins.base_name(name)
+    base = _base_name(name)
     if block.dynamic_outputs:
-        declared = set(subgraph_io(graph.node(link.source_id).input_default, "output_schema"))
+        declared = set(subgraph_io(defaults[link.source_id], "output_schema"))
         if not declared or base in declared or base == "error":
             return []
         valid = sorted(declared | {"error"})
@@ -151,11 +161,11 @@ def _check_source_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
     ]
 
 
-def _check_sink_pin(graph: Graph, link: Any, block: Block) -> list[Problem]:
+def _check_sink_pin(defaults: dict[str, dict[str, Any]], link: Any, block: Block) -> list[Problem]:
     name = link.sink_name
-    base = pins.base_name(name)
+    base = _base_name(name)
     if block.block_type == BlockType.AGENT:
-        declared = set(subgraph_io(graph.node(link.sink_id).input_default, "input_schema"))
+        declared = set(subgraph_io(defaults[link.sink_id], "input_schema"))
         if base in declared or base in block.input_pins:
             return []
         valid = sorted(declared)

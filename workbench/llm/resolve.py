@@ -17,7 +17,7 @@ from workbench.llm.errors import LLMNotConfigured
 from workbench.net.policy import HttpPolicy
 
 if TYPE_CHECKING:
-    from workbench.engine.context import RunContext
+    from workbench.block.context import RunContext
 
 
 def _ref_provider(ref: Any) -> str | None:

@@ -1,7 +1,9 @@
 """HTTP to LLM providers: one shared client per event loop, retries with backoff on 429/5xx.
 
-Retries honour ``Retry-After`` (seconds or an HTTP date). A stream is retried only before its first
-byte; once tokens flowed, a failure is an error.
+Retries (tenacity) honour ``Retry-After`` (seconds or an HTTP date); without it they back off
+exponentially from ``backoff`` up to ``max_backoff``, at most ``max_retries`` times. A server asking
+for a longer wait than ``max_backoff`` fails at once. A stream is retried only before its first byte;
+once tokens flowed, a failure is an error.
 """
 
 from __future__ import annotations
@@ -11,11 +13,19 @@ import email.utils
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+from tenacity.wait import wait_base
 
 from workbench import jsonutil
 from workbench.llm.config import ProviderConfig
@@ -114,49 +124,92 @@ def _fail(config: ProviderConfig, response: httpx.Response, body: bytes | None =
     return LLMError(f"{where} answered HTTP {status}: {text}", status=status)
 
 
-async def _wait(config: ProviderConfig, attempt: int, response: httpx.Response | None, why: str) -> None:
-    """Sleep before retry ``attempt`` (0-based), or raise when the server asks for too long a wait."""
-    delay = config.backoff * (2**attempt)
-    asked = retry_after(response) if response is not None else None
-    if asked is not None:
-        if asked > config.max_backoff:
-            raise LLMRateLimited(
-                f"{config.provider} ({config.base_url}) asked to retry after {asked:.0f}s "
-                f"(more than the {config.max_backoff:.0f}s we wait): {why}",
-                status=response.status_code if response is not None else None,
-            )
-        delay = asked
-    delay = min(delay, config.max_backoff)
-    log.info("LLM call to %s: %s; retry %d in %.2fs", config.provider, why, attempt + 1, delay)
-    await asyncio.sleep(delay)
+class _Retryable(Exception):
+    """An answer worth asking again (429, 5xx...): tenacity retries it."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+
+
+class WaitRetryAfter(wait_base):
+    """Wait what the server asked for (``Retry-After``) when it did, else what ``otherwise`` says."""
+
+    def __init__(self, otherwise: wait_base) -> None:
+        self.otherwise = otherwise
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        asked = retry_after(exc.response) if isinstance(exc, _Retryable) else None
+        return asked if asked is not None else self.otherwise(retry_state)
+
+
+def _retrying(config: ProviderConfig) -> AsyncRetrying:
+    """The retry policy of one call: transport errors and retryable statuses, ``max_retries`` times."""
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        why = str(exc) if isinstance(exc, _Retryable) else repr(exc)
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.info("LLM call to %s: %s; retry %d in %.2fs", config.provider, why, state.attempt_number, delay)
+
+    return AsyncRetrying(
+        retry=retry_if_exception_type((_Retryable, httpx.TransportError)),
+        stop=stop_after_attempt(config.max_retries + 1),
+        wait=WaitRetryAfter(wait_exponential(multiplier=config.backoff, max=config.max_backoff)),
+        before_sleep=log_retry,
+        reraise=True,
+    )
+
+
+def _check_retryable(config: ProviderConfig, response: httpx.Response) -> None:
+    """Raise :class:`_Retryable` for an answer worth asking again; a server asking for a longer wait
+    than ``max_backoff`` fails at once."""
+    if response.status_code not in RETRY_STATUS:
+        return
+    asked = retry_after(response)
+    if asked is not None and asked > config.max_backoff:
+        raise LLMRateLimited(
+            f"{config.provider} ({config.base_url}) asked to retry after {asked:.0f}s "
+            f"(more than the {config.max_backoff:.0f}s we wait): HTTP {response.status_code}",
+            status=response.status_code,
+        )
+    raise _Retryable(response)
+
+
+async def _with_retries(
+    config: ProviderConfig, attempt: Callable[[], Awaitable[httpx.Response]]
+) -> httpx.Response:
+    """The answer of the first ``attempt`` that was not worth retrying, or the last one's once the
+    retries are used up (the caller reports it); an unreachable server is an LLMError."""
+    try:
+        return await _retrying(config)(attempt)
+    except _Retryable as exc:
+        return exc.response
+    except httpx.TransportError as exc:
+        raise LLMError(f"{config.provider} ({config.base_url}) cannot be reached: {exc!r}") from exc
 
 
 async def post_json(config: ProviderConfig, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST ``body`` to ``path`` and return the JSON answer, retrying transient failures."""
     client = _client(config)
     payload = jsonutil.dumpb(body)
-    attempt = 0
-    while True:
-        try:
-            response = await client.post(
-                config.url(path), content=payload, headers=headers_for(config), timeout=config.timeout
-            )
-        except httpx.TransportError as exc:
-            if attempt >= config.max_retries:
-                raise LLMError(f"{config.provider} ({config.base_url}) cannot be reached: {exc!r}") from exc
-            await _wait(config, attempt, None, repr(exc))
-            attempt += 1
-            continue
-        if response.status_code < 400:
-            try:
-                return jsonutil.loads(response.content)
-            except Exception as exc:
-                raise LLMError(f"{config.provider} answered non-JSON: {response.text[:200]!r}") from exc
-        if response.status_code in RETRY_STATUS and attempt < config.max_retries:
-            await _wait(config, attempt, response, f"HTTP {response.status_code}")
-            attempt += 1
-            continue
+
+    async def attempt() -> httpx.Response:
+        response = await client.post(
+            config.url(path), content=payload, headers=headers_for(config), timeout=config.timeout
+        )
+        _check_retryable(config, response)
+        return response
+
+    response = await _with_retries(config, attempt)
+    if response.status_code >= 400:
         raise _fail(config, response)
+    try:
+        return jsonutil.loads(response.content)
+    except Exception as exc:
+        raise LLMError(f"{config.provider} answered non-JSON: {response.text[:200]!r}") from exc
 
 
 @asynccontextmanager
@@ -166,32 +219,25 @@ async def open_stream(
     """POST ``body`` and yield the streaming response once it answered 2xx (retrying before that)."""
     client = _client(config)
     payload = jsonutil.dumpb(body)
-    attempt = 0
-    while True:
+
+    async def attempt() -> httpx.Response:
         request = client.build_request(
             "POST", config.url(path), content=payload, headers=headers_for(config), timeout=config.timeout
         )
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.TransportError as exc:
-            if attempt >= config.max_retries:
-                raise LLMError(f"{config.provider} ({config.base_url}) cannot be reached: {exc!r}") from exc
-            await _wait(config, attempt, None, repr(exc))
-            attempt += 1
-            continue
+        response = await client.send(request, stream=True)
         if response.status_code >= 400:
-            body_bytes = await response.aread()
+            await response.aread()  # the error body, for the message
             await response.aclose()
-            if response.status_code in RETRY_STATUS and attempt < config.max_retries:
-                await _wait(config, attempt, response, f"HTTP {response.status_code}")
-                attempt += 1
-                continue
-            raise _fail(config, response, body_bytes)
-        try:
-            yield response
-        finally:
-            await response.aclose()
-        return
+            _check_retryable(config, response)
+        return response
+
+    response = await _with_retries(config, attempt)
+    if response.status_code >= 400:
+        raise _fail(config, response)
+    try:
+        yield response
+    finally:
+        await response.aclose()
 
 
 async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str | None, str]]:

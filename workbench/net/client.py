@@ -29,6 +29,24 @@ from workbench.net.errors import HttpError, RequestTimeout, ResponseTooLarge, To
 from workbench.net.policy import HttpPolicy
 
 SCHEMES = ("http", "https")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+"""Methods without effects (RFC 9110 9.2.1): no idempotency key is sent with them."""
+
+
+def with_idempotency_key(
+    method: str, headers: dict[str, str] | None, key: str | None
+) -> dict[str, str] | None:
+    """``headers`` plus ``Idempotency-Key: key`` for a method with effects (POST, PUT, PATCH, DELETE...).
+
+    Nothing is added for a safe method, without a key, or when the caller set the header already
+    (in any case): the caller's own key wins.
+    """
+    if not key or method.upper() in SAFE_METHODS:
+        return headers
+    if headers and any(name.lower() == IDEMPOTENCY_HEADER.lower() for name in headers):
+        return headers
+    return {**(headers or {}), IDEMPOTENCY_HEADER: key}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +143,20 @@ class SafeClient:
         files: Any = None,
         content: bytes | str | None = None,
         follow_redirects: bool = True,
+        idempotency_key: str | None = None,
     ) -> HttpResult:
-        """Send a request, follow redirects (each hop checked), read the body within the limits."""
+        """Send a request, follow redirects (each hop checked), read the body within the limits.
+
+        ``idempotency_key`` (a block passes ``context.idempotency_key``) goes out as the
+        ``Idempotency-Key`` header of a request with effects, unless ``headers`` has one: a server
+        that deduplicates then applies a repeated attempt once (see :func:`with_idempotency_key`).
+        """
         method = method.upper()
         try:
             request = self.client.build_request(
                 method,
                 url,
-                headers=headers,
+                headers=with_idempotency_key(method, headers, idempotency_key),
                 params=params,
                 json=json,
                 data=data,

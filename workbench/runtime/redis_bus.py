@@ -24,16 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, AuthorizationError, RedisError, ResponseError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random_exponential,
+)
 
 from workbench import jsonutil
 from workbench.config import Settings
@@ -53,6 +61,8 @@ STOP_DRAIN = 1.0
 """Seconds ``stop`` waits for the outbox to be sent."""
 POLL = 5.0
 """Seconds the listener waits for a message before checking its connection."""
+REDIS_DOWN = (RedisError, OSError, TimeoutError)
+"""What Redis being unreachable (or failing) raises."""
 
 
 def _glob_escape(text: str) -> str:
@@ -71,7 +81,8 @@ class RedisBus(EventBus):
     Args:
         settings: ``redis_url`` (required) and ``key_prefix`` are used.
         outbox: events buffered for Redis before new ones are dropped.
-        min_backoff, max_backoff: reconnection delays in seconds (doubling, jittered).
+        min_backoff, max_backoff: reconnection delays in seconds (doubling, capped, each between half
+            and all of its value).
     """
 
     kind = "redis"
@@ -261,20 +272,45 @@ class RedisBus(EventBus):
             return
         self._gap_announced = self.dropped
 
+    def _reconnecting(
+        self, part: str, retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    ) -> AsyncRetrying:
+        """Attempts of ``part`` (publisher, listener) until one works: never giving up, each failure
+        recorded as an outage, with capped exponential backoff and equal jitter (between half and all
+        of the delay: processes reconnecting together spread out, and none hammers Redis)."""
+        half_min, half_max = self.min_backoff / 2, self.max_backoff / 2
+        return AsyncRetrying(
+            retry=retry_if_exception_type(retry_on),
+            wait=wait_exponential(multiplier=half_min, max=half_max)
+            + wait_random_exponential(multiplier=half_min, max=half_max),
+            before_sleep=self._failed(part),
+            reraise=True,
+        )
+
+    def _failed(self, part: str) -> Callable[[RetryCallState], None]:
+        """Record a failed attempt of ``part`` (the first of an outage is a warning, then debug)."""
+
+        def record(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            if exc is not None and not isinstance(exc, REDIS_DOWN):  # a bug must not end delivery
+                log.error("event bus: the Redis %s failed; retrying", part, exc_info=exc)
+            self._down(part, exc)
+
+        return record
+
     async def _reconnect_publisher(self) -> None:
+        """Wait until Redis answers a PING again (backing off), then resume sending."""
         assert self._redis is not None
-        delay = self.min_backoff
-        while True:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            try:
-                await asyncio.wait_for(self._redis.ping(), CONNECT_TIMEOUT)
-            except (RedisError, OSError, TimeoutError) as exc:
-                log.debug("event bus: Redis still unreachable: %s", exc)
-                delay = min(delay * 2, self.max_backoff)
-                continue
-            await self._forget_idle_connections()
-            self._up("publisher")
-            return
+        # A pause first, so that a Redis that answers PING but fails PUBLISH is not hammered.
+        await asyncio.sleep(self.min_backoff)
+        await self._reconnecting("publisher", REDIS_DOWN)(self._ping)
+        await self._forget_idle_connections()
+        self._up("publisher")
+
+    async def _ping(self) -> None:
+        """Return once Redis answers a PING; raise when it does not within ``CONNECT_TIMEOUT``."""
+        assert self._redis is not None
+        await asyncio.wait_for(self._redis.ping(), CONNECT_TIMEOUT)
 
     async def _forget_idle_connections(self) -> None:
         """Close the pool's idle connections: after an outage they may be dead without knowing it, and
@@ -287,24 +323,20 @@ class RedisBus(EventBus):
 
     async def _listen(self) -> None:
         """One pattern subscription for the process; resubscribe with backoff when it breaks."""
-        assert self._redis is not None
-        delay = self.min_backoff
         listened = False
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = await self._reconnecting("listener", Exception)(self._subscribe)
+            if listened:
+                self.gaps += 1  # whatever was published while we were away is lost
+            listened = True
+            self._up("listener")
+            self._subscribed.set()
             try:
-                await pubsub.psubscribe(self.pattern)
-                if listened:
-                    self.gaps += 1  # whatever was published while we were away is lost
-                listened = True
-                self._up("listener")
-                self._subscribed.set()
-                delay = self.min_backoff
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
                     if message is not None and message["type"] == "pmessage":
                         self._receive(message["data"])
-            except (RedisError, OSError, TimeoutError) as exc:
+            except REDIS_DOWN as exc:
                 self._down("listener", exc)
                 await self._forget_idle_connections()
             except Exception:
@@ -314,8 +346,20 @@ class RedisBus(EventBus):
                 self._subscribed.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, self.max_backoff)
+            await asyncio.sleep(self.min_backoff)  # then resubscribe, backing off while it fails
+
+    async def _subscribe(self) -> PubSub:
+        """A new pattern subscription to every process's events."""
+        assert self._redis is not None
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.psubscribe(self.pattern)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+            await self._forget_idle_connections()
+            raise
+        return pubsub
 
     def _receive(self, data: bytes) -> None:
         try:

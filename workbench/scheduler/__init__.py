@@ -2,8 +2,10 @@
 
 * ``workbench.scheduler.triggers``: when schedules fire (APScheduler triggers, timezones, DST);
 * ``workbench.scheduler.runtime``: :class:`Scheduler`, leader election, jobs, fires and the
-  missed-runs policy (coalesce, with a grace period: read its docstring);
-* ``workbench.scheduler.process``: the ``workbench scheduler`` process, with ``/health`` on 8003.
+  missed-runs policy (coalesce, with a grace period: read its docstring).
+
+The ``workbench scheduler`` process (with ``/health`` on 8003) is composed outside the core, in
+``launch.scheduler``.
 
 Schedules themselves are created and changed through ``workbench.services.schedules``.
 """

@@ -52,6 +52,14 @@ import asyncpg
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    stop_any,
+    wait_fixed,
+)
 
 from workbench.engine.state import fast_uuid
 from workbench.errors import NotFoundError, UserError
@@ -69,6 +77,10 @@ MAX_ENUMERATED = 10_000
 schedule); ``coalesced`` of the MISSED run then says at least this many."""
 REPAIR_AFTER = 30.0
 """Seconds after which a PENDING run of this leader's is presumed stuck and submitted again."""
+DB_HICCUP = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+"""What a database that is briefly unreachable raises (worth retrying)."""
+CLAIM_RETRY = 1.0
+"""Seconds between attempts to record a fire while the database hiccups."""
 
 
 def _utcnow() -> datetime:
@@ -228,31 +240,42 @@ class Scheduler:
         )
 
     async def _campaign(self) -> None:
-        while not self._stopping:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await self._connect()
-                self._set_role("standby")
-                await self._acquire(conn)
-                self._errors_logged = 0
-                await self._lead(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                # The first failure is a warning; the same outage repeating every second is not news.
-                level = logging.WARNING if self._errors_logged == 0 else logging.DEBUG
-                log.log(level, "scheduler %s: %s; retrying", self.identity, self.last_error)
-                self._errors_logged += 1
-                self._set_role("disconnected")
-            finally:
-                await self._step_down()
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 5)
-                    if not conn.is_closed():
-                        conn.terminate()
-            await asyncio.sleep(self.retry_interval)
+        """Stand for leader, lead, and stand again every ``retry_interval`` after losing the lock
+        connection (until stopped: ``stop`` cancels this task)."""
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),
+            wait=wait_fixed(self.retry_interval),
+            before_sleep=self._term_ended,
+        )
+        await retrying(self._term)
+
+    async def _term(self) -> None:
+        """One connection's term: a standby until it holds the lock, then the leader until the
+        connection fails (which raises)."""
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await self._connect()
+            self._set_role("standby")
+            await self._acquire(conn)
+            self._errors_logged = 0
+            await self._lead(conn)
+        finally:
+            await self._step_down()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(conn.close(), 5)
+                if not conn.is_closed():
+                    conn.terminate()
+
+    def _term_ended(self, state: RetryCallState) -> None:
+        """Record why a term ended; the first failure is a warning, the same outage repeating every
+        second is not news."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        level = logging.WARNING if self._errors_logged == 0 else logging.DEBUG
+        log.log(level, "scheduler %s: %s; retrying", self.identity, self.last_error)
+        self._errors_logged += 1
+        self._set_role("disconnected")
 
     async def _acquire(self, conn: asyncpg.Connection) -> None:
         """Return once this scheduler holds the leader lock (a standby meanwhile)."""
@@ -436,17 +459,21 @@ class Scheduler:
     async def _claim(self, schedule: ScheduleRecord, fire_time: datetime, **kwargs: Any) -> str | None:
         """Record the fire (once), retrying while the database hiccups, for up to the grace period."""
         assert self._repo is not None
-        deadline = time.monotonic() + max(schedule.misfire_grace_seconds, 5)
-        while True:
-            try:
-                return await self._repo.claim(schedule, fire_time, fired_by=self.identity, **kwargs)
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError) as exc:
-                if time.monotonic() > deadline or self._stopping:
-                    raise
-                log.warning(
-                    "schedule %s: recording the fire at %s failed (%s); retrying", schedule.id, fire_time, exc
-                )
-                await asyncio.sleep(1.0)
+
+        def failed(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.warning(
+                "schedule %s: recording the fire at %s failed (%s); retrying", schedule.id, fire_time, exc
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(DB_HICCUP),
+            stop=stop_any(stop_after_delay(max(schedule.misfire_grace_seconds, 5)), lambda _: self._stopping),
+            wait=wait_fixed(CLAIM_RETRY),
+            before_sleep=failed,
+            reraise=True,
+        )
+        return await retrying(self._repo.claim, schedule, fire_time, fired_by=self.identity, **kwargs)
 
     async def _submit(self, run_id: str, schedule: ScheduleRecord, execution_id: str) -> None:
         """Create the run's execution with the id it was given; mark the run with the outcome."""

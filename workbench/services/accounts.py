@@ -44,6 +44,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TLRUCache, TTLCache
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
@@ -71,6 +72,21 @@ KEY_CACHE_TTL = 10.0
 USER_CACHE_TTL = 2.0
 """Seconds a user's token generation and active flag are cached in a process for checking access
 tokens (sessions ended or a deactivation in another process take this long to bite there)."""
+CACHE_SIZE = 10_000
+"""Entries of each of those caches (the least recently used go first)."""
+_UNKNOWN = object()
+"""Not in the key cache (None there means: no live key)."""
+
+
+def _key_valid_until(_digest: bytes, principal: Principal | None, now: float) -> float:
+    """When a cached key lookup expires: after ``KEY_CACHE_TTL`` seconds, or when the key itself
+    expires if that is sooner (an expiring key is not served from the cache past its expiry)."""
+    if principal is None or principal.expires_at is None:
+        return now + KEY_CACHE_TTL
+    left = (principal.expires_at - datetime.now(UTC)).total_seconds()
+    return now + min(KEY_CACHE_TTL, left)
+
+
 RESET_PER_HOUR_ENV = "WORKBENCH_RESET_PER_HOUR"
 """Setting: mails of each kind (password reset, verification, sign-up notice) one address gets per
 hour at most (default 3); beyond it requests are answered the same but nothing is sent."""
@@ -174,10 +190,14 @@ class AccountService:
         self._hmac_key = keys.api_keys
         self._jwt_key = OctKey.import_key(keys.jwt)
         self._hasher = PasswordHasher()
-        self._key_cache: dict[bytes, tuple[float, Principal | None]] = {}
-        """Key hash -> (monotonic time the entry stops being valid, principal or None)."""
-        self._user_cache: dict[str, tuple[float, int, bool]] = {}
-        """User id -> (monotonic time the entry stops being valid, token generation, is active)."""
+        self._key_cache: TLRUCache[bytes, Principal | None] = TLRUCache(
+            CACHE_SIZE, ttu=_key_valid_until, timer=time.monotonic
+        )
+        """Key hash -> its principal, or None for no live key (``KEY_CACHE_TTL``, less when it expires)."""
+        self._user_cache: TTLCache[str, tuple[int, bool]] = TTLCache(
+            CACHE_SIZE, USER_CACHE_TTL, timer=time.monotonic
+        )
+        """User id -> (token generation, is active), for ``USER_CACHE_TTL`` seconds."""
         self._background: set[asyncio.Task[Any]] = set()
         self.outbox: deque[tuple[str, str, str | None]] = deque(maxlen=100)
         """Mails that would have been sent (kind, address, token) until the notifier delivers them."""
@@ -334,16 +354,13 @@ class AccountService:
 
     async def _user_state(self, user_id: str) -> tuple[int, bool] | None:
         """(token generation, is active), cached briefly."""
-        now = time.monotonic()
         hit = self._user_cache.get(user_id)
-        if hit is not None and now < hit[0]:
-            return hit[1], hit[2]
+        if hit is not None:
+            return hit
         state = await self.repo.user_state(user_id)
         if state is None:
             return None
-        if len(self._user_cache) > 10_000:
-            self._user_cache.clear()
-        self._user_cache[user_id] = (now + USER_CACHE_TTL, state[0], state[1])
+        self._user_cache[user_id] = (state[0], state[1])
         return state
 
     def _forget(self, user_id: str) -> None:
@@ -653,10 +670,9 @@ class AccountService:
         """The principal of a live API key of an active user, or None. Cached briefly so each request
         stays cheap."""
         digest = self._hash(key)
-        now = time.monotonic()
-        hit = self._key_cache.get(digest)
-        if hit is not None and now < hit[0]:
-            return hit[1]
+        hit = self._key_cache.get(digest, _UNKNOWN)
+        if hit is not _UNKNOWN:
+            return hit  # type: ignore[return-value]
         found = await self.repo.key_by_hash(digest)
         record = found[0] if found else None
         principal = (
@@ -671,14 +687,7 @@ class AccountService:
             if found and record
             else None
         )
-        valid_until = now + KEY_CACHE_TTL
-        if record is not None and record.expires_at is not None:
-            # An expiring key is not served from the cache past its expiry.
-            left = (record.expires_at - datetime.now(UTC)).total_seconds()
-            valid_until = min(valid_until, now + left)
-        if len(self._key_cache) > 10_000:
-            self._key_cache.clear()
-        self._key_cache[digest] = (valid_until, principal)
+        self._key_cache[digest] = principal
         if record is not None:
             await self.repo.touch_key(record.id)
         return principal

@@ -6,6 +6,8 @@ listings return metadata, logs never see it, and an execution stores the metadat
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -120,6 +122,24 @@ class CredentialVault:
         )
         if result == "DELETE 0":
             raise NotFoundError(f"credential {credential_id} not found")
+
+    async def check_owned(self, user_id: str, credential_ids: Iterable[str], where: str = "credentials") -> None:
+        """NotFoundError naming the first of ``credential_ids`` that is not ``user_id``'s (or not an id)."""
+        wanted = list(dict.fromkeys(credential_ids))
+        for cid in wanted:
+            try:
+                uuid.UUID(cid)
+            except (ValueError, TypeError, AttributeError):
+                raise NotFoundError(f"{where}: credential {cid!r} not found") from None
+        if not wanted:
+            return
+        rows = await self.pool.fetch(
+            "SELECT id::text AS id FROM credentials WHERE id = ANY($1::uuid[]) AND user_id = $2", wanted, user_id
+        )
+        owned = {r["id"] for r in rows}
+        for cid in wanted:
+            if str(uuid.UUID(cid)) not in owned:
+                raise NotFoundError(f"{where}: credential {cid} not found")
 
     async def resolve(self, user_id: str, credential_id: str) -> Credential:
         """Decrypt a credential of the user for a block."""

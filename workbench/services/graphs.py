@@ -11,6 +11,7 @@ from workbench.block.registry import BlockRegistry
 from workbench.config import Settings
 from workbench.engine.plan import Plan
 from workbench.errors import ConflictError, GraphValidationError, NotFoundError, Problem
+from workbench.graph.autogpt import parse_graph
 from workbench.graph.model import Graph
 from workbench.graph.validate import normalize, unknown_block, validate_graph
 from workbench.store.graphs import GraphRepository, GraphSummary
@@ -181,6 +182,7 @@ class GraphService:
                 graph.version = latest + 1
             plan = Plan(graph, self.registry, self.settings.node_timeout)
             await repo.insert(conn, graph, user_id, plan.input_schema(), plan.output_schema())
+        self._remember(plan)  # committed: this version never changes, and running it is likely next
         return graph
 
     async def get(self, graph_id: str, user_id: str, version: int | None = None) -> Graph:
@@ -227,13 +229,16 @@ class GraphService:
         """Validate and compile a graph that is not stored (ephemeral runs), cached by content.
 
         Running the same graph again costs one fingerprint of its JSON (~1 us per node) instead of
-        a validation and a compile; any change to the graph changes the fingerprint.
+        a validation and a compile; any change to the graph changes the fingerprint. The first run
+        checks a private copy, parsed back from the JSON just fingerprinted (a few times cheaper
+        than a deep copy), so that later changes to the caller's object never reach a cached plan.
         """
-        key = (hashlib.blake2b(graph.model_dump_json().encode(), digest_size=16).digest(), user_id)
+        document = graph.model_dump_json().encode()
+        key = (hashlib.blake2b(document, digest_size=16).digest(), user_id)
         hit = self._checked.get(key)
         if hit is not None:
             return hit
-        checked = await self.check(graph.model_copy(deep=True), user_id)
+        checked = await self.check(parse_graph(document), user_id)
         entry = (checked, Plan(checked, self.registry, self.settings.node_timeout))
         if len(self._checked) >= PLAN_CACHE_SIZE:
             self._checked.pop(next(iter(self._checked)))
@@ -271,12 +276,16 @@ class GraphService:
         "unknown block id"."""
         if not stored:
             return self._compile(graph)
-        key = (graph.id, graph.version)
-        plan = self._plans.get(key)
+        plan = self._plans.get((graph.id, graph.version))
         if plan is None:
-            if len(self._plans) >= PLAN_CACHE_SIZE:
-                self._plans.pop(next(iter(self._plans)))
-            plan = self._plans[key] = self._compile(graph)
+            plan = self._remember(self._compile(graph))
+        return plan
+
+    def _remember(self, plan: Plan) -> Plan:
+        """Cache the plan of a stored graph version (the oldest entry goes when the cache is full)."""
+        if len(self._plans) >= PLAN_CACHE_SIZE:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[(plan.graph.id, plan.graph.version)] = plan
         return plan
 
     def _compile(self, graph: Graph) -> Plan:

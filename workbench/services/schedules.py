@@ -15,8 +15,9 @@ Wall-clock times are in the schedule's IANA ``timezone`` (default: the user's), 
 active version at each fire. ``misfire_grace_seconds`` (default 60) is how late a fire may still run:
 see ``workbench.scheduler`` for the missed-runs policy.
 
-Every refusal is a ScheduleInputError naming each bad field (422 at the API); an unknown schedule, or
-another user's, is NotFoundError.
+This module is the one place where schedule fields are checked: the API's request models describe
+only their JSON shape. Every refusal is a ScheduleInputError naming each bad field (422 at the API,
+one ``details`` entry each); an unknown schedule, or another user's, is NotFoundError.
 
 Limits (settings): an INTERVAL or CRON schedule fires at most every ``schedule_min_interval`` seconds
 (``WORKBENCH_SCHEDULE_MIN_INTERVAL``, 60), and a user has at most ``max_schedules_per_user`` active
@@ -37,9 +38,10 @@ from typing import Any
 
 from apscheduler.triggers.base import BaseTrigger
 
+from workbench import jsonutil
 from workbench.auth import Principal
 from workbench.config import Settings
-from workbench.errors import ConflictError, InputError, NotFoundError, PermissionDenied
+from workbench.errors import ConflictError, InputError, InvalidFields, NotFoundError, PermissionDenied
 from workbench.scheduler.triggers import (
     SCHEDULE_TYPES,
     WEEKDAYS,
@@ -101,12 +103,8 @@ CRON_HORIZON = timedelta(days=2)
 hour fields repeat daily; a gap across midnight shows within two days)."""
 
 
-class ScheduleInputError(InputError):
+class ScheduleInputError(InvalidFields):
     """Bad schedule fields: ``problems`` lists (field, message) for every one of them."""
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
 
 
 def trigger_for(values: Mapping[str, Any]) -> BaseTrigger:
@@ -562,6 +560,10 @@ class ScheduleService:
         if not isinstance(inputs, dict):
             problems.append(("inputs", "must be an object of graph inputs by name"))
             ok = False
+        elif (where := jsonutil.nul_path(inputs, "inputs")) is not None:
+            # As for a run's inputs: stored as given or refused, never silently altered.
+            problems.append((where, "contains a NUL character (U+0000), which cannot be stored"))
+            ok = False
         if not isinstance(credentials, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in credentials.items()
         ):
@@ -629,8 +631,8 @@ def _instant(value: Any, tz: Any) -> datetime:
 
 def _weekdays(days: Any) -> list[str]:
     """Weekday names (``mon`` .. ``sun``, or full names), in week order, each once."""
-    if not isinstance(days, (list, tuple)) or not days:
-        raise ValueError("must be a non-empty list of weekdays (mon, tue, wed, thu, fri, sat, sun)")
+    if not isinstance(days, (list, tuple)) or not days or len(days) > len(WEEKDAYS):
+        raise ValueError("must be a non-empty list of at most 7 weekdays (mon, tue, wed, thu, fri, sat, sun)")
     found = set()
     for day in days:
         name = day.strip().lower() if isinstance(day, str) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -71,11 +72,21 @@ class Database:
             async with self._pool.acquire() as conn:
                 await migrate(conn)
 
-    async def stop(self) -> None:
-        """Close the pool (and leave the embedded server, which stops when no process uses it)."""
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+    async def stop(self, timeout: float | None = None) -> None:
+        """Close the pool (and leave the embedded server, which stops when no process uses it).
+
+        With ``timeout``, connections still busy after that many seconds are terminated; the
+        embedded server is left whatever happened, so it never outlives its last user.
+        """
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        try:
+            await asyncio.wait_for(pool.close(), timeout)
+        except TimeoutError:
+            log.warning("closing the database pool took more than %.1f s; connections terminated", timeout)
+            pool.terminate()
+        finally:
             if self.embedded:
                 await release_embedded(self.settings.home)
 

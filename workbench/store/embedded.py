@@ -1,9 +1,15 @@
 """The embedded PostgreSQL (pgserver): started on demand under ``WORKBENCH_HOME``, shared by processes.
 
-pgserver serializes initdb and start-up with an inter-process file lock and reuses a server another
-process already started on the same data folder, so a notebook kernel and the server can start at the
-same moment. The server listens on a Unix socket only (no TCP port to collide with), and stops when
-the last process that uses it exits.
+Starting and leaving are serialized by a file lock of our own, ``WORKBENCH_HOME/.pgdata.lock``
+(filelock: held across processes and across threads of one process), so any number of processes can
+start at the same moment on a fresh folder: one creates ``pgdata`` and runs initdb, the others wait
+for it and join the server it started. (pgserver has a lock of its own, but creates ``pgdata``
+before taking it, and its lock does not exclude threads of one process.) The server listens on a
+Unix socket only (no TCP port to collide with), and stops when the last process that uses it exits.
+
+A process that died without leaving (kill -9) stays in pgserver's list of users; every start and
+every leave first prunes the dead from that list, so a later process adopts a server left running
+by processes that are all gone, and stops it when it leaves in turn.
 
 pgserver logs every command it runs at INFO (initdb, pg_ctl, socket paths...): those records reach
 the console only when the process logs at DEBUG (``workbench up --log-level debug``), or when the
@@ -14,13 +20,16 @@ log is the file ``pgdata/log``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import filelock
 import psutil
 
 from workbench.errors import StoreUnavailable
@@ -28,6 +37,9 @@ from workbench.errors import StoreUnavailable
 log = logging.getLogger(__name__)
 DATABASE = "workbench"
 HANDLES = ".handle_pids.json"  # pgserver's list of the processes using the server
+LOCK = ".pgdata.lock"  # next to pgdata: held while a process starts, joins or leaves the server
+LOCK_TIMEOUT = 120.0
+"""Seconds to wait for another process to finish starting (or stopping) the server."""
 PGSERVER_LOGGER = "pgserver"
 
 
@@ -77,12 +89,31 @@ _users: dict[Path, tuple[Any, int]] = {}
 _users_lock = threading.Lock()
 
 
+@contextlib.contextmanager
+def _locked(pgdata: Path) -> Iterator[None]:
+    """Hold the lock serializing starts, joins and leaves of the server of ``pgdata``;
+    StoreUnavailable naming the lock file when it cannot be had in time."""
+    lock = filelock.FileLock(pgdata.parent / LOCK, timeout=LOCK_TIMEOUT)
+    try:
+        lock.acquire()
+    except filelock.Timeout as exc:
+        raise StoreUnavailable(
+            f"another process has been starting or stopping the embedded PostgreSQL in {pgdata} for "
+            f"{LOCK_TIMEOUT:g} s (it holds {lock.lock_file}); is it stuck?"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _start(pgdata: Path) -> str:
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _locked(pgdata):
         warnings.simplefilter("ignore")
         import pgserver
         from pgserver.postgres_server import PostgresServer
 
+        pgdata.mkdir(exist_ok=True)  # pgserver would create it outside any lock (FileExistsError)
         _prune_dead_handles(pgdata, PostgresServer._lock)
         server = pgserver.get_server(pgdata, cleanup_mode="stop")
     with _users_lock:
@@ -104,7 +135,7 @@ def _release(pgdata: Path) -> None:
     # This process is done with the server: it stops unless another process (a notebook kernel, a
     # server) still uses it. Done here rather than at exit, because servers killed by a signal
     # (uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown) never run atexit handlers.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _locked(pgdata):
         warnings.simplefilter("ignore")
         from pgserver.postgres_server import PostgresServer
 
@@ -118,6 +149,21 @@ def _release(pgdata: Path) -> None:
 async def release_embedded(home: Path) -> None:
     """This process stops using the embedded server of ``home`` (the last user stops it)."""
     await asyncio.to_thread(_release, home / "pgdata")
+
+
+def release_all_embedded() -> None:
+    """This process leaves every embedded server it uses, at once (a stop out of time: the last user
+    stops the server). Blocking; safe from any thread, and a no-op for servers already left."""
+    with _users_lock:
+        used = list(_users)
+    for pgdata in used:
+        with _users_lock:
+            if pgdata in _users:
+                _users[pgdata] = (_users[pgdata][0], 1)  # every Database of this process leaves
+        try:
+            _release(pgdata)
+        except Exception:
+            log.exception("leaving the embedded PostgreSQL in %s failed", pgdata)
 
 
 async def embedded_url(home: Path) -> str:

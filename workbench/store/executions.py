@@ -10,7 +10,7 @@ import asyncpg
 
 from workbench import jsonutil
 from workbench.engine.recorder import Replay, StoredNodeExec
-from workbench.errors import InputError
+from workbench.errors import InputError, NotFoundError
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -167,22 +167,26 @@ class ExecutionRepository:
             where = jsonutil.nul_path(inputs, "inputs")
             if where is not None:
                 raise InputError(f"{where}: contains a NUL character (U+0000), which cannot be stored")
-        await self.pool.execute(
-            """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs, priority,
-                                             parent_execution_id, parent_node_execution_id, executor_key,
-                                             credentials)
-               VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9, $10)""",
-            execution_id,
-            graph_id,
-            graph_version,
-            user_id,
-            inputs,
-            priority,
-            parent_execution_id,
-            parent_node_execution_id,
-            executor_key,
-            credentials or {},
-        )
+        try:
+            await self.pool.execute(
+                """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs,
+                                                 priority, parent_execution_id, parent_node_execution_id,
+                                                 executor_key, credentials)
+                   VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9, $10)""",
+                execution_id,
+                graph_id,
+                graph_version,
+                user_id,
+                inputs,
+                priority,
+                parent_execution_id,
+                parent_node_execution_id,
+                executor_key,
+                credentials or {},
+            )
+        except asyncpg.ForeignKeyViolationError:
+            # The graph (or the parent run) was deleted a moment ago.
+            raise NotFoundError(f"graph {graph_id} version {graph_version} not found") from None
 
     async def claim(self, execution_id: str, my_key: int, lock_class: int) -> ExecutionRecord | None:
         """Take a QUEUED or RUNNING run for this executor unless a live executor holds it; counts the

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from workbench.errors import ConflictError
 from workbench.graph.model import Graph, Link, Node
 
 
@@ -246,8 +247,27 @@ class GraphRepository:
         return True
 
     async def delete(self, graph_id: str, user_id: str) -> bool:
-        """Delete every version of a graph (and its executions); False when the user has no such graph."""
-        result = await self.pool.execute(
-            "DELETE FROM graphs WHERE id = $1 AND user_id = $2", graph_id, user_id
-        )
-        return result != "DELETE 0"
+        """Delete every version of a graph (and its executions); False when the user has no such graph.
+
+        ConflictError while any of its executions is queued or running: deleting them under a run
+        would leave it writing the rows of an execution that no longer exists (cancel them first).
+        The graph's rows are locked first, so no run of it can be submitted meanwhile.
+        """
+        async with self.pool.acquire() as conn, conn.transaction():
+            found = await conn.fetch(
+                "SELECT 1 FROM graphs WHERE id = $1 AND user_id = $2 FOR UPDATE", graph_id, user_id
+            )
+            if not found:
+                return False
+            active = await conn.fetch(
+                """SELECT id, status FROM graph_executions
+                   WHERE graph_id = $1 AND status IN ('QUEUED', 'RUNNING') ORDER BY created_at LIMIT 1000""",
+                graph_id,
+            )
+            if active:
+                raise ConflictError(
+                    f"graph {graph_id} has {len(active)} queued or running execution(s), e.g. "
+                    f"{active[0]['id']} ({active[0]['status']}): cancel them first"
+                )
+            await conn.execute("DELETE FROM graphs WHERE id = $1 AND user_id = $2", graph_id, user_id)
+        return True

@@ -1,15 +1,20 @@
-"""Numbered SQL migrations, applied in order, each in a transaction, under an advisory lock."""
+"""Numbered SQL migrations, applied in order, each in a transaction, under an advisory lock.
+
+The SQL files are data of the ``workbench`` package: the wheel carries them as
+``workbench/_migrations`` (read through :mod:`importlib.resources`, so a zipped install works too); a
+checkout or an editable install reads them from ``migrations/`` at the repository's root.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import asyncpg
-
-import workbench
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x776F726B62656E63  # "workbenc": one key for every process migrating this database
@@ -22,27 +27,33 @@ class Migration:
 
     version: int
     name: str
-    path: Path
+    path: Traversable
 
     def sql(self) -> str:
         """The file's SQL text."""
         return self.path.read_text(encoding="utf-8")
 
 
-def migrations_dir() -> Path:
-    """Where the SQL files are: packaged inside ``workbench`` or, in a checkout, beside it."""
-    pkg = Path(workbench.__file__).parent
-    for candidate in (pkg / "_migrations", pkg.parent / "migrations"):
+PACKAGED = "_migrations"
+"""The folder inside the ``workbench`` package that holds the SQL files in a wheel (pyproject.toml)."""
+CHECKOUT = Path(__file__).resolve().parents[2] / "migrations"
+"""The SQL files of a checkout (and of an editable install): ``migrations/`` beside ``workbench/``."""
+
+
+def migrations_dir() -> Traversable:
+    """Where the SQL files are: packaged inside ``workbench`` (a wheel), else the checkout's folder."""
+    packaged = resources.files("workbench") / PACKAGED
+    for candidate in (packaged, CHECKOUT):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError("migrations folder not found next to the workbench package")
+    raise FileNotFoundError(f"no migrations: neither workbench/{PACKAGED} (a wheel) nor {CHECKOUT} exists")
 
 
-def discover(folder: Path | None = None) -> list[Migration]:
+def discover(folder: Traversable | None = None) -> list[Migration]:
     """Every migration file, sorted by number; a malformed or duplicate number is an error."""
     folder = folder or migrations_dir()
     found: dict[int, Migration] = {}
-    for path in sorted(folder.glob("*.sql")):
+    for path in sorted((p for p in folder.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name):
         m = _NAME.match(path.name)
         if not m:
             raise ValueError(f"migration file name must look like 0001_name.sql: {path.name}")
@@ -55,7 +66,7 @@ def discover(folder: Path | None = None) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def migrate(conn: asyncpg.Connection, folder: Path | None = None) -> list[Migration]:
+async def migrate(conn: asyncpg.Connection, folder: Traversable | None = None) -> list[Migration]:
     """Apply the pending migrations; return those applied. Safe to run from many processes at once."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:

@@ -2,9 +2,10 @@
 
 Every changed node execution is marked dirty; a background task writes all dirty rows of all runs in
 one statement every ``flush_interval`` (sooner when a slow node finishes, so an expensive result is
-on disk promptly), and a run's final status is written in the same transaction as its last node rows.
-Concurrent runs finishing together share one commit (group commit). If a write fails the rows stay
-dirty and are retried; a run whose final write fails stays RUNNING in the database and is resumed.
+on disk promptly), and a run's final status is written in the same statement as its last node rows
+(one atomic statement: one round trip where a transaction would take four). Concurrent runs
+finishing together share one commit (group commit). If a write fails the rows stay dirty and are
+retried; a run whose final write fails stays RUNNING in the database and is resumed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,18 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::time
      AS u(id, status, outputs, error, error_node_id, started_at, ended_at, stats)
 WHERE g.id = u.id
 """
+
+
+def _renumbered(sql: str, by: int) -> str:
+    """``sql`` with its parameters renumbered: ``$1`` becomes ``$(1 + by)``..."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", sql)
+
+
+_NODE_COLUMNS = 14
+_UPSERT_NODES_AND_UPDATE_RUNS = (
+    f"WITH written AS ({_UPSERT_NODES.strip()}\nRETURNING 1)\n{_renumbered(_UPDATE_RUNS, _NODE_COLUMNS)}"
+)
+"""Both writes in one statement: atomic by itself, so one round trip instead of a transaction's four."""
 
 
 def _summed_stats(run: GraphRun) -> dict[str, float]:
@@ -146,13 +160,17 @@ class WriteBehind:
             self.flushes += 1
 
     async def _write(self, nodes: dict[str, tuple[NodeExec, str]], runs: dict[str, GraphRun]) -> None:
-        node_args = self._node_rows(nodes.values())
-        run_args = self._run_rows(runs.values())
-        async with self._pool.acquire() as conn, conn.transaction():
-            if nodes:
-                await conn.execute(_UPSERT_NODES, *node_args)
-            if runs:
-                await conn.execute(_UPDATE_RUNS, *run_args)
+        if nodes and runs:
+            sql, args = (
+                _UPSERT_NODES_AND_UPDATE_RUNS,
+                self._node_rows(nodes.values()) + self._run_rows(runs.values()),
+            )
+        elif nodes:
+            sql, args = _UPSERT_NODES, self._node_rows(nodes.values())
+        else:
+            sql, args = _UPDATE_RUNS, self._run_rows(runs.values())
+        async with self._pool.acquire() as conn:
+            await conn.execute(sql, *args)
         self.rows_written += len(nodes) + len(runs)
 
     def _requeue(self, nodes: dict[str, tuple[NodeExec, str]], runs: dict[str, GraphRun]) -> None:

@@ -1,5 +1,8 @@
 """Dynamic pins: ``_$_`` list index, ``_#_`` dict key, ``_@_`` object attribute, and tool pins.
 
+The pin name grammar is part of the block contract: graphs name links with it, the engine routes
+values by it, and a block's inputs are assembled by it (also when a block runs alone, in its self-test).
+
 Part C of the interoperability contract: :func:`select` reads a nested part of a yielded output for a
 link's ``source_name`` (C1, C2); :func:`merge_dynamic` assembles nested inputs from flat sink pins (C3).
 """

@@ -6,12 +6,17 @@ Exit codes: 0 success; 1 the run failed or was cancelled; 2 bad input (arguments
 Start-up is kept short: this module imports only the standard library, ``workbench.errors`` and
 ``workbench.logsafe``; each command imports what it needs (``--help`` and ``--version`` nothing more,
 ``validate`` the graph model and the block registry, not the platform; tests/test_cli.py checks it).
+
+It lives in ``launch``, the composition root: the one package that imports every layer (the core,
+``server``); the process commands (serve, up, executor, scheduler) start :mod:`launch.serve`,
+:mod:`launch.executor` and :mod:`launch.scheduler`. ``python -m launch.cli`` runs it too.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -22,9 +27,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from workbench import __version__, logsafe
-from workbench.errors import ConfigError, GraphValidationError, StoreError, UserError, WorkbenchError
-
-EXIT_OK, EXIT_FAILED, EXIT_USER, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3, 4
+from workbench.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USER,
+    GraphValidationError,
+    UserError,
+    WorkbenchError,
+)
 
 
 def parse_input(item: str) -> tuple[str, Any]:
@@ -63,6 +75,8 @@ async def cmd_run(args: argparse.Namespace) -> int:
     graph = load_graph_file(args.file)
     inputs = dict(parse_input(i) for i in args.input or [])
     async with Workbench(ephemeral=args.ephemeral, role="cli") as wb:
+        # What start-up made lives until exit: out of the collector's way, the run's pauses are shorter.
+        gc.freeze()
         execution_id = await wb.executions.submit(graph, inputs, ephemeral=args.ephemeral)
         try:
             result = await wb.executions.wait(execution_id, timeout=args.timeout)
@@ -76,7 +90,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         for name, values in result.outputs.items():
             for value in values:
                 print(f"{name}: {_show(value)}")
-        took = (result.ended_at or 0) - (result.started_at or 0)
+        took = result.duration or 0.0
         print(f"execution {result.execution_id} {result.status} in {took * 1000:.1f} ms", file=sys.stderr)
     if not result.ok:
         if not args.json:
@@ -150,7 +164,7 @@ async def cmd_db(args: argparse.Namespace) -> int:
 
 async def cmd_graphs(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
-    from workbench.services.executions import LOCAL_USER_ID
+    from workbench.auth import LOCAL_USER_ID
 
     async with Workbench(resume=False, role="cli") as wb:
         graphs, total = await wb.graphs.list(LOCAL_USER_ID, search=args.search, limit=args.limit)
@@ -164,7 +178,7 @@ async def cmd_graphs(args: argparse.Namespace) -> int:
 
 async def cmd_executions(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
-    from workbench.services.executions import LOCAL_USER_ID
+    from workbench.auth import LOCAL_USER_ID
 
     async with Workbench(resume=False, role="cli") as wb:
         records, total = await wb.executions.list(LOCAL_USER_ID, status=args.status, limit=args.limit)
@@ -195,8 +209,8 @@ async def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from launch.serve import run
     from server.config import ServerConfig
-    from server.serve import run
 
     config = ServerConfig.from_env(host=args.host, port=args.port, auth=args.auth)
     run(config, log_level=args.log_level)
@@ -204,21 +218,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_executor(args: argparse.Namespace) -> int:
-    from server.executor import run_executor
+    from launch.executor import run_executor
 
     run_executor(args.host, args.port, args.log_level)
     return EXIT_OK
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from server.serve import configure_logging
-    from workbench.scheduler.process import run_scheduler
+    from launch.scheduler import run_scheduler
 
-    configure_logging(args.log_level)
-    return run_scheduler(args.host, args.port)
+    return run_scheduler(args.host, args.port, args.log_level)
 
 
 # ---- parser ------------------------------------------------------------------------------------
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _log_level_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default="info",
+        help="least important log lines shown (default info)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -283,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="none: one local user, loopback only (default); accounts: tokens or API keys required",
         )
-        p.add_argument("--log-level", default="info")
+        _log_level_option(p)
         p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("executor", help="take executions from RabbitMQ (AMQP_URL) and run them")
@@ -291,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=int, default=8002, help="port of the health/metrics endpoint (default 8002)"
     )
-    p.add_argument("--log-level", default="info")
+    _log_level_option(p)
     p.set_defaults(handler=cmd_executor)
 
     p = sub.add_parser(
@@ -299,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address of the health endpoint")
     p.add_argument("--port", type=int, default=8003, help="port of the health endpoint (default 8003)")
-    p.add_argument("--log-level", default="info")
+    _log_level_option(p)
     p.set_defaults(handler=cmd_scheduler)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
@@ -328,18 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = asyncio.run(outcome)
         else:
             code = outcome
-    except GraphValidationError as exc:
+    except WorkbenchError as exc:  # the table on the exception classes says which exit code
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USER
-    except (ConfigError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except WorkbenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -1,0 +1,20 @@
+"""What every page of the web front end receives: the services and who is looking."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from workbench.app import Workbench
+
+
+@dataclass(frozen=True)
+class UiContext:
+    """What a page needs: the process's services and who is looking."""
+
+    wb: Workbench  # workbench.app.Workbench, started
+    user_id: str
+    email: str | None  # None in --auth none (the local user)
+    links: Mapping[str, str] = field(default_factory=dict)
+    """Where things are, by the label the header shows: ``Home``, ``Chat``, ``Monitor`` (the pages
+    present), ``API docs`` and ``Notebooks`` (URLs on other ports). Filled by the UI server."""

@@ -1,0 +1,225 @@
+"""Home (``/``): the user's recent agents and runs, a quick start, and where to go next."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from workbench.errors import StoreError, WorkbenchError
+from workbench.ui.context import UiContext
+from workbench.ui.home_store import AgentRow, HomeStore, QuickStartResult, RunRow
+
+log = logging.getLogger(__name__)
+
+RUN_PAGE = "/monitor/run"
+TABLE_CSS = """
+table.wb-table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
+.wb-table th, .wb-table td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #d1d5db; }
+.wb-table th { color: #374151; font-weight: 600; background: #f3f4f6; }
+.wb-table a { color: #1d4ed8; }
+.wb-empty { color: #374151; }
+.wb-status { font-weight: 600; }
+.wb-status-COMPLETED { color: #166534; }
+.wb-status-FAILED { color: #991b1b; }
+.wb-status-CANCELLED { color: #6b21a8; }
+.wb-status-RUNNING, .wb-status-QUEUED { color: #1e40af; }
+.wb-links a { color: #1d4ed8; }
+ul.wb-links { margin: 0; padding-left: 1.25rem; }
+.wb-links li { margin: 0.3rem 0; }
+"""
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
+    """An HTML table; cells are HTML already (escape what comes from users before)."""
+    if not rows:
+        return f'<p class="wb-empty">{html.escape(empty)}</p>'
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<table class="wb-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def agents_table(agents: Sequence[AgentRow], links: Mapping[str, str]) -> str:
+    """The recent agents as an HTML table (a Chat link per agent when Chat is there)."""
+    chat = links.get("Chat")
+    rows = []
+    for agent in agents:
+        name = html.escape(agent.name)
+        if chat:
+            name = f'<a href="{chat}?agent={html.escape(agent.id)}" title="Open in Chat">{name}</a>'
+        rows.append([name, str(agent.version), str(agent.nodes), _when(agent.updated_at)])
+    return _table(["Agent", "Version", "Blocks", "Changed"], rows, "No agents yet: the quick start adds one.")
+
+
+def runs_table(runs: Sequence[RunRow], links: Mapping[str, str]) -> str:
+    """The recent runs as an HTML table (each linked to its page when Monitor is there)."""
+    rows = []
+    for run in runs:
+        ident = html.escape(run.id[:8])
+        if "Monitor" in links:
+            ident = f'<a href="{RUN_PAGE}?id={html.escape(run.id)}">{ident}</a>'
+        status = html.escape(run.status)
+        rows.append(
+            [
+                ident,
+                html.escape(run.agent),
+                f'<span class="wb-status wb-status-{status}">{status}</span>',
+                _when(run.created_at),
+                "" if run.duration is None else f"{run.duration:.2f} s",
+            ]
+        )
+    return _table(["Run", "Agent", "Status", "Started", "Duration"], rows, "No runs yet.")
+
+
+def quick_start_message(result: QuickStartResult, links: Mapping[str, str]) -> str:
+    """What the quick start says after a run, as HTML."""
+    parts = []
+    if result.status == "COMPLETED":
+        parts.append(
+            f"<p><strong>{html.escape(str(result.greeting))}</strong> "
+            f"({result.length} letters): the run completed.</p>"
+        )
+    else:
+        parts.append(
+            f'<p class="wb-status wb-status-FAILED">The run ended {html.escape(result.status)}: '
+            f"{html.escape(result.error or 'no error message')}</p>"
+        )
+    more = []
+    if "Monitor" in links:
+        more.append(f'<a href="{RUN_PAGE}?id={html.escape(result.execution_id)}">See the run</a>')
+    if "Chat" in links:
+        more.append(
+            f'<a href="{links["Chat"]}?agent={html.escape(result.graph_id)}">Open the agent in Chat</a>'
+        )
+    if more:
+        parts.append('<p class="wb-links">' + " · ".join(more) + "</p>")
+    return "".join(parts)
+
+
+def where_to_go(links: Mapping[str, str]) -> str:
+    """The list of places: each page, the API docs, the notebooks."""
+    described = {
+        "Chat": "talk to an agent that takes a message and answers",
+        "Monitor": "every run, live, with its steps and timings",
+        "API docs": "every route of the REST API, to read and try",
+        "Notebooks": "JupyterLab on the lessons (start it with <code>make lab</code>)",
+    }
+    items = [
+        f'<li><a href="{html.escape(href)}">{html.escape(label)}</a>: {described[label]}</li>'
+        for label, href in links.items()
+        if label in described
+    ]
+    return '<ul class="wb-links">' + "".join(items) + "</ul>"
+
+
+class Home(Viewer):
+    """Home: recent agents and runs of the user, the quick start, the places to go."""
+
+    store = param.ClassSelector(class_=HomeStore, doc="Where the data comes from (the user's own).")
+    links = param.Dict(default={}, doc="Label -> URL of the pages and outside places (UiContext.links).")
+    person = param.String(default="World", doc="Who the quick start's agent greets.")
+    busy = param.Boolean(default=False, doc="A quick start run is going on.")
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(**params)
+        self._agents = pn.pane.HTML(
+            "<p class='wb-empty'>Loading…</p>", stylesheets=[TABLE_CSS], sizing_mode="stretch_width"
+        )
+        self._runs = pn.pane.HTML(
+            "<p class='wb-empty'>Loading…</p>", stylesheets=[TABLE_CSS], sizing_mode="stretch_width"
+        )
+        self._result = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
+        self._problem = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
+        self._name_input = pn.widgets.TextInput.from_param(
+            self.param.person, name="Name", description=None, width=240
+        )
+        self._run_button = pn.widgets.Button(
+            name="Run the example agent", icon="player-play", button_type="primary", width=220, align="end"
+        )
+        self._run_button.on_click(self._on_run)
+        self._layout = self._build()
+
+    def _build(self) -> pn.viewable.Viewable:
+        quick = pn.Column(
+            pn.pane.Markdown(
+                "## Quick start\nRun the example agent (*examples/hello_agent.json*): it greets someone "
+                "and counts the letters of the greeting."
+            ),
+            pn.Row(self._name_input, self._run_button),
+            self._result,
+            sizing_mode="stretch_width",
+        )
+        places = pn.Column(
+            pn.pane.Markdown("## Where to go"),
+            pn.pane.HTML(where_to_go(self.links), stylesheets=[TABLE_CSS], sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            self._problem,
+            pn.Row(quick, places, sizing_mode="stretch_width"),
+            pn.pane.Markdown("## Your recent agents"),
+            self._agents,
+            pn.pane.Markdown("## Your recent runs"),
+            self._runs,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        """The page."""
+        return self._layout
+
+    def _show_problem(self, message: str | None) -> None:
+        self._problem.object = message or ""
+        self._problem.visible = message is not None
+
+    async def refresh(self) -> None:
+        """Read the recent agents and runs again."""
+        try:
+            agents = await self.store.recent_agents()
+            runs = await self.store.recent_runs()
+        except StoreError as exc:
+            self._show_problem(
+                f"The database cannot be reached right now ({exc}); reload the page in a moment."
+            )
+            return
+        self._show_problem(None)
+        self._agents.object = agents_table(agents, self.links)
+        self._runs.object = runs_table(runs, self.links)
+
+    async def _on_run(self, _event: object) -> None:
+        await self.run_quick_start()
+
+    async def run_quick_start(self) -> None:
+        """Run the example agent with :attr:`person`, show the result, refresh the tables."""
+        name = self.person.strip() or "World"
+        self.busy = True
+        self._run_button.loading = True
+        self._result.object = "<p>Running…</p>"
+        try:
+            result = await self.store.quick_start(name)
+        except WorkbenchError as exc:
+            self._result.object = f'<p class="wb-status wb-status-FAILED">The example agent could not run: {html.escape(str(exc))}</p>'
+        except TimeoutError:
+            self._result.object = "<p>The run is taking longer than expected: it goes on; see Monitor.</p>"
+        else:
+            self._result.object = quick_start_message(result, self.links)
+        finally:
+            self.busy = False
+            self._run_button.loading = False
+        await self.refresh()
+
+
+def create(ctx: UiContext) -> pn.viewable.Viewable:
+    """Home for one browser session; its tables load once the page is shown."""
+    home = Home(store=HomeStore(ctx), links=dict(ctx.links))
+    pn.state.onload(home.refresh)
+    return home
