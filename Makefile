@@ -59,6 +59,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python tests/benchmarks/bench_sandbox.py
 	$(BIN)/python tests/benchmarks/bench_oneshot.py
 	$(BIN)/python tests/benchmarks/bench_execute_wait.py
+	$(BIN)/python tests/benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

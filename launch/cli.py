@@ -213,7 +213,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.config import ServerConfig
 
     config = ServerConfig.from_env(host=args.host, port=args.port, auth=args.auth)
-    run(config, log_level=args.log_level)
+    run(config, log_level=args.log_level, ui=not args.no_ui)
     return EXIT_OK
 
 
@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["none", "accounts"],
             default=None,
             help="none: one local user, loopback only (default); accounts: tokens or API keys required",
+        )
+        p.add_argument(
+            "--no-ui", action="store_true", help="do not serve the web apps (WORKBENCH_UI_PORT, default 8010)"
         )
         _log_level_option(p)
         p.set_defaults(handler=cmd_serve)

@@ -8,6 +8,7 @@ SIGTERM or SIGINT: stop taking requests, stop the platform (runs finish or are h
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -98,6 +99,12 @@ def print_banner(config: ServerConfig, settings: Settings, ui_port: int | None =
     print(f"  data      {logsafe.redact(settings.database_url or str(settings.home))}", file=sys.stderr)
 
 
+def _freeze_startup_objects(app: Litestar) -> None:
+    """What start-up made lives until exit: moved out of the garbage collector's way, so the
+    collections that requests and runs trigger pause the loop for less."""
+    gc.freeze()
+
+
 def run(config: ServerConfig, *, log_level: str = "info", banner: bool = True, ui: bool = True) -> None:
     """Serve until SIGTERM or SIGINT (with the web apps unless ``ui`` is False)."""
     # The API's JSON lines carry the id of the request being served.
@@ -109,6 +116,7 @@ def run(config: ServerConfig, *, log_level: str = "info", banner: bool = True, u
     if ui_port is not None:
         serving.bind(config.host, ui_port, f"the UI ({UI_PORT_ENV})").close()  # taken: say so now
         attach_ui(app, config, ui_port)
+    app.on_startup.append(_freeze_startup_objects)
     if banner:
         print_banner(config, settings, ui_port)
     serving.serve(app, sock, ws="websockets-sansio", **proxy_options(config))

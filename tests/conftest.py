@@ -15,6 +15,10 @@ from workbench.config import Settings
 
 pytest_plugins = ["tests.support.servers"]
 
+# Servers the tests start serve no web apps unless a test asks (tests/support/servers.py start_server
+# ui=True): they would all want the same WORKBENCH_UI_PORT.
+os.environ.setdefault("WORKBENCH_UI", "off")
+
 
 @pytest.fixture(scope="session")
 def workbench_home(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -41,6 +41,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import authlib.deprecate  # noqa: F401  (installs authlib's "always warn" filter before ours below)
 import httpx
@@ -59,7 +60,9 @@ from litestar.response import Redirect
 
 from server.config import ServerConfig
 from server.deps import errors, workbench_of
+from server.pages import UI_URL_STATE
 from server.schemas import ErrorDetail, ErrorOut, TokenOut
+from workbench.ui.session import login_cookies
 
 with warnings.catch_warnings():  # authlib prefers httpx2 and warns when it falls back to httpx
     warnings.simplefilter("ignore")
@@ -158,6 +161,25 @@ async def _endpoints(provider: Provider) -> dict[str, Any]:
     if missing:
         raise ValueError(f"the discovery document lacks {', '.join(missing)}")
     return doc
+
+
+def _apps_page(request: Request[Any, Any, Any], page: str) -> str:
+    """``page`` when it is a page of this server's web apps (same host as this request, the apps'
+    port); otherwise a 400: the login must not send the browser, signed in, anywhere else."""
+    apps = request.app.state.get(UI_URL_STATE)
+    target = urlsplit(page)
+    if apps:
+        home = urlsplit(apps)
+        here = (request.headers.get("host") or "").rsplit(":", 1)[0].strip("[]")
+        same_place = (
+            target.scheme == home.scheme
+            and target.port == home.port
+            and target.hostname in {home.hostname, here}
+            and not target.username
+        )
+        if same_place:
+            return page
+    raise ClientException("next: must be a page of this server's web apps", status_code=400)
 
 
 # ---- the flow cookie -------------------------------------------------------------------------------
@@ -288,10 +310,17 @@ class OAuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         provider: Annotated[str, PathParameter(description="`github` or `google` (when configured).")],
+        next_page: str | None = QueryParameter(
+            name="next",
+            default=None,
+            max_length=2000,
+            description="A page of the web apps to come back to, signed in (a session cookie is set).",
+        ),
     ) -> Redirect:
         """Redirect to the provider with state, PKCE and (OpenID Connect) nonce; a cookie carries them to
         the callback."""
         conf = _provider(request, provider)
+        back_to = _apps_page(request, next_page) if next_page is not None else ""
         try:
             endpoints = await _endpoints(conf)
         except (*HTTP_ERRORS, ValueError) as exc:
@@ -307,7 +336,7 @@ class OAuthController(Controller):
             url, _ = client.create_authorization_url(
                 endpoints["authorization_endpoint"], state=state, code_verifier=verifier, **extra
             )
-        flow = {"p": provider, "s": state, "v": verifier, "n": nonce, "r": redirect_uri}
+        flow = {"p": provider, "s": state, "v": verifier, "n": nonce, "r": redirect_uri, "b": back_to}
         cookie = _fernet(request).encrypt(json.dumps(flow).encode()).decode()
         response = Redirect(url, status_code=302)
         response.set_cookie(
@@ -392,6 +421,21 @@ class OAuthController(Controller):
         pair = await accounts.oauth_login(
             provider, identity.subject, identity.email, identity.email_verified, identity.name
         )
+        back_to = flow.get("b") or ""
+        if back_to:  # started from the web apps' login page: sign the browser in and go back there
+            redirect = Redirect(back_to, status_code=303)
+            for cookie in login_cookies(pair):
+                redirect.set_cookie(
+                    cookie.name,
+                    cookie.value,
+                    max_age=cookie.max_age,
+                    path="/",
+                    httponly=True,
+                    secure=back_to.startswith("https://"),
+                    samesite="lax",
+                )
+            redirect.delete_cookie(COOKIE, path=COOKIE_PATH)
+            return redirect  # type: ignore[return-value]
         response = Response(TokenOut(**pair.to_dict()), status_code=200)
         response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response

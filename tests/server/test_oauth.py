@@ -443,3 +443,33 @@ def test_the_routes_are_in_the_openapi_schema(oauth_server: ServerProcess) -> No
     callback_op = paths[f"{OAUTH}/{{provider}}/callback"]["get"]
     assert "302" in login_op["responses"] and "404" in login_op["responses"]
     assert {"200", "400", "401", "404", "409", "502"} <= set(callback_op["responses"])
+
+
+def test_a_login_from_the_web_apps_signs_the_browser_in_and_goes_back(
+    tmp_path_factory: pytest.TempPathFactory, provider: OAuthProvider
+) -> None:
+    """The apps' login page sends the browser through OAuth with ``next``: the callback sets the session
+    cookies (httpOnly) and returns to that page; a ``next`` elsewhere is refused."""
+    base = tmp_path_factory.mktemp("srv-oauth-ui")
+    server = start_server(
+        base / "home", "accounts", {"WORKBENCH_RATE_LIMIT": "off", **provider.env()}, ui=True
+    )
+    try:
+        provider.register(server.base_url)
+        assert server.ui_url is not None
+        home = f"{server.ui_url}/"
+        with httpx.Client(follow_redirects=True, timeout=30) as client:
+            r = client.get(f"{server.base_url}{OAUTH}/github/login", params={"next": home})
+            assert r.status_code == 200, r.text
+            back = r.history[-1]
+            assert back.status_code == 303 and back.headers["location"] == home
+            cookies = back.headers.get_list("set-cookie")
+            session = next(c for c in cookies if c.startswith("wb_session="))
+            assert "HttpOnly" in session and "SameSite=lax" in session
+            assert any(c.startswith("wb_refresh=") for c in cookies)
+            assert str(r.url) == home and "octo@example.com" in r.text  # the apps show who is signed in
+            for elsewhere in ("https://evil.example/", f"{server.base_url}/", "javascript:alert(1)"):
+                refused = client.get(f"{server.base_url}{OAUTH}/github/login", params={"next": elsewhere})
+                assert error_of(refused, 400)["message"].startswith("next: must be a page")
+    finally:
+        stop_server(server)

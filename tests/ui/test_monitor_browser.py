@@ -77,6 +77,11 @@ def row(page: Any, execution_id: str) -> Any:
     return page.locator(".tabulator-row", has=page.locator(f'a[href$="{execution_id}"]'))
 
 
+def status(page: Any, execution_id: str) -> Any:
+    """The status cell of a run's row."""
+    return row(page, execution_id).locator('[tabulator-field="status"]')
+
+
 async def test_watch_a_run_open_its_timeline_cancel_one(
     ui_local_server: ServerProcess, browser: Browser
 ) -> None:
@@ -90,13 +95,13 @@ async def test_watch_a_run_open_its_timeline_cancel_one(
     page = await browser.page(context)
     await page.goto(server.ui_url + "/monitor")
     await row(page, first).wait_for(timeout=TIMEOUT)
-    await row(page, first).get_by_text("completed").wait_for(timeout=TIMEOUT)
+    await status(page, first).get_by_text("completed").wait_for(timeout=TIMEOUT)
 
     # A run started elsewhere appears, runs and finishes in the open page: no reload.
     watched = api.run(graph_id, "Grace", 3)
-    await row(page, watched).get_by_text("running").wait_for(timeout=TIMEOUT)
+    await status(page, watched).get_by_text("running").wait_for(timeout=TIMEOUT)
     await browser.shot(page, "monitor-running")
-    await row(page, watched).get_by_text("completed").wait_for(timeout=TIMEOUT)
+    await status(page, watched).get_by_text("completed").wait_for(timeout=TIMEOUT)
     assert await row(page, watched).get_by_text("Greeter with a pause").is_visible()
     await browser.shot(page, "monitor-table")
 

@@ -62,8 +62,9 @@ class ExecutionQueue(ABC):
     async def start(self) -> None:
         """Connect and declare what is needed."""
 
-    async def stop(self) -> None:
-        """Stop consuming (in-flight handlers finish or are handed back) and disconnect."""
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop consuming (in-flight handlers finish within ``grace`` seconds or are handed back) and
+        disconnect."""
 
     @abstractmethod
     async def publish(self, execution_id: str, priority: str = "normal") -> None:
