@@ -2,8 +2,10 @@
 
 Each message runs the graph with its ``message`` input (and, if the graph has one, its ``history``
 input: the conversation so far as ``[{"role": "user" | "assistant", "text": ...}]``) and shows the
-last value of its ``reply`` output. The input and output names are parameters. Its display carries
-an HTML snapshot of the conversation for exports, brought up to date after each reply.
+reply as it streams (the tokens of the node linked to the ``reply`` output, in ``partial``), then the
+last value of its ``reply`` output. The input and output names are parameters. The rules are the Chat
+page's (:mod:`workbench.services.chat`). Its display carries an HTML snapshot of the conversation for
+exports, brought up to date after each reply.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Bool, Dict, List
+from traitlets import Bool, Dict, List, Unicode
 
 from kernel_ext.widgets.fallback import StaticFallback
 from workbench.block.registry import default_registry
@@ -23,19 +25,28 @@ from workbench.engine.plan import Plan
 from workbench.errors import InputError
 from workbench.graph.model import Graph
 from workbench.runtime.events import ExecutionEvent
+from workbench.services.chat import (
+    ReplyTracker,
+    block_names,
+    chat_pins,
+    history_value,
+    plan_io,
+    reply_sources,
+)
 
 
 def graph_io(graph: Graph) -> tuple[list[str], list[str]]:
     """A graph's input names and output names."""
-    plan = Plan(graph, default_registry(), 600.0)
-    return list(plan.input_schema()["properties"]), list(plan.output_schema()["properties"])
+    return plan_io(Plan(graph, default_registry(), 600.0))
 
 
 class ChatWidget(StaticFallback, widgets.VBox):
-    """Talk to a graph; ``messages`` is the conversation, ``busy`` while a reply is coming."""
+    """Talk to a graph; ``messages`` is the conversation, ``busy`` while a reply is coming, ``partial``
+    the reply so far while it streams."""
 
     messages = List(Dict()).tag(sync=True)
     busy = Bool(False).tag(sync=True)
+    partial = Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -48,19 +59,16 @@ class ChatWidget(StaticFallback, widgets.VBox):
         **kwargs: Any,
     ) -> None:
         saved = client.load_graph(graph) if isinstance(graph, str) else client.save_graph(as_graph(graph))
-        inputs, outputs = graph_io(saved)
-        problems = []
-        if message not in inputs:
-            problems.append(f"no input {message!r} (its inputs: {', '.join(inputs) or 'none'})")
-        if reply not in outputs:
-            problems.append(f"no output {reply!r} (its outputs: {', '.join(outputs) or 'none'})")
-        if problems:
-            raise InputError(f"graph {saved.name!r} cannot chat: " + "; ".join(problems))
+        plan = Plan(saved, default_registry(), 600.0)
+        inputs, outputs = plan_io(plan)
+        self.pins = chat_pins(saved.name, inputs, outputs, message=message, reply=reply, history=history)
+        self._sources = reply_sources(plan, reply)
+        self._names = block_names(plan)
         self.client = client
         self.graph_id = saved.id
         self.graph_name = saved.name
         self.message_input, self.reply_output = message, reply
-        self.history_input = history if history in inputs else None
+        self.history_input = self.pins.history
         self.transcript = widgets.HTML()
         self.text = widgets.Text(placeholder="Message", layout=widgets.Layout(width="70%"))
         self.send_button = widgets.Button(description="Send", button_style="primary")
@@ -76,7 +84,8 @@ class ChatWidget(StaticFallback, widgets.VBox):
             colour = {"you": "#1565c0", "agent": "#2e7d32", "error": "#c62828"}[who]
             lines.append(f"<div><b style='color:{colour}'>{who}:</b> {html_name(m['text'])}</div>")
         if self.busy:
-            lines.append("<div><i>…</i></div>")
+            so_far = html_name(self.partial) if self.partial else ""
+            lines.append(f"<div><b style='color:#2e7d32'>agent:</b> {so_far}<i>…</i></div>")
         self.transcript.value = "".join(lines)
 
     def _send_typed(self) -> None:
@@ -89,10 +98,11 @@ class ChatWidget(StaticFallback, widgets.VBox):
         """Start a reply (returns at once; the reply arrives in the client's thread)."""
         inputs: dict[str, Any] = {self.message_input: text}
         if self.history_input:
-            inputs[self.history_input] = [dict(m) for m in self.messages if m["role"] != "error"]
+            inputs[self.history_input] = history_value(self.messages)
         with self.hold_sync():
             self.messages = [*self.messages, {"role": "user", "text": text}]
             self.busy = True
+            self.partial = ""
             self._render()
         try:
             handle = self.client.start(self.graph_id, inputs)
@@ -100,15 +110,18 @@ class ChatWidget(StaticFallback, widgets.VBox):
             self._answer({"role": "error", "text": str(exc)})
             return
 
+        tracker = ReplyTracker(self.pins, self._sources, self._names)
+
         def on_event(event: ExecutionEvent) -> None:
-            if not event.is_final:
+            if (token := tracker.token(event)) is not None:
+                with self.hold_sync():
+                    self.partial += token
+                    self._render()
                 return
-            values = (event.data.get("outputs") or {}).get(self.reply_output) or []
-            if event.status == "COMPLETED" and values:
-                self._answer({"role": "assistant", "text": values[-1]})
-            else:
-                error = event.data.get("error") or f"the graph gave no {self.reply_output!r}"
-                self._answer({"role": "error", "text": f"{event.status}: {error}"})
+            tracker.step(event)
+            if event.is_final:
+                outcome = tracker.outcome(event)
+                self._answer({"role": "assistant" if outcome.ok else "error", "text": outcome.text})
 
         handle.add_listener(on_event)
 
@@ -116,6 +129,7 @@ class ChatWidget(StaticFallback, widgets.VBox):
         with self.hold_sync():
             self.messages = [*self.messages, message]
             self.busy = False
+            self.partial = ""
             self._render()
         self.refresh_displays()  # before waking send(): the update belongs to the cell that waits
         with self._replied:
