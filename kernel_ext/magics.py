@@ -8,6 +8,7 @@
     %wb run GRAPH [name=value ...] [--wait]  # GRAPH: a stored graph's id or name, or a variable
     %wb runs [GRAPH] [-n 10]
     %wb show EXECUTION_ID
+    %wb monitor                              # the live Monitor (runs table, dashboards) in the cell
 
 ``name=value`` takes the value as JSON when it parses as JSON, otherwise as text. ``%wb run``
 returns the live run widget at once (add ``--wait`` to return when the run has ended).
@@ -59,6 +60,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     p["runs"].add_argument("-n", type=int, default=10)
     p["show"] = _Parser(prog="%wb show", add_help=False)
     p["show"].add_argument("execution_id")
+    p["monitor"] = _Parser(prog="%wb monitor", add_help=False)
     return p
 
 
@@ -84,7 +86,7 @@ class WorkbenchMagics(Magics):
 
     @line_magic
     def wb(self, line: str) -> Any:
-        """Workbench commands: connect, blocks, palette, graphs, run, runs, show."""
+        """Workbench commands: connect, blocks, palette, graphs, run, runs, show, monitor."""
         try:
             words = shlex.split(line)
         except ValueError as exc:  # an unclosed quote
@@ -164,3 +166,8 @@ class WorkbenchMagics(Magics):
 
     def _show(self, args: argparse.Namespace) -> Any:
         return session.current().execution(args.execution_id)
+
+    def _monitor(self, args: argparse.Namespace) -> Any:
+        from kernel_ext.monitor_view import monitor
+
+        return monitor(session.current())

@@ -23,7 +23,6 @@ from workbench.client.portal import Client
 from workbench.client.text import html_name, isolate
 from workbench.engine.plan import Plan
 from workbench.errors import InputError
-from workbench.graph.model import Graph
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.chat import (
     ReplyTracker,
@@ -33,11 +32,6 @@ from workbench.services.chat import (
     plan_io,
     reply_sources,
 )
-
-
-def graph_io(graph: Graph) -> tuple[list[str], list[str]]:
-    """A graph's input names and output names."""
-    return plan_io(Plan(graph, default_registry(), 600.0))
 
 
 class ChatWidget(StaticFallback, widgets.VBox):

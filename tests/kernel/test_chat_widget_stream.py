@@ -5,7 +5,6 @@ the reply shows piece by piece (``partial`` grows, token by token) before the fi
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -88,4 +87,3 @@ def test_a_failing_node_is_named(llm_kernel: Kernel, llm: LLMServer) -> None:
     assert "AITextGeneratorBlock" in cell.error["evalue"]
     messages = kernel.json("chat.messages")
     assert messages[-1]["role"] == "error"
-    time.sleep(0)  # nothing left running

@@ -140,6 +140,38 @@ async def test_a_failing_node_is_named_and_retry_sends_the_last_message_again(
     assert [m.role for m in stored] == ["user", "error", "error"]  # the message is not stored twice
 
 
+async def test_a_reply_that_streamed_then_failed_keeps_what_arrived(
+    wb: Workbench, chat: ChatService, llm: LLMServer, cred: dict[str, Any]
+) -> None:
+    g = graph(
+        [
+            inp("in", "message"),
+            node("gen", AITextGeneratorBlock, model="gpt-4o-mini", credentials=cred, prompt="{{ message }}"),
+            out("out", "reply"),
+            node("check", FailBlock, message="the checker broke"),
+        ],
+        [
+            link("in.result", "gen.prompt_values_#_message"),
+            link("gen.response", "out.value"),
+            link("gen.response", "check.value"),
+        ],
+        name="Checked chat",
+    )
+    session = await chat.create_session(LOCAL_USER_ID, (await wb.graphs.create(g, LOCAL_USER_ID)).id)
+    llm.script({"content": "Half an answer"})
+    updates = await collect(chat.send(session.id, LOCAL_USER_ID, "hi"))
+    assert "".join(u.text for u in updates if u.kind == "token") == "Half an answer"
+    assert updates[-1].message is not None and updates[-1].message.role == "error"
+    assert "node 'check' (" in updates[-1].text and "the checker broke" in updates[-1].text
+    stored = await chat.messages(session.id, LOCAL_USER_ID)
+    assert [(m.role, m.text[:14]) for m in stored] == [
+        ("user", "hi"),
+        ("assistant", "Half an answer"),
+        ("error", "The run failed"),
+    ]
+    assert stored[1].execution_id == stored[2].execution_id == updates[0].execution_id
+
+
 async def test_stop_cancels_the_run(wb: Workbench, chat: ChatService) -> None:
     agent = await plain_agent(wb, node("m0", SleepBlock, seconds=30))
     session = await chat.create_session(LOCAL_USER_ID, agent)

@@ -1,7 +1,7 @@
 """Chat in a real browser, as a person uses it: open an agent from its link, send a message to an agent
 backed by the local OpenAI-compatible server and watch the reply arrive in pieces while the run still
 goes on, unfold the reply's node steps, stop a long reply, retry, reload and find the conversation;
-an agent without a text input gets a clear message. Every request stays on 127.0.0.1 (the ``browser``
+an agent without a text input gets a clear message; a second user sees none of the first one's chats. Every request stays on 127.0.0.1 (the ``browser``
 fixture fails the test otherwise); screenshots go to /tmp/shots/ui/."""
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from blocks.ai import AITextGeneratorBlock
+from blocks.text import FillTextTemplateBlock
 from blocks.time import CountdownTimerBlock
 from tests.engine.graphs import graph, inp, link, node, out
+from tests.server.api_support import signup
 from tests.support.openai_server import LLMServer, serve
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tests.ui.conftest import Browser
@@ -181,9 +183,6 @@ async def test_chat_streams_stops_and_resumes(
     await page.get_by_text("AITextGeneratorBlock").first.wait_for(timeout=PAGE_TIMEOUT)
     await page.wait_for_timeout(500)
     await browser.shot(page, "chat-steps")
-    await page.locator(".chat-feed-log").first.evaluate("e => e.scrollTop = 0")
-    await page.wait_for_timeout(300)
-    await browser.shot(page, "chat-debug")
 
     # A long reply, stopped while it streams: the run is cancelled, the reply keeps what had arrived
     # and says it was stopped.
@@ -212,6 +211,9 @@ async def test_chat_streams_stops_and_resumes(
     assert "Chat with Fox expert 3s" in names and "Chat with Fox expert 60s" in names
     await page.get_by_role("button", name="Chat with Fox expert 60s").click()
     await page.get_by_text("Stopped: the run was cancelled.").wait_for(timeout=PAGE_TIMEOUT)
+    # What had arrived before the stop is kept, in the same reply as the error.
+    await page.locator(".wb-reply", has_text=partial).wait_for(timeout=PAGE_TIMEOUT)
+    assert await page.locator(".wb-reply", has_text=REPLY).count() == 0  # the other conversation is gone
 
     # Retry sends the last message again.
     chat_llm.script({"content": "Second try."})
@@ -246,3 +248,58 @@ async def test_an_agent_without_text_pins_gets_a_clear_message(
     await page.wait_for_timeout(500)
     await browser.shot(page, "chat-mapped")
     await context.close()
+
+
+async def _log_in(page: Any, ui_url: str, email: str, password: str) -> None:
+    await page.goto(ui_url + "/chat")
+    await page.wait_for_url(re.compile(r"/login\?next="))
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(lambda url: "/login" not in url)
+    await page.locator(".wb-email").wait_for(timeout=PAGE_TIMEOUT)
+    assert await page.locator(".wb-email").inner_text() == email, page.url
+
+
+async def test_a_second_user_sees_none_of_the_first_users_chats(
+    ui_accounts_server: ServerProcess, browser: Browser
+) -> None:
+    server = ui_accounts_server
+    assert server.ui_url is not None
+    ada, bob = signup(server, "chat-ada"), signup(server, "chat-bob")
+    g = graph(
+        [inp("in", "message"), node("t", FillTextTemplateBlock, format="Echo: {{ m }}"), out("out", "reply")],
+        [link("in.result", "t.values_#_m"), link("t.output", "out.value")],
+        name="Ada's echo",
+    )
+    created = ada.client.post("/graphs", json=g.model_dump(mode="json"))
+    assert created.status_code == 201, created.text
+    agent = created.json()["id"]
+
+    context = await browser.context()
+    page = await browser.page(context)
+    await _log_in(page, server.ui_url, ada.email, ada.password)
+    await page.goto(f"{server.ui_url}/chat?agent={agent}")
+    box = page.get_by_placeholder("Message the agent (Enter sends)")
+    await box.fill("my secret plan")
+    await box.press("Enter")
+    await page.locator(".wb-reply", has_text="Echo: my secret plan").wait_for(timeout=PAGE_TIMEOUT)
+    await page.get_by_role("button", name="Chat with Ada's echo").wait_for(timeout=PAGE_TIMEOUT)
+    await browser.shot(page, "chat-first-user")
+    await context.close()
+
+    other = await browser.context()
+    page = await browser.page(other)
+    await _log_in(page, server.ui_url, bob.email, bob.password)
+    await page.get_by_text("You have no agents yet").wait_for(timeout=PAGE_TIMEOUT)
+    assert await page.get_by_text("No conversations yet.").count() == 1
+    await page.goto(f"{server.ui_url}/chat?agent={agent}")  # Ada's agent, by its id
+    await page.get_by_text("No conversations yet.").wait_for(timeout=PAGE_TIMEOUT)
+    await page.get_by_text("You have no agents yet").wait_for(timeout=PAGE_TIMEOUT)
+    assert await page.get_by_text("my secret plan").count() == 0
+    assert await page.get_by_text("Ada's echo").count() == 0
+    await page.wait_for_timeout(500)
+    await browser.shot(page, "chat-second-user")
+    await other.close()
+    ada.close()
+    bob.close()

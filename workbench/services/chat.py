@@ -8,7 +8,9 @@ whose pins are named differently chats through a pin mapping (:class:`ChatPins`)
 Sending a message stores it, runs the agent as the user, and yields :class:`ChatUpdate` items as the
 run goes: the execution id, each token the reply's node streams (``NODE_STREAM`` on a pin linked to
 the ``reply`` output), each node step, and the stored reply, or an error that names the failing node.
-Stopping cancels the run; retrying runs the last user message again. The pure pieces
+A reply that streamed, then failed or was stopped, is stored as
+what arrived (``assistant``) followed by the error, both naming the run. Stopping cancels the run;
+retrying runs the last user message again. The pure pieces
 (:func:`chat_pins`, :func:`history_value`, :class:`ReplyTracker`) serve the notebook widget as well.
 """
 
@@ -417,6 +419,10 @@ class ChatService:
                     yield ChatUpdate("step", execution_id=execution_id, step=step)
                 elif event.is_final:
                     outcome = tracker.outcome(event)
+                    if not outcome.ok and tracker.streamed:  # keep what the user saw arrive
+                        await self.repo.add_message(
+                            session.id, user_id, "assistant", "".join(tracker.streamed), execution_id
+                        )
                     stored = await self.repo.add_message(
                         session.id,
                         user_id,

@@ -22,7 +22,7 @@ from panel.viewable import Viewer
 
 from workbench.errors import StoreError, WorkbenchError
 from workbench.services.chat import ChatAgent, ChatUpdate, NodeStep
-from workbench.store.chat import ChatSessionRecord
+from workbench.store.chat import ChatMessageRecord, ChatSessionRecord
 from workbench.ui.chat_store import ChatStore
 from workbench.ui.context import UiContext
 
@@ -40,6 +40,10 @@ details.wb-step summary { cursor: pointer; color: #111827; }
 .wb-step-CANCELLED { color: #6b21a8; font-weight: 600; }
 .wb-step-RUNNING, .wb-step-QUEUED { color: #1e40af; font-weight: 600; }
 .wb-step-error { color: #991b1b; }
+"""
+ERROR_CSS = """
+.wb-error { color: #7f1d1d; background: #fee2e2; border: 1px solid #fca5a5; border-radius: 4px;
+  padding: 0.5rem 0.75rem; }
 """
 PREVIEW = 2_000
 
@@ -91,11 +95,14 @@ class ReplyView(Viewer):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._text = pn.pane.Markdown(self.text, sizing_mode="stretch_width", css_classes=["wb-reply"])
-        self._error = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
-        self._steps = pn.pane.HTML(
-            "", stylesheets=[STEPS_CSS], sizing_mode="stretch_width", css_classes=["wb-steps"]
+        # No stretching sizing modes here: inside a chat message they make the message as tall as
+        # the feed. The error is a styled pane rather than an Alert, which a message shows even hidden.
+        self._text = pn.pane.Markdown(self.text, css_classes=["wb-reply"], margin=(0, 5))
+        self._error = pn.pane.HTML(
+            "", stylesheets=[ERROR_CSS], css_classes=["wb-reply-error"], visible=False, margin=(5, 5)
         )
+        self._steps = pn.pane.HTML("", stylesheets=[STEPS_CSS], css_classes=["wb-steps"], margin=(0, 5))
+        self._layout = pn.Column(self._text, self._error, self._steps)
         self._show_text()
         self._show_steps()
 
@@ -108,7 +115,7 @@ class ReplyView(Viewer):
     def _show_text(self) -> None:
         self._text.object = self.text
         self._text.visible = bool(self.text) or self.error is None
-        self._error.object = self.error or ""
+        self._error.object = f'<div class="wb-error">{html.escape(self.error or "")}</div>'
         self._error.visible = self.error is not None
 
     @param.depends("steps", "running", watch=True)
@@ -121,7 +128,11 @@ class ReplyView(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         """The reply and its steps."""
-        return pn.Column(self._text, self._error, self._steps, sizing_mode="stretch_width")
+        return self._layout
+
+    def message(self) -> pn.viewable.Viewable:
+        """What a chat message holds: the layout itself (a Viewer there is sized as tall as the feed)."""
+        return self._layout
 
 
 def _query_agent() -> str | None:
@@ -146,6 +157,8 @@ class ChatPage(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._agents: dict[str, ChatAgent] = {}
+        self._quiet = False  # the picker is being set by the page, not the user
+        self._showing = 0  # bumped by each choice of what to show; a slower earlier load gives way
         self._sessions: list[ChatSessionRecord] = []
         self._problem = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self._notice = pn.pane.Alert("", alert_type="warning", visible=False, sizing_mode="stretch_width")
@@ -167,9 +180,7 @@ class ChatPage(Viewer):
         self._rename_button.on_click(self._on_rename)
         self._delete_button = pn.widgets.Button(name="Delete", icon="trash", button_type="danger")
         self._delete_button.on_click(self._on_delete)
-        self._stop_button = pn.widgets.Button(
-            name="Stop", icon="player-stop", button_type="warning", disabled=True, align="end"
-        )
+        self._stop_button = pn.widgets.Button(name="Stop", icon="player-stop", disabled=True, align="end")
         self._stop_button.on_click(self._on_stop)
         self._retry_button = pn.widgets.Button(name="Retry", icon="repeat", disabled=True, align="end")
         self._retry_button.on_click(self._on_retry)
@@ -186,9 +197,12 @@ class ChatPage(Viewer):
             message_params={"show_avatar": False, "show_reaction_icons": False},
             widgets=pn.chat.ChatAreaInput(placeholder="Message the agent (Enter sends)"),
             disabled=True,
+            visible=False,  # until there is an agent to talk to
             height=560,
             sizing_mode="stretch_width",
         )
+        for widget in (self._rename_button, self._delete_button, self._title_input):
+            widget.disabled = True  # until a conversation is open
         self._layout = self._build()
 
     def _build(self) -> pn.viewable.Viewable:
@@ -230,14 +244,17 @@ class ChatPage(Viewer):
         try:
             agents = await self.store.agents()
             self._sessions = await self.store.sessions()
-        except StoreError as exc:
-            self._show_problem(
-                f"The database cannot be reached right now ({exc}); reload the page in a moment."
-            )
+        except Exception as exc:  # the page's boundary: say what happened rather than show nothing
+            if isinstance(exc, StoreError | OSError):
+                self._show_problem(
+                    f"The database cannot be reached right now ({exc}); reload the page in a moment."
+                )
+            else:
+                log.exception("the Chat page could not load")
+                self._show_problem(f"Your agents and conversations could not be loaded: {exc}")
             return
         self._show_problem(None)
         self._agents = {a.id: a for a in agents}
-        self._agent_select.options = {self._agent_label(a): a.id for a in agents}
         self._refresh_sessions()
         if not agents:
             self._show_notice(
@@ -249,10 +266,8 @@ class ChatPage(Viewer):
             self._show_notice(f"No agent of yours has the id {agent_id!r}; pick one from the list.")
         if wanted is None:
             wanted = next((a.id for a in agents if a.pins is not None), agents[0].id)
-        if self._agent_select.value == wanted:
-            await self._pick_agent(wanted)
-        else:
-            self._agent_select.value = wanted
+        self._quietly_pick(wanted, {self._agent_label(a): a.id for a in agents})
+        await self._pick_agent(wanted)
 
     @staticmethod
     def _agent_label(agent: ChatAgent) -> str:
@@ -285,12 +300,14 @@ class ChatPage(Viewer):
 
     async def _pick_agent(self, graph_id: str) -> None:
         self.agent_id = graph_id
+        self._showing += 1  # whatever conversation was loading is not wanted any more
         agent = self._agents.get(graph_id)
         if agent is None:
             return
         if agent.pins is None:
+            problem = agent.problem or f"agent {agent.name!r} cannot chat"
             self._show_notice(
-                f"{agent.problem}. Chat needs a text input and a text output: map them below, "
+                f"{problem[:1].upper()}{problem[1:]}. Chat needs a text input and a text output: map them below, "
                 "or pick another agent."
             )
             self._map_message.options = agent.inputs
@@ -323,24 +340,50 @@ class ChatPage(Viewer):
         return agent is not None and agent.pins is not None
 
     async def open_session(self, session_id: str) -> None:
-        """Show a stored conversation (its replies with their steps)."""
+        """Show a stored conversation (its replies with their steps); a later choice made while
+        this one loads wins."""
         session = next((s for s in self._sessions if s.id == session_id), None)
         if session is None:
             return
+        self._showing += 1
+        mine = self._showing
         try:
             messages = await self.store.messages(session_id)
+            entries = await self._entries(messages)
         except WorkbenchError as exc:
             self._show_problem(f"The conversation cannot be read: {exc}")
             return
+        if mine != self._showing:
+            return
         if session.graph_id != self.agent_id and session.graph_id in self._agents:
             self.agent_id = session.graph_id
-            self._agent_select.value = session.graph_id
+            self._quietly_pick(session.graph_id)
         self._open(session)
         self._interface.disabled = False
         name = self._agent_name()
+        for entry in entries:
+            if isinstance(entry, ReplyView):
+                self._interface.send(entry.message(), user=name, respond=False)
+            else:
+                self._interface.send(entry, user=USER, respond=False)
+
+    async def _entries(self, messages: Sequence[ChatMessageRecord]) -> list[str | ReplyView]:
+        """A stored conversation as the feed shows it: the user's texts and the replies (a reply that
+        partly arrived before its error is one reply)."""
+        entries: list[str | ReplyView] = []
+        previous: tuple[str | None, ReplyView] | None = None
         for m in messages:
             if m.role == "user":
-                self._interface.send(m.text, user=USER, respond=False)
+                entries.append(m.text)
+                previous = None
+                continue
+            if (
+                m.role == "error"
+                and previous is not None
+                and m.execution_id
+                and previous[0] == m.execution_id
+            ):
+                previous[1].error = m.text
                 continue
             steps: list[NodeStep] = []
             if m.execution_id:
@@ -348,11 +391,24 @@ class ChatPage(Viewer):
                     steps = await self.store.steps(m.execution_id)
                 except WorkbenchError:
                     steps = []  # the run was deleted: the reply stands without its steps
-            if m.role == "error":
-                reply = ReplyView(error=m.text, steps=steps)
-            else:
-                reply = ReplyView(text=m.text, steps=steps)
-            self._interface.send(reply, user=name, respond=False)
+            reply = (
+                ReplyView(error=m.text, steps=steps)
+                if m.role == "error"
+                else ReplyView(text=m.text, steps=steps)
+            )
+            entries.append(reply)
+            previous = (m.execution_id, reply)
+        return entries
+
+    def _quietly_pick(self, graph_id: str, options: dict[str, str] | None = None) -> None:
+        """Set the picker (and its options) without its watcher acting on it."""
+        self._quiet = True
+        try:
+            if options is not None:
+                self._agent_select.options = options
+            self._agent_select.value = graph_id
+        finally:
+            self._quiet = False
 
     def _agent_name(self) -> str:
         agent = self._agents.get(self.agent_id or "")
@@ -391,7 +447,7 @@ class ChatPage(Viewer):
         self.busy = True
         self._stop_button.disabled = False
         self._retry_button.disabled = True
-        self._interface.send(view, user=self._agent_name(), respond=False)
+        self._interface.send(view.message(), user=self._agent_name(), respond=False)
         try:
             async for update in updates:
                 if update.kind == "started":
@@ -445,7 +501,7 @@ class ChatPage(Viewer):
     # ---- sidebar and picker --------------------------------------------------------------------
 
     async def _on_agent(self, event: param.parameterized.Event) -> None:
-        if event.new is not None and event.new != self.agent_id:
+        if not self._quiet and event.new is not None and event.new != self.agent_id:
             await self._pick_agent(event.new)
 
     async def _on_new(self, _event: object) -> None:

@@ -1,0 +1,451 @@
+"""Live figures of the web apps in Debian's Chromium against a real ``workbench serve``. Prints JSON.
+
+A ``workbench serve --auth none`` process with the UI on (the local user); runs are started through
+the API, the pages are real browser tabs driven by Playwright. The order: (a), (c), then (b).
+
+(a) monitor latency: one Monitor tab is open; ``--runs`` runs of the example agent are started one
+    after another through the API. A ``MutationObserver`` on the table (inside Bokeh's shadow roots)
+    records ``Date.now()`` whenever a row changes; the latency of a run is from its last node
+    finishing (that node execution's ``ended_at`` as stored) to the first time its row shows
+    ``completed``. The run's own ``ended_at`` (stored just after) is reported beside it. Both clocks
+    are this machine's wall clock. Target: p95 under 200 ms.
+(b) API throughput with open Monitor pages: ``--clients`` closed-loop httpx clients hit the API for
+    ``--seconds`` with no page open, then with ``--pages`` Monitor tabs open (each follows the
+    user's events and re-reads its page from PostgreSQL when a run ends). Two endpoints:
+    ``POST /graphs/{id}/execute?wait=30`` (every request is a run the pages are told about) and
+    ``GET /executions``; measured once more after the tabs are closed, to tell the pages' cost from
+    the order's (a database with more runs). Target: less than 10% fewer requests per second with
+    the pages.
+(c) chat token latency: the server's LLM is the local OpenAI-compatible test server behind a proxy
+    that passes its SSE answer on one piece every ``TOKEN_GAP`` seconds and notes when each piece
+    left; a Chat tab sends ``--replies`` messages to a ``message -> LLM -> reply`` agent, an observer
+    notes the reply's text with ``Date.now()`` as it grows; each piece's latency is from leaving the
+    proxy to the first text on the page that holds it. Target: p95 under 100 ms.
+
+Usage: python tests/benchmarks/bench_ui_live.py [--runs 50] [--pages 20] [--seconds 15] [--clients 4]
+                                                 [--replies 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.openai_server import serve
+from tests.support.servers import start_server, stop_server
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = json.loads((ROOT / "examples" / "hello_agent.json").read_text())
+LATENCY_TARGET_MS = 200.0
+SESSION_END_S = 40.0
+"""Seconds after a tab closes by which Bokeh's server has ended its session (an unused session
+lives 15 s, checked every 17 s: its defaults)."""
+DROP_TARGET_PCT = 10.0
+
+TOKEN_GAP = 0.1
+"""Seconds between two streamed pieces of the LLM's answer (a model writing at a human pace)."""
+CHAT_TARGET_MS = 100.0
+CHAT_REPLY = "Once upon a time a quick brown fox ran through the quiet woods, found a river and slept."
+
+OBSERVE_REPLIES = """
+() => {
+  // The reply's text as it grows, with Date.now(), seen through Bokeh's shadow roots by observers
+  // attached to every shadow root (and new ones as they appear).
+  window.wbReplies = [];
+  const observed = new WeakSet();
+  const deep = (root, found) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList.contains('wb-reply')) found.push(el);
+      if (el.shadowRoot) deep(el.shadowRoot, found);
+    }
+    return found;
+  };
+  const record = () => {
+    const now = Date.now();
+    const all = deep(document, []);
+    if (!all.length) return;
+    const last = all[all.length - 1];
+    const parts = last.shadowRoot ? Array.from(last.shadowRoot.children) : [last];
+    const text = parts.filter((c) => !['STYLE', 'LINK'].includes(c.tagName))
+      .map((c) => c.innerText).join('').trim();
+    const list = window.wbReplies;
+    if (text && (!list.length || list[list.length - 1][1] !== text)) list.push([now, text]);
+  };
+  const attach = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (!el.shadowRoot || observed.has(el.shadowRoot)) continue;
+      observed.add(el.shadowRoot);
+      new MutationObserver(record).observe(
+        el.shadowRoot, {childList: true, subtree: true, characterData: true});
+      attach(el.shadowRoot);
+    }
+  };
+  new MutationObserver(() => { attach(document); record(); }).observe(
+    document.body, {childList: true, subtree: true, characterData: true});
+  attach(document);
+  setInterval(() => attach(document), 100);
+}
+"""
+
+OBSERVE_ROWS = """
+() => {
+  // Bokeh draws the table inside shadow roots, which a document-level observer does not see:
+  // observe every shadow root holding a Tabulator, attaching to new ones as they appear.
+  window.wbSeen = {};            // execution id -> {status: first Date.now() each status was shown}
+  const observed = new WeakSet();
+  const record = (root) => {
+    const now = Date.now();
+    for (const row of root.querySelectorAll('.tabulator-row')) {
+      const link = row.querySelector('a[href*="/monitor/run?id="]');
+      const cell = row.querySelector('[tabulator-field="status"]');
+      if (!link || !cell) continue;
+      const id = link.getAttribute('href').split('id=')[1];
+      const status = cell.innerText.trim();
+      const seen = (window.wbSeen[id] = window.wbSeen[id] || {});
+      if (status && !(status in seen)) seen[status] = now;
+    }
+  };
+  const attach = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      if (!el.shadowRoot) continue;
+      if (!observed.has(el.shadowRoot) && el.shadowRoot.querySelector('.tabulator')) {
+        observed.add(el.shadowRoot);
+        const shadow = el.shadowRoot;
+        new MutationObserver(() => record(shadow)).observe(
+          shadow, {childList: true, subtree: true, characterData: true});
+        record(shadow);
+      }
+      attach(el.shadowRoot);
+    }
+  };
+  attach(document);
+  setInterval(() => attach(document), 250);
+}
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) by linear interpolation."""
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    """p50, p95 and max, in ms, rounded."""
+    return {
+        "p50_ms": round(percentile(values, 50), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "max_ms": round(max(values), 1),
+    }
+
+
+def epoch_ms(stamp: str) -> float:
+    """An ISO timestamp from the API as milliseconds since the epoch."""
+    return datetime.fromisoformat(stamp).timestamp() * 1000
+
+
+async def new_tab(context: Any, url: str) -> Any:
+    """A tab showing the Monitor with its table drawn."""
+    tab = await context.new_page()
+    await tab.goto(url)
+    await tab.locator(".tabulator").first.wait_for(timeout=30_000)
+    return tab
+
+
+async def monitor_latency(
+    api: httpx.AsyncClient, context: Any, ui_url: str, graph_id: str, runs: int
+) -> dict[str, Any]:
+    """(a): the Monitor's delay from a run's last node finishing to its row showing ``completed``."""
+    tab = await new_tab(context, ui_url + "/monitor")
+    await tab.evaluate(OBSERVE_ROWS)
+    from_node: list[float] = []
+    from_run: list[float] = []
+    missed: list[str] = []
+    for attempt in range(runs + 1):  # the first run warms the page up and is not counted
+        started = await api.post(f"/graphs/{graph_id}/execute", json={"inputs": {"name": "Ada"}})
+        started.raise_for_status()
+        execution_id = started.json()["id"]
+        try:
+            await tab.wait_for_function(
+                "id => (window.wbSeen[id] || {}).completed !== undefined", arg=execution_id, timeout=30_000
+            )
+        except Exception:
+            missed.append(execution_id)
+            continue
+        shown = await tab.evaluate("id => window.wbSeen[id].completed", execution_id)
+        run = (await api.get(f"/executions/{execution_id}")).json()
+        last_node = max(epoch_ms(n["ended_at"]) for n in run["node_executions"] if n["ended_at"])
+        if attempt:
+            from_node.append(shown - last_node)
+            from_run.append(shown - epoch_ms(run["ended_at"]))
+        await asyncio.sleep(0.1)
+    await tab.close()
+    result: dict[str, Any] = {
+        "runs": len(from_node),
+        "not_shown_within_30s": missed,
+        "last_node_ended_to_row_completed": summary(from_node) if from_node else None,
+        "run_ended_to_row_completed": summary(from_run) if from_run else None,
+        "target_p95_ms": LATENCY_TARGET_MS,
+    }
+    result["met"] = bool(from_node) and not missed and percentile(from_node, 95) < LATENCY_TARGET_MS
+    return result
+
+
+async def closed_loop(base_url: str, request: tuple[str, str, Any], clients: int, seconds: float) -> float:
+    """Requests per second answered 2xx by ``clients`` clients, each sending the next request when
+    the last one is answered, for ``seconds``."""
+    method, path, body = request
+    done = 0
+    failed = 0
+    deadline = time.monotonic() + seconds
+
+    async def client() -> None:
+        nonlocal done, failed
+        async with httpx.AsyncClient(base_url=base_url + "/api/v1", timeout=60) as http:
+            while time.monotonic() < deadline:
+                response = await http.request(method, path, json=body)
+                if response.is_success:
+                    done += 1
+                else:
+                    failed += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.monotonic() - began
+    if failed:
+        raise RuntimeError(f"{failed} requests to {method} {path} failed")
+    return done / elapsed
+
+
+async def throughput(
+    base_url: str, context: Any, ui_url: str, graph_id: str, pages: int, clients: int, seconds: float
+) -> dict[str, Any]:
+    """(b): requests per second of each endpoint without and with ``pages`` open Monitor tabs."""
+    requests = {
+        "POST /graphs/{id}/execute?wait=30": ("POST", f"/graphs/{graph_id}/execute?wait=30", {"inputs": {}}),
+        "GET /executions": ("GET", "/executions?limit=20", None),
+    }
+    without = {}
+    for name, request in requests.items():
+        await closed_loop(base_url, request, clients, 2)  # warm-up
+        without[name] = await closed_loop(base_url, request, clients, seconds)
+    tabs = [await new_tab(context, ui_url + "/monitor") for _ in range(pages)]
+    await asyncio.sleep(2)  # the pages' first reads are over
+    results: dict[str, Any] = {}
+    for name, request in requests.items():
+        with_pages = await closed_loop(base_url, request, clients, seconds)
+        drop = 100 * (without[name] - with_pages) / without[name]
+        results[name] = {
+            "req_per_s_no_pages": round(without[name], 1),
+            f"req_per_s_{pages}_pages": round(with_pages, 1),
+            "drop_pct": round(drop, 1),
+            "met": drop < DROP_TARGET_PCT,
+        }
+    alive = [await tab.evaluate("document.querySelectorAll('*').length > 0") for tab in tabs]
+    for tab in tabs:
+        await tab.close()
+    await asyncio.sleep(SESSION_END_S)  # the server has ended the closed pages' sessions
+    for name, request in requests.items():  # again without pages: was it the pages or the order?
+        results[name]["req_per_s_after_closing"] = round(
+            await closed_loop(base_url, request, clients, seconds), 1
+        )
+    return {
+        "open_pages": pages,
+        "pages_alive_at_end": sum(alive),
+        "clients": clients,
+        "seconds_each": seconds,
+        "target_drop_pct": DROP_TARGET_PCT,
+        "endpoints": results,
+    }
+
+
+class TimedStream(BaseHTTPRequestHandler):
+    """Passes a POST on to the local LLM server and its SSE answer back one ``data:`` line every
+    ``TOKEN_GAP`` seconds, noting when each content piece left (``sent``: (epoch ms, text so far))."""
+
+    upstream = ""
+    sent: list[tuple[float, str]] = []
+
+    def do_POST(self) -> None:
+        """Forward, one piece at a time."""
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+        text = ""
+        with httpx.stream("POST", self.upstream + self.path, content=body, headers=headers, timeout=60) as up:
+            self.send_response(up.status_code)
+            self.send_header("Content-Type", up.headers.get("content-type", "application/json"))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for line in up.iter_lines():
+                self.wfile.write(line.encode() + b"\n")
+                self.wfile.flush()
+                if line.startswith("data:") and line != "data: [DONE]":
+                    delta = json.loads(line[5:])["choices"]
+                    piece = (delta[0].get("delta") or {}).get("content") if delta else None
+                    if piece:
+                        text += piece
+                        self.sent.append((time.time() * 1000, text))
+                    time.sleep(TOKEN_GAP)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet."""
+
+
+@contextmanager
+def timed_llm() -> Iterator[tuple[Any, str, list[tuple[float, str]]]]:
+    """The local LLM server, the URL of a :class:`TimedStream` in front of it, and its send log."""
+    with serve() as llm:
+        sent: list[tuple[float, str]] = []
+        handler = type(
+            "Handler", (TimedStream,), {"upstream": llm.base_url.rsplit("/v1", 1)[0], "sent": sent}
+        )
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            yield llm, f"http://127.0.0.1:{proxy.server_address[1]}/v1", sent
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+
+
+def chat_agent() -> dict[str, Any]:
+    """``message`` in, the LLM's answer out as ``reply``."""
+    from blocks.ai import AITextGeneratorBlock
+    from tests.engine.graphs import graph, inp, link, node, out
+
+    g = graph(
+        [
+            inp("in", "message"),
+            node("gen", AITextGeneratorBlock, model="gpt-4o-mini", prompt="{{ message }}"),
+            out("out", "reply"),
+        ],
+        [link("in.result", "gen.prompt_values_#_message"), link("gen.response", "out.value")],
+        name="Storyteller",
+    )
+    return g.model_dump(mode="json")
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+async def chat_latency(
+    context: Any, api: httpx.AsyncClient, ui_url: str, llm: Any, sent: list[tuple[float, str]], replies: int
+) -> dict[str, Any]:
+    """(c): from each streamed piece leaving the LLM server to the reply on the page holding it."""
+    created = await api.post("/graphs", json=chat_agent())
+    created.raise_for_status()
+    tab = await context.new_page()
+    await tab.goto(f"{ui_url}/chat?agent={created.json()['id']}")
+    box = tab.get_by_placeholder("Message the agent (Enter sends)")
+    await box.wait_for(timeout=30_000)
+    await tab.evaluate(OBSERVE_REPLIES)
+    latencies: list[float] = []
+    unmatched = 0
+    for attempt in range(replies + 1):  # the first reply warms up and is not counted
+        sent.clear()
+        await tab.evaluate("window.wbReplies = []")
+        llm.script({"content": CHAT_REPLY})
+        await box.fill(f"Tell me story number {attempt}")
+        await box.press("Enter")
+        await tab.wait_for_function(
+            "want => window.wbReplies.some(([t, text]) => text.replace(/\\s+/g, '').includes(want))",
+            arg=_squeeze(CHAT_REPLY),
+            timeout=60_000,
+        )
+        shown = await tab.evaluate("window.wbReplies")
+        if not attempt:
+            continue
+        for when, text in sent:
+            want = _squeeze(text)
+            first = next((t for t, seen in shown if _squeeze(seen).startswith(want)), None)
+            if first is None:
+                unmatched += 1
+            else:
+                latencies.append(first - when)
+        await asyncio.sleep(0.5)
+    await tab.close()
+    result: dict[str, Any] = {
+        "replies": replies,
+        "pieces": len(latencies),
+        "pieces_not_seen_as_such": unmatched,
+        "piece_sent_to_page_shows_it": summary(latencies) if latencies else None,
+        "target_p95_ms": CHAT_TARGET_MS,
+    }
+    result["met"] = bool(latencies) and percentile(latencies, 95) < CHAT_TARGET_MS
+    return result
+
+
+async def bench(
+    base_url: str, ui_url: str, llm: Any, sent: list[tuple[float, str]], args: argparse.Namespace
+) -> dict[str, Any]:
+    """All three measurements with one browser."""
+    from playwright.async_api import async_playwright
+
+    async with httpx.AsyncClient(base_url=base_url + "/api/v1", timeout=60) as api:
+        created = await api.post("/graphs", json=HELLO)
+        created.raise_for_status()
+        graph_id = created.json()["id"]
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            latency = await monitor_latency(api, context, ui_url, graph_id, args.runs)
+            chat = await chat_latency(context, api, ui_url, llm, sent, args.replies)
+            load = await throughput(
+                base_url, context, ui_url, graph_id, args.pages, args.clients, args.seconds
+            )
+            await browser.close()
+    return {"monitor_latency": latency, "chat_token_latency": chat, "api_throughput": load}
+
+
+def main() -> None:
+    """Run the benchmark and print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--pages", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--replies", type=int, default=5)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench-ui-live-"))
+    with timed_llm() as (llm, llm_url, sent):
+        env = {
+            "WORKBENCH_RATE_LIMIT": "off",
+            "WORKBENCH_HTTP_ALLOW": "127.0.0.0/8",  # the outbound guard lets the LLM on loopback through
+            "WORKBENCH_LLM_BASE_URL": llm_url,
+            "WORKBENCH_LLM_API_KEY": "test-key",
+        }
+        server = start_server(folder / "home", "none", env, ui=True)
+        try:
+            assert server.ui_url is not None
+            figures = asyncio.run(bench(server.base_url, server.ui_url, llm, sent, args))
+        finally:
+            stop_server(server)
+            shutil.rmtree(folder, ignore_errors=True)
+    print(json.dumps({"benchmark": "ui_live", **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
