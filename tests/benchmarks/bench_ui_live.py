@@ -14,13 +14,15 @@ the API, the pages are real browser tabs driven by Playwright. The order: (a), (
     user's events and re-reads its page from PostgreSQL when a run ends). Two endpoints:
     ``POST /graphs/{id}/execute?wait=30`` (every request is a run the pages are told about) and
     ``GET /executions``; measured once more after the tabs are closed, to tell the pages' cost from
-    the order's (a database with more runs). Target: less than 10% fewer requests per second with
+    the order's (a database with more runs). Each phase without pages starts once the sessions of
+    tabs closed before have ended on the server (``SESSION_END_S``). Target: less than 10% fewer requests per second with
     the pages.
 (c) chat token latency: the server's LLM is the local OpenAI-compatible test server behind a proxy
     that passes its SSE answer on one piece every ``TOKEN_GAP`` seconds and notes when each piece
-    left; a Chat tab sends ``--replies`` messages to a ``message -> LLM -> reply`` agent, an observer
-    notes the reply's text with ``Date.now()`` as it grows; each piece's latency is from leaving the
-    proxy to the first text on the page that holds it. Target: p95 under 100 ms.
+    left; for each of ``--replies`` messages a new ``message -> LLM -> reply`` agent is opened in a
+    Chat tab (an empty conversation) and sent a message; an observer notes the reply's text with
+    ``Date.now()`` as it grows; each piece's latency is from leaving the proxy to the first text on
+    the page that holds it. Target: p95 under 100 ms.
 
 Usage: python tests/benchmarks/bench_ui_live.py [--runs 50] [--pages 20] [--seconds 15] [--clients 4]
                                                  [--replies 5]
@@ -62,12 +64,15 @@ DROP_TARGET_PCT = 10.0
 TOKEN_GAP = 0.1
 """Seconds between two streamed pieces of the LLM's answer (a model writing at a human pace)."""
 CHAT_TARGET_MS = 100.0
-CHAT_REPLY = "Once upon a time a quick brown fox ran through the quiet woods, found a river and slept."
+CHAT_REPLY = (
+    "{name}: once upon a time a quick brown fox ran through the quiet woods, found a river and slept."
+)
+"""The LLM's answer, different from its first word on for each message (the page may show earlier ones)."""
 
 OBSERVE_REPLIES = """
 () => {
-  // The reply's text as it grows, with Date.now(), seen through Bokeh's shadow roots by observers
-  // attached to every shadow root (and new ones as they appear).
+  // The last reply's text as it grows: [Date.now(), text, how many replies the page shows], seen
+  // through Bokeh's shadow roots by observers on every shadow root (and new ones as they appear).
   window.wbReplies = [];
   const observed = new WeakSet();
   const deep = (root, found) => {
@@ -86,14 +91,17 @@ OBSERVE_REPLIES = """
     const text = parts.filter((c) => !['STYLE', 'LINK'].includes(c.tagName))
       .map((c) => c.innerText).join('').trim();
     const list = window.wbReplies;
-    if (text && (!list.length || list[list.length - 1][1] !== text)) list.push([now, text]);
+    if (text && (!list.length || list[list.length - 1][1] !== text)) list.push([now, text, all.length]);
   };
   const attach = (root) => {
     for (const el of root.querySelectorAll('*')) {
-      if (!el.shadowRoot || observed.has(el.shadowRoot)) continue;
-      observed.add(el.shadowRoot);
-      new MutationObserver(record).observe(
-        el.shadowRoot, {childList: true, subtree: true, characterData: true});
+      if (!el.shadowRoot) continue;
+      if (!observed.has(el.shadowRoot)) {
+        observed.add(el.shadowRoot);
+        new MutationObserver(() => { attach(el.shadowRoot); record(); }).observe(
+          el.shadowRoot, {childList: true, subtree: true, characterData: true});
+        record();
+      }
       attach(el.shadowRoot);
     }
   };
@@ -243,10 +251,11 @@ async def throughput(
     base_url: str, context: Any, ui_url: str, graph_id: str, pages: int, clients: int, seconds: float
 ) -> dict[str, Any]:
     """(b): requests per second of each endpoint without and with ``pages`` open Monitor tabs."""
-    requests = {
-        "POST /graphs/{id}/execute?wait=30": ("POST", f"/graphs/{graph_id}/execute?wait=30", {"inputs": {}}),
+    requests = {  # reads first: a burst of runs leaves the pages work that would slow what follows
         "GET /executions": ("GET", "/executions?limit=20", None),
+        "POST /graphs/{id}/execute?wait=30": ("POST", f"/graphs/{graph_id}/execute?wait=30", {"inputs": {}}),
     }
+    await asyncio.sleep(SESSION_END_S)  # the sessions of the tabs closed before have ended
     without = {}
     for name, request in requests.items():
         await closed_loop(base_url, request, clients, 2)  # warm-up
@@ -282,8 +291,8 @@ async def throughput(
 
 
 class TimedStream(BaseHTTPRequestHandler):
-    """Passes a POST on to the local LLM server and its SSE answer back one ``data:`` line every
-    ``TOKEN_GAP`` seconds, noting when each content piece left (``sent``: (epoch ms, text so far))."""
+    """Passes a POST on to the local LLM server and its SSE answer back one event every ``TOKEN_GAP``
+    seconds, noting when each content piece left (``sent``: (epoch ms, the text so far))."""
 
     upstream = ""
     sent: list[tuple[float, str]] = []
@@ -302,11 +311,11 @@ class TimedStream(BaseHTTPRequestHandler):
                 self.wfile.write(line.encode() + b"\n")
                 self.wfile.flush()
                 if line.startswith("data:") and line != "data: [DONE]":
-                    delta = json.loads(line[5:])["choices"]
-                    piece = (delta[0].get("delta") or {}).get("content") if delta else None
-                    if piece:
-                        text += piece
-                        self.sent.append((time.time() * 1000, text))
+                    choices = json.loads(line[5:])["choices"]
+                    text += ((choices[0].get("delta") or {}).get("content") or "") if choices else ""
+                elif not line and text != (self.sent[-1][1] if self.sent else ""):
+                    # The blank line ends the SSE event: the piece has left now; the next one waits.
+                    self.sent.append((time.time() * 1000, text))
                     time.sleep(TOKEN_GAP)
 
     def log_message(self, *_args: object) -> None:
@@ -355,27 +364,29 @@ async def chat_latency(
     context: Any, api: httpx.AsyncClient, ui_url: str, llm: Any, sent: list[tuple[float, str]], replies: int
 ) -> dict[str, Any]:
     """(c): from each streamed piece leaving the LLM server to the reply on the page holding it."""
-    created = await api.post("/graphs", json=chat_agent())
-    created.raise_for_status()
-    tab = await context.new_page()
-    await tab.goto(f"{ui_url}/chat?agent={created.json()['id']}")
-    box = tab.get_by_placeholder("Message the agent (Enter sends)")
-    await box.wait_for(timeout=30_000)
-    await tab.evaluate(OBSERVE_REPLIES)
     latencies: list[float] = []
     unmatched = 0
     for attempt in range(replies + 1):  # the first reply warms up and is not counted
+        created = await api.post("/graphs", json=chat_agent())  # a new agent: an empty conversation
+        created.raise_for_status()
+        tab = await context.new_page()
+        await tab.goto(f"{ui_url}/chat?agent={created.json()['id']}")
+        box = tab.get_by_placeholder("Message the agent (Enter sends)")
+        await box.wait_for(timeout=30_000)
+        await tab.evaluate(OBSERVE_REPLIES)
         sent.clear()
-        await tab.evaluate("window.wbReplies = []")
-        llm.script({"content": CHAT_REPLY})
+        reply = CHAT_REPLY.format(name=f"Fox{attempt:03d}")
+        llm.script({"content": reply})
         await box.fill(f"Tell me story number {attempt}")
+        pressed = time.time() * 1000
         await box.press("Enter")
         await tab.wait_for_function(
             "want => window.wbReplies.some(([t, text]) => text.replace(/\\s+/g, '').includes(want))",
-            arg=_squeeze(CHAT_REPLY),
+            arg=_squeeze(reply),
             timeout=60_000,
         )
-        shown = await tab.evaluate("window.wbReplies")
+        shown = [(t, text) for t, text, _n in await tab.evaluate("window.wbReplies") if t >= pressed]
+        await tab.close()
         if not attempt:
             continue
         for when, text in sent:
@@ -385,8 +396,6 @@ async def chat_latency(
                 unmatched += 1
             else:
                 latencies.append(first - when)
-        await asyncio.sleep(0.5)
-    await tab.close()
     result: dict[str, Any] = {
         "replies": replies,
         "pieces": len(latencies),

@@ -30,7 +30,11 @@ LIVE = """
 import time
 second = %wb run g name=Grace --wait
 deadline = time.monotonic() + 30
-while second.execution_id not in set(m.executions.frame["id"]) and time.monotonic() < deadline:
+def shown_status():
+    frame = m.executions.frame
+    rows = frame[frame["id"] == second.execution_id]
+    return None if rows.empty else rows.iloc[0]["status"]
+while shown_status() != "COMPLETED" and time.monotonic() < deadline:
     time.sleep(0.1)
 shown = m.executions.frame.set_index("id").loc[second.execution_id]
 print("live:", shown["status"], shown["agent"])

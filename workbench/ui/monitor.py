@@ -84,7 +84,10 @@ class ExecutionsTable(Viewer):
         self._range.param.watch(self._filters_changed, "value")
         self._custom.param.watch(self._filters_changed, "value")
         store.param.watch(lambda _e: setattr(self._agent, "options", self._agent_options()), "agents")
+        self._summary = pn.pane.Markdown("", margin=(12, 10))
+        """One pane whose text changes (a new pane per change makes Bokeh walk the whole page)."""
         self._paging()
+        self._update_summary()
 
     def _agent_options(self) -> dict[str, str]:
         return {"All agents": "", **{name: graph_id for graph_id, name in self.store.agents}}
@@ -111,8 +114,8 @@ class ExecutionsTable(Viewer):
         )
         await store.newest()
 
-    @param.depends("store.total", "store.position", "store.frame", "store.total_capped")
-    def _summary(self) -> pn.pane.Markdown:
+    @param.depends("store.total", "store.position", "store.frame", "store.total_capped", watch=True)
+    def _update_summary(self) -> None:
         store = self.store
         shown = len(store.frame)
         total = f"{store.total:,}" + ("+" if store.total_capped else "")
@@ -121,7 +124,8 @@ class ExecutionsTable(Viewer):
             if not shown
             else f"Runs {store.position + 1:,} to {store.position + shown:,} of {total}"
         )
-        return pn.pane.Markdown(text, margin=(12, 10))
+        if self._summary.object != text:
+            self._summary.object = text
 
     @param.depends("store.error")
     def _error(self) -> pn.viewable.Viewable:

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -135,9 +136,15 @@ class EventFeed:
         handle: Callable[[list[ExecutionEvent]], Awaitable[None]],
         *,
         execution_id: str | None = None,
+        min_interval: float = 0.25,
     ) -> None:
         self._bus = bus
         self._handle = handle
+        self.min_interval = min_interval
+        """Seconds between two hand-overs, at least, while runs keep changing: a quiet
+        page shows a change at once, a busy one re-reads a few times a second, not once per event
+        (every open page re-reads on the server's loop, which the API shares)."""
+        self._last = float("-inf")
         self._sub: Subscription = bus.subscribe(user_id=user_id, execution_id=execution_id)
         self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(
             self._run(), name=f"monitor-feed-{user_id}"
@@ -152,6 +159,9 @@ class EventFeed:
                 batch = [await self._sub.get()]
             except StopAsyncIteration:
                 return
+            rest = self._last + self.min_interval - time.monotonic()
+            if rest > 0:  # busy: let more events gather, then hand them over together
+                await asyncio.sleep(rest)
             while True:  # what else is waiting joins this batch
                 try:
                     batch.append(await self._sub.get(timeout=0))
@@ -164,6 +174,7 @@ class EventFeed:
                 await self._handle(batch)
             except Exception:
                 log.exception("monitor: handling execution events failed")
+            self._last = time.monotonic()
             self.handled += len(batch)
 
     async def close(self) -> None:
