@@ -203,7 +203,13 @@ EXCEPTION_HANDLERS = {
     asyncpg.CannotConnectNowError: handle_unavailable,
     asyncpg.PostgresConnectionError: handle_unavailable,
     asyncpg.AdminShutdownError: handle_unavailable,
+    # The server shutting down, crashing, or refusing new connections while it does (SQLSTATE 57).
+    asyncpg.exceptions.OperatorInterventionError: handle_unavailable,
+    asyncpg.exceptions.TooManyConnectionsError: handle_unavailable,
     OSError: handle_unavailable,  # the database socket is gone or refuses connections
+    TimeoutError: handle_unavailable,  # a connection that never came (the pool waits for a dead server)
+    # A pooled connection the dying server left mid-operation ("cannot switch to state ...").
+    asyncpg.exceptions.InternalClientError: handle_unavailable,
     asyncpg.DataError: handle_data_error,
     RecursionError: handle_recursion,
     WorkbenchError: handle_workbench_error,
