@@ -49,9 +49,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.openai_server import serve
 from tests.support.servers import start_server, stop_server
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
 HELLO = json.loads((ROOT / "examples" / "hello_agent.json").read_text())

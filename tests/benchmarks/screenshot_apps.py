@@ -25,8 +25,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.servers import start_server, stop_server
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.ui.test_monitor_browser import waiting_agent
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,41 +10,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import async_playwright as browser_entry
 from tests.support.servers import ServerProcess
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path("/tmp/shots")
-
-
-def _playwright() -> Any:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser tests need Debian's Chromium at {CHROMIUM}, which is missing: "
-            "apt-get install -y chromium (never `playwright install`)"
-        )
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.fail("the browser tests need Playwright: pip install -e '.[dev]'")
-    return async_playwright
 
 
 async def test_home_and_docs_render_offline(
     local_server: ServerProcess, accounts_server: ServerProcess, tmp_path: Path
 ) -> None:
-    async_playwright = _playwright()
+    async_playwright = browser_entry()
     shots = tmp_path / "shots"
     shots.mkdir()
     foreign: list[str] = []

@@ -14,19 +14,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import async_playwright as browser_entry
 from tests.support.servers import ServerProcess, start_server, stop_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = Path("/tmp/shots/ui")
 PASSWORD = "correct horse battery staple"
 
@@ -57,20 +48,6 @@ def sign_up(server: ServerProcess, email: str, password: str = PASSWORD) -> None
         server.base_url + "/api/v1/auth/signup", json={"email": email, "password": password}, timeout=30
     )
     assert response.status_code == 202, response.text
-
-
-def playwright() -> Any:
-    """Playwright's async entry point; the test fails when the browser or the package is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"the browser tests need Debian's Chromium at {CHROMIUM}, which is missing: "
-            "apt-get install -y chromium (never `playwright install`)"
-        )
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.fail("the browser tests need Playwright: pip install -e '.[dev]'")
-    return async_playwright
 
 
 @dataclass
@@ -116,7 +93,7 @@ class Browser:
 @pytest.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
     """A browser for one test; the test fails if any page asked for something off this machine."""
-    async_playwright = playwright()
+    async_playwright = browser_entry()
     shots = tmp_path / "shots"
     shots.mkdir()
     async with async_playwright() as pw:

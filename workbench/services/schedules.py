@@ -54,7 +54,7 @@ from workbench.scheduler.triggers import (
     upcoming,
     zone,
 )
-from workbench.services.executions import ExecutionService
+from workbench.services.executions import check_inputs
 from workbench.services.graphs import GraphService
 from workbench.store.schedules import (
     ActiveLimitReached,
@@ -588,7 +588,7 @@ class ScheduleService:
             problems.append(("graph_version", f"graph {graph_id} has no version {version}"))
             return
         try:
-            ExecutionService.check_inputs(plan, inputs)  # type: ignore[arg-type]
+            check_inputs(plan, inputs)  # type: ignore[arg-type]
         except InputError as exc:
             problems.append(("inputs", str(exc)))
 

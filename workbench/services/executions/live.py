@@ -135,14 +135,6 @@ class LiveRuns:
         """How many top-level runs are going on here."""
         return len(self._runs)
 
-    def of_graph(self, graph_id: str, user_id: str | None) -> list[GraphRun]:
-        """The runs going on here of a graph (any version), ``user_id``'s."""
-        return [
-            r
-            for r in self._runs.values()
-            if r.spec.graph_id == graph_id and (user_id is None or r.spec.user_id == user_id)
-        ]
-
     # ---- waiting and stopping --------------------------------------------------------------------
 
     async def wait(self, execution_id: str, timeout: float | None) -> GraphRun | None:

@@ -120,22 +120,8 @@ class NodeExecution:
 
     @classmethod
     def from_record(cls, rec: NodeExecutionRecord) -> NodeExecution:
-        """From a stored node execution."""
-        return cls(
-            id=rec.id,
-            node_id=rec.node_id,
-            block_id=rec.block_id,
-            seq=rec.seq,
-            status=ExecutionStatus(rec.status),
-            inputs=rec.inputs,
-            outputs=[(o[0], o[1]) for o in rec.outputs],
-            error=rec.error,
-            attempts=rec.attempts,
-            queued_at=when(rec.queued_at),
-            started_at=when(rec.started_at),
-            ended_at=when(rec.ended_at),
-            stats=dict(rec.stats or {}),
-        )
+        """From a stored node execution (the same fields as the API's document)."""
+        return cls.from_dict({f.name: getattr(rec, f.name) for f in dataclasses.fields(rec)})
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> NodeExecution:

@@ -120,8 +120,6 @@ class ExecutionService:
         """Whether runs can be stored (a database is attached)."""
         return self.repo is not None
 
-    check_inputs = staticmethod(check_inputs)
-
     # ---- starting runs -------------------------------------------------------------------------
 
     async def submit(
@@ -287,9 +285,10 @@ class ExecutionService:
             await self.live.cancel(run)
             return str(run.status)
         if self.repo is None:
-            if self.live.recent(execution_id, user_id) is not None:
-                return str(self.live.recent(execution_id, user_id).status)  # type: ignore[union-attr]
-            raise NotFoundError(f"execution {execution_id} not found")
+            ended = self.live.recent(execution_id, user_id)
+            if ended is None:
+                raise NotFoundError(f"execution {execution_id} not found")
+            return str(ended.status)
         status = await self.repo.request_cancel(execution_id, user_id)
         if status is None:
             raise NotFoundError(f"execution {execution_id} not found")
