@@ -1,4 +1,4 @@
-"""``%wb``: connect, list blocks, open the palette, run a saved graph, show runs.
+"""``%wb``: connect, list blocks, open the palette, run a saved graph, show runs, chat with an agent.
 
     %wb connect                              # local: the platform in this kernel (the default)
     %wb connect http://host:8006 --api-key wbk_...
@@ -9,9 +9,12 @@
     %wb runs [GRAPH] [-n 10]
     %wb show EXECUTION_ID
     %wb monitor                              # the live Monitor (runs table, dashboards) in the cell
+    %wb chat GRAPH [--message IN] [--reply OUT] [--history IN] [--new]  # the web Chat, in the cell
 
 ``name=value`` takes the value as JSON when it parses as JSON, otherwise as text. ``%wb run``
-returns the live run widget at once (add ``--wait`` to return when the run has ended).
+returns the live run widget at once (add ``--wait`` to return when the run has ended). ``%wb chat``
+opens the agent's latest conversation (``--new``: a new one); ``--message``, ``--reply`` and
+``--history`` name its pins when they are not ``message``, ``reply`` and ``history``.
 """
 
 from __future__ import annotations
@@ -61,6 +64,12 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     p["show"] = _Parser(prog="%wb show", add_help=False)
     p["show"].add_argument("execution_id")
     p["monitor"] = _Parser(prog="%wb monitor", add_help=False)
+    p["chat"] = _Parser(prog="%wb chat", add_help=False)
+    p["chat"].add_argument("graph")
+    p["chat"].add_argument("--message", default=None, metavar="INPUT", help="the input taking the message")
+    p["chat"].add_argument("--reply", default=None, metavar="OUTPUT", help="the output giving the reply")
+    p["chat"].add_argument("--history", default=None, metavar="INPUT", help="the input taking the history")
+    p["chat"].add_argument("--new", action="store_true", help="start a new conversation")
     return p
 
 
@@ -86,7 +95,7 @@ class WorkbenchMagics(Magics):
 
     @line_magic
     def wb(self, line: str) -> Any:
-        """Workbench commands: connect, blocks, palette, graphs, run, runs, show, monitor."""
+        """Workbench commands: connect, blocks, palette, graphs, run, runs, show, monitor, chat."""
         try:
             words = shlex.split(line)
         except ValueError as exc:  # an unclosed quote
@@ -121,8 +130,9 @@ class WorkbenchMagics(Magics):
     def _graphs(self, args: argparse.Namespace) -> GraphTable:
         return GraphTable(session.current().graphs(args.search))
 
-    def _resolve(self, ref: str) -> GraphRef:
-        """A variable holding a graph or builder, a stored graph id, or a stored graph's exact name."""
+    def _resolve(self, ref: str, command: str = "run") -> GraphRef:
+        """A variable holding a graph or builder, a stored graph id, or a stored graph's exact name
+        (``command``: the one to name in the error)."""
         value = self.shell.user_ns.get(ref) if self.shell is not None else None
         if isinstance(value, Graph | GraphBuilder):
             return value
@@ -131,8 +141,8 @@ class WorkbenchMagics(Magics):
         if not found:
             names = ", ".join(repr(g.name) for g in client.graphs()[:20]) or "none stored yet"
             raise UsageError(
-                f"%wb run: no graph {ref!r}: give a variable holding a Graph or GraphBuilder, or a stored "
-                f"graph's id or name (stored: {names})"
+                f"%wb {command}: no graph {ref!r}: give a variable holding a Graph or GraphBuilder, "
+                f"or a stored graph's id or name (stored: {names})"
             )
         return found[0].id
 
@@ -158,7 +168,7 @@ class WorkbenchMagics(Magics):
     def _runs(self, args: argparse.Namespace) -> RunTable:
         graph_id = None
         if args.graph:
-            ref = self._resolve(args.graph)
+            ref = self._resolve(args.graph, "runs")
             graph_id = (
                 ref if isinstance(ref, str) else (ref.build() if isinstance(ref, GraphBuilder) else ref).id
             )
@@ -171,3 +181,17 @@ class WorkbenchMagics(Magics):
         from kernel_ext.monitor_view import monitor
 
         return monitor(session.current())
+
+    def _chat(self, args: argparse.Namespace) -> Any:
+        from kernel_ext.chat_view import chat, local_client
+
+        client = session.current()
+        local_client(client)  # a remote connection is refused before the graph is looked up there
+        return chat(
+            client,
+            self._resolve(args.graph, "chat"),
+            message=args.message,
+            reply=args.reply,
+            history=args.history,
+            new=args.new,
+        )

@@ -20,6 +20,14 @@ pytest_plugins = ["tests.support.servers"]
 os.environ.setdefault("WORKBENCH_UI", "off")
 
 
+@pytest.fixture(autouse=True)
+def fresh_page_budget() -> None:
+    """Live pages opened by a test share a loop-time budget of their own (none left over)."""
+    from workbench.ui.budget import PAGE_UPDATES
+
+    PAGE_UPDATES.reset()
+
+
 @pytest.fixture(scope="session")
 def workbench_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh data folder for this test run (its own embedded database)."""

@@ -12,6 +12,10 @@ A reply that streamed, then failed or was stopped, is stored as
 what arrived (``assistant``) followed by the error, both naming the run. Stopping cancels the run;
 retrying runs the last user message again. The pure pieces
 (:func:`chat_pins`, :func:`history_value`, :class:`ReplyTracker`) serve the notebook widget as well.
+
+A database that cannot be reached comes out of every call as :class:`~workbench.errors.StoreError`
+(:class:`~workbench.errors.StoreUnavailable` from the agents' and runs' reads), never as the
+driver's own error, so a page can say what happened.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 from workbench.engine.plan import Plan
 from workbench.engine.state import fast_uuid
-from workbench.errors import InputError, NotFoundError, WorkbenchError
+from workbench.errors import InputError, NotFoundError, StoreError, StoreUnavailable, WorkbenchError
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.store.chat import ChatMessageRecord, ChatRepository, ChatSessionRecord
+from workbench.store.database import UNREACHABLE, reaching_database
 
 if TYPE_CHECKING:
     from workbench.app import Workbench
@@ -39,8 +44,6 @@ MESSAGE, REPLY, HISTORY = "message", "reply", "history"
 """The convention's pin names."""
 TITLE_LENGTH = 200
 MESSAGE_LENGTH = 100_000
-
-
 # ---- the conversation rules (pure) -----------------------------------------------------------------
 
 
@@ -291,7 +294,8 @@ class ChatService:
 
     async def agent(self, graph_id: str, user_id: str, pins: dict[str, Any] | None = None) -> ChatAgent:
         """The user's agent ``graph_id`` and how it chats (with ``pins`` naming its pins, if given)."""
-        plan = await self.graphs.stored_plan(_check_id(graph_id, "agent"), user_id)
+        async with reaching_database("read the agent"):
+            plan = await self.graphs.stored_plan(_check_id(graph_id, "agent"), user_id)
         inputs, outputs = plan_io(plan)
         wanted = {k: v for k, v in (pins or {}).items() if v}
         try:
@@ -303,11 +307,14 @@ class ChatService:
 
     async def agents(self, user_id: str, limit: int = 200) -> list[ChatAgent]:
         """The user's agents, newest first, each with its chat pins or why it cannot chat as is."""
-        summaries, _ = await self.graphs.list(user_id, limit=limit)
+        async with reaching_database("list the agents"):
+            summaries, _ = await self.graphs.list(user_id, limit=limit)
         found = []
         for summary in summaries:
             try:
                 found.append(await self.agent(summary.id, user_id))
+            except StoreError:  # the database, not the agent: nothing to list
+                raise
             except WorkbenchError as exc:  # a graph this process cannot compile: say so, list it
                 found.append(ChatAgent(summary.id, summary.name, [], [], None, str(exc)))
         return found
@@ -358,11 +365,15 @@ class ChatService:
 
     async def steps(self, execution_id: str, user_id: str) -> list[NodeStep]:
         """The node steps of a stored reply's run (of the user's)."""
-        result = await self.executions.get(_check_id(execution_id, "run"), user_id)
-        try:
-            names = block_names(await self.graphs.stored_plan(result.graph_id, user_id, result.graph_version))
-        except WorkbenchError:  # the agent is gone: the steps keep their block ids
-            names = {}
+        async with reaching_database("read the run"):
+            result = await self.executions.get(_check_id(execution_id, "run"), user_id)
+            try:
+                plan = await self.graphs.stored_plan(result.graph_id, user_id, result.graph_version)
+            except StoreError:
+                raise
+            except WorkbenchError:  # the agent is gone: the steps keep their block ids
+                plan = None
+        names = block_names(plan) if plan is not None else {}
         return [NodeStep.of_stored(ne, names) for ne in result.node_executions]
 
     # ---- talking -------------------------------------------------------------------------------
@@ -392,7 +403,8 @@ class ChatService:
 
     async def stop(self, execution_id: str, user_id: str) -> str:
         """Cancel a reply's run; its status after the request."""
-        return await self.executions.cancel(_check_id(execution_id, "run"), user_id)
+        async with reaching_database("stop the run"):
+            return await self.executions.cancel(_check_id(execution_id, "run"), user_id)
 
     async def _reply(
         self, session: ChatSessionRecord, user_id: str, text: str, earlier: Sequence[ChatMessageRecord]
@@ -437,6 +449,10 @@ class ChatService:
                 session.id, user_id, "error", f"The agent could not run: {exc}", None
             )
             yield ChatUpdate("reply", text=stored.text if stored else str(exc), message=stored)
+        except TimeoutError:  # an OSError, but something slow, not the database
+            raise
+        except UNREACHABLE as exc:  # reading the agent or starting its run
+            raise StoreUnavailable(f"cannot run the agent: {exc}") from exc
 
 
 def _title(title: str) -> str:

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import asyncpg
-
 from workbench.errors import InputError, NotFoundError, StoreUnavailable
 from workbench.services.executions import ExecutionResult, ExecutionService
+from workbench.store.database import reaching_database
 from workbench.store.monitor import (
     STATUSES,
     AgentStats,
@@ -120,14 +119,10 @@ def _uuid(value: str, what: str) -> str:
 async def _store(call: Awaitable[T]) -> T:
     """Await a repository call, translating a lost database into StoreUnavailable."""
     try:
-        return await call
-    except (
-        OSError,
-        asyncpg.InterfaceError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.CannotConnectNowError,
-    ) as exc:
-        raise StoreUnavailable(f"the database cannot be reached: {exc}") from exc
+        async with reaching_database("reach the database"):
+            return await call
+    except TimeoutError as exc:  # a pool waiting for a server that is gone
+        raise StoreUnavailable("cannot reach the database: it did not answer in time") from exc
 
 
 class MonitorService:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -16,6 +18,31 @@ from workbench.store.embedded import embedded_url, release_embedded
 from workbench.store.migrate import applied_versions, discover, migrate
 
 log = logging.getLogger(__name__)
+
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,  # the socket is gone or refuses connections
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    # The server shutting down, crashing, or refusing new connections while it does (SQLSTATE 57).
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    # A pooled connection the dying server left mid-operation ("cannot switch to state ...").
+    asyncpg.exceptions.InternalClientError,
+)
+"""The driver's ways of saying the database is not there (gone, shutting down, starting, full)."""
+
+
+@contextlib.asynccontextmanager
+async def reaching_database(what: str) -> AsyncIterator[None]:
+    """Turn the driver's "database not there" errors into StoreUnavailable saying ``what`` failed
+    (for callers that talk to people: pages, the chat; the API maps them in ``server/errors.py``)."""
+    try:
+        yield
+    except TimeoutError:  # an OSError, but something slow, not the database
+        raise
+    except UNREACHABLE as exc:
+        raise StoreUnavailable(f"cannot {what}: {exc}") from exc
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

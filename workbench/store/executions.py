@@ -138,6 +138,12 @@ def _node(row: asyncpg.Record) -> NodeExecutionRecord:
     )
 
 
+_LISTED = """{t}.user_id = $1 AND {t}.parent_execution_id IS NULL
+    AND ($2::uuid IS NULL OR {t}.graph_id = $2) AND ($3::text IS NULL OR {t}.status = $3)
+    AND ($4::timestamptz IS NULL OR {t}.created_at >= $4) AND ($5::timestamptz IS NULL OR {t}.created_at < $5)"""
+"""The filters of :meth:`ExecutionRepository.list`, for a table alias ``t``."""
+
+
 class ExecutionRepository:
     """Stores and loads executions; reads are scoped to a user."""
 
@@ -306,13 +312,14 @@ class ExecutionRepository:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[ExecutionRecord], int]:
-        """Top-level executions of the user, newest first, with filters."""
+        """Top-level executions of the user, newest first, with filters, and how many match.
+
+        The page is read through the user's index of top-level runs and the total counted apart
+        (over the index): a window ``count(*) OVER ()`` would read every matching row in full."""
         rows = await self.pool.fetch(
-            """SELECT *, count(*) OVER () AS total FROM graph_executions
-               WHERE user_id = $1 AND parent_execution_id IS NULL
-                 AND ($2::uuid IS NULL OR graph_id = $2) AND ($3::text IS NULL OR status = $3)
-                 AND ($4::timestamptz IS NULL OR created_at >= $4) AND ($5::timestamptz IS NULL OR created_at < $5)
-               ORDER BY created_at DESC, id LIMIT $6 OFFSET $7""",
+            f"""SELECT *, (SELECT count(*) FROM graph_executions AS c WHERE {_LISTED.format(t="c")}) AS total
+                FROM graph_executions AS e WHERE {_LISTED.format(t="e")}
+                ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7""",
             user_id,
             graph_id,
             status,

@@ -20,9 +20,10 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
-from workbench.errors import StoreError, WorkbenchError
+from workbench.errors import StoreError, StoreUnavailable, WorkbenchError
 from workbench.services.chat import ChatAgent, ChatUpdate, NodeStep
 from workbench.store.chat import ChatMessageRecord, ChatSessionRecord
+from workbench.store.database import UNREACHABLE
 from workbench.ui.chat_store import ChatStore
 from workbench.ui.context import UiContext
 
@@ -54,6 +55,17 @@ def _json(value: Any) -> str:
     except (TypeError, ValueError):
         text = str(value)
     return text if len(text) <= PREVIEW else text[:PREVIEW] + " …"
+
+
+def why(exc: BaseException) -> str:
+    """What went wrong, as a person reads it: a database that cannot be reached is said so."""
+    if isinstance(exc, StoreUnavailable) or (
+        isinstance(exc, StoreError) and isinstance(exc.__cause__, UNREACHABLE)
+    ):
+        return f"the database cannot be reached right now ({exc}); try again in a moment"
+    if isinstance(exc, StoreError):
+        return f"the database failed ({exc})"
+    return str(exc)
 
 
 def steps_html(steps: Sequence[NodeStep]) -> str:
@@ -239,8 +251,9 @@ class ChatPage(Viewer):
         self._notice.object = message or ""
         self._notice.visible = message is not None
 
-    async def load(self, agent_id: str | None = None) -> None:
-        """Read the user's agents and conversations; open ``agent_id`` (its latest conversation)."""
+    async def load(self, agent_id: str | None = None, session_id: str | None = None) -> None:
+        """Read the user's agents and conversations; open ``agent_id`` (its latest conversation, or
+        ``session_id`` if that is one of the agent's)."""
         try:
             agents = await self.store.agents()
             self._sessions = await self.store.sessions()
@@ -267,6 +280,11 @@ class ChatPage(Viewer):
         if wanted is None:
             wanted = next((a.id for a in agents if a.pins is not None), agents[0].id)
         self._quietly_pick(wanted, {self._agent_label(a): a.id for a in agents})
+        chosen = next((s.id for s in self._sessions if s.id == session_id and s.graph_id == wanted), None)
+        if chosen is not None:
+            self.agent_id = wanted  # before the picker's watcher runs (later: it is async)
+            await self.open_session(chosen)
+            return
         await self._pick_agent(wanted)
 
     @staticmethod
@@ -351,7 +369,7 @@ class ChatPage(Viewer):
             messages = await self.store.messages(session_id)
             entries = await self._entries(messages)
         except WorkbenchError as exc:
-            self._show_problem(f"The conversation cannot be read: {exc}")
+            self._show_problem(f"The conversation cannot be read: {why(exc)}")
             return
         if mine != self._showing:
             return
@@ -389,6 +407,8 @@ class ChatPage(Viewer):
             if m.execution_id:
                 try:
                     steps = await self.store.steps(m.execution_id)
+                except StoreError:  # the database, not the run: the conversation cannot be shown
+                    raise
                 except WorkbenchError:
                     steps = []  # the run was deleted: the reply stands without its steps
             reply = (
@@ -434,7 +454,7 @@ class ChatPage(Viewer):
         try:
             session_id = await self._ensure_session()
         except WorkbenchError as exc:
-            self._show_problem(f"The conversation cannot start: {exc}")
+            self._show_problem(f"The conversation cannot start: {why(exc)}")
             return
         if session_id is None:
             self._show_problem("Pick an agent first.")
@@ -462,7 +482,10 @@ class ChatPage(Viewer):
                     else:
                         view.text = update.text
         except WorkbenchError as exc:
-            view.error = f"The message could not be sent: {exc}"
+            view.error = f"The message could not be sent: {why(exc)}"
+        except Exception as exc:  # the page's boundary: the reply says it failed, never hangs
+            log.exception("a Chat reply failed")
+            view.error = f"The reply failed: {type(exc).__name__}: {exc}"
         finally:
             view.running = False
             self.busy = False
@@ -486,7 +509,7 @@ class ChatPage(Viewer):
         try:
             await self.store.stop(self.execution_id)
         except WorkbenchError as exc:
-            self._show_problem(f"The run could not be stopped: {exc}")
+            self._show_problem(f"The run could not be stopped: {why(exc)}")
 
     async def retry(self) -> None:
         """Send the conversation's last message again."""
@@ -510,7 +533,7 @@ class ChatPage(Viewer):
         try:
             session = await self.store.create(self.agent_id)
         except WorkbenchError as exc:
-            self._show_notice(str(exc))
+            self._show_notice(why(exc))
             return
         self._sessions.insert(0, session)
         self._refresh_sessions()
@@ -523,7 +546,7 @@ class ChatPage(Viewer):
         try:
             renamed = await self.store.rename(self.session_id, self._title_input.value)
         except WorkbenchError as exc:
-            self._show_problem(f"The conversation cannot be renamed: {exc}")
+            self._show_problem(f"The conversation cannot be renamed: {why(exc)}")
             return
         self._show_problem(None)
         self._sessions = [renamed if s.id == renamed.id else s for s in self._sessions]
@@ -535,7 +558,7 @@ class ChatPage(Viewer):
         try:
             await self.store.delete(self.session_id)
         except WorkbenchError as exc:
-            self._show_problem(f"The conversation cannot be deleted: {exc}")
+            self._show_problem(f"The conversation cannot be deleted: {why(exc)}")
             return
         self._sessions = [s for s in self._sessions if s.id != self.session_id]
         self._open(None)
@@ -552,7 +575,7 @@ class ChatPage(Viewer):
         try:
             session = await self.store.create(self.agent_id, pins)
         except WorkbenchError as exc:
-            self._show_notice(str(exc))
+            self._show_notice(why(exc))
             return
         self._show_notice(None)
         self._mapping.visible = False

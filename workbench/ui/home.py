@@ -18,6 +18,8 @@ from workbench.ui.home_store import AgentRow, HomeStore, QuickStartResult, RunRo
 log = logging.getLogger(__name__)
 
 RUN_PAGE = "/monitor/run"
+UNREAD = "<p class='wb-empty'>Not available right now: see the message at the top.</p>"
+"""What a table says when it could not be read."""
 TABLE_CSS = """
 table.wb-table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
 .wb-table th, .wb-table td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #d1d5db; }
@@ -121,6 +123,15 @@ def where_to_go(links: Mapping[str, str]) -> str:
     return '<ul class="wb-links">' + "".join(items) + "</ul>"
 
 
+def failure_message(exc: BaseException, then: str) -> str:
+    """What a person reads about a failed read: the database gone (a StoreError), or something else
+    (logged with its traceback, which the page never shows); ``then`` says what to do."""
+    if isinstance(exc, StoreError):
+        return f"The database cannot be reached right now ({exc}); {then}."
+    log.error("Home: %s", exc, exc_info=exc)
+    return f"Something went wrong ({type(exc).__name__}: {exc}); {then}."
+
+
 class Home(Viewer):
     """Home: recent agents and runs of the user, the quick start, the places to go."""
 
@@ -137,6 +148,7 @@ class Home(Viewer):
         self._runs = pn.pane.HTML(
             "<p class='wb-empty'>Loading…</p>", stylesheets=[TABLE_CSS], sizing_mode="stretch_width"
         )
+        self._loaded = False  # the tables have been read once (until then they say Loading…)
         self._result = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self._problem = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width")
         self._name_input = pn.widgets.TextInput.from_param(
@@ -182,15 +194,17 @@ class Home(Viewer):
         self._problem.visible = message is not None
 
     async def refresh(self) -> None:
-        """Read the recent agents and runs again."""
+        """Read the recent agents and runs again; a failure is said above them (never raised: the
+        page would stay as it was, saying nothing)."""
         try:
             agents = await self.store.recent_agents()
             runs = await self.store.recent_runs()
-        except StoreError as exc:
-            self._show_problem(
-                f"The database cannot be reached right now ({exc}); reload the page in a moment."
-            )
+        except Exception as exc:  # the page's boundary
+            self._show_problem(failure_message(exc, "reload the page in a moment"))
+            if not self._loaded:  # what was shown before stays; "Loading…" would never end
+                self._agents.object = self._runs.object = UNREAD
             return
+        self._loaded = True
         self._show_problem(None)
         self._agents.object = agents_table(agents, self.links)
         self._runs.object = runs_table(runs, self.links)
@@ -206,10 +220,15 @@ class Home(Viewer):
         self._result.object = "<p>Running…</p>"
         try:
             result = await self.store.quick_start(name)
-        except WorkbenchError as exc:
-            self._result.object = f'<p class="wb-status wb-status-FAILED">The example agent could not run: {html.escape(str(exc))}</p>'
         except TimeoutError:
             self._result.object = "<p>The run is taking longer than expected: it goes on; see Monitor.</p>"
+        except Exception as exc:  # the page's boundary
+            why = (
+                str(exc)
+                if isinstance(exc, WorkbenchError) and not isinstance(exc, StoreError)
+                else failure_message(exc, "try again in a moment")
+            )
+            self._result.object = f'<p class="wb-status wb-status-FAILED">The example agent could not run: {html.escape(why)}</p>'
         else:
             self._result.object = quick_start_message(result, self.links)
         finally:

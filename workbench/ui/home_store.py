@@ -1,5 +1,9 @@
 """What Home shows, read through the services as the logged-in user: recent agents, recent runs, and
-the quick start (the example agent, stored for the user once, run with a name)."""
+the quick start (the example agent, stored for the user once, run with a name).
+
+A database that cannot be reached comes out of every read and of the quick start as
+:class:`~workbench.errors.StoreUnavailable` naming what was being done, never as the driver's own
+error (which the page would not know to word)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 
 from workbench.graph.autogpt import load_graph_file
 from workbench.graph.model import Graph
+from workbench.store.database import reaching_database
 from workbench.ui.context import UiContext
 
 EXAMPLE_AGENT = Path(__file__).resolve().parents[2] / "examples" / "hello_agent.json"
@@ -59,13 +64,15 @@ class HomeStore:
 
     async def recent_agents(self, limit: int = 10) -> list[AgentRow]:
         """The user's agents, most recently changed first."""
-        graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, limit=limit)
+        async with reaching_database("read your agents"):
+            graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, limit=limit)
         return [AgentRow(g.id, g.name, g.version, g.node_count, g.updated_at) for g in graphs]
 
     async def recent_runs(self, limit: int = 10) -> list[RunRow]:
         """The user's latest runs, newest first, with their agents' names."""
-        records, _ = await self.ctx.wb.executions.list(self.ctx.user_id, limit=limit)
-        graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, limit=200)
+        async with reaching_database("read your runs"):
+            records, _ = await self.ctx.wb.executions.list(self.ctx.user_id, limit=limit)
+            graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, limit=200)
         names = {g.id: g.name for g in graphs}
         rows = []
         for rec in records:
@@ -82,18 +89,20 @@ class HomeStore:
     async def example_agent(self) -> Graph:
         """The example agent as stored for this user (stored on first use)."""
         graph = load_graph_file(self.example)
-        graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, search=graph.name, limit=50)
-        for summary in graphs:
-            if summary.name == graph.name:
-                return await self.ctx.wb.graphs.get(summary.id, self.ctx.user_id)
-        return await self.ctx.wb.graphs.create(graph, self.ctx.user_id)
+        async with reaching_database("read the example agent"):
+            graphs, _ = await self.ctx.wb.graphs.list(self.ctx.user_id, search=graph.name, limit=50)
+            for summary in graphs:
+                if summary.name == graph.name:
+                    return await self.ctx.wb.graphs.get(summary.id, self.ctx.user_id)
+            return await self.ctx.wb.graphs.create(graph, self.ctx.user_id)
 
     async def quick_start(self, name: str) -> QuickStartResult:
         """Run the example agent with ``name`` and wait for its result."""
         graph = await self.example_agent()
-        result = await self.ctx.wb.executions.run(
-            graph.id, {"name": name}, user_id=self.ctx.user_id, timeout=QUICK_START_TIMEOUT
-        )
+        async with reaching_database("run the example agent"):
+            result = await self.ctx.wb.executions.run(
+                graph.id, {"name": name}, user_id=self.ctx.user_id, timeout=QUICK_START_TIMEOUT
+            )
         greeting = result.outputs.get("greeting", [None])[-1]
         length = result.outputs.get("length", [None])[-1]
         return QuickStartResult(

@@ -42,6 +42,10 @@ def _alert(text: str) -> str:
     return html.escape(text)
 
 
+def _not_available() -> pn.viewable.Viewable:
+    return pn.pane.Markdown("Not available right now: see the message above.")
+
+
 class ExecutionsTable(Viewer):
     """The user's runs, newest first, with filters and paging; live while the page is open."""
 
@@ -84,7 +88,7 @@ class ExecutionsTable(Viewer):
         self._range.param.watch(self._filters_changed, "value")
         self._custom.param.watch(self._filters_changed, "value")
         store.param.watch(lambda _e: setattr(self._agent, "options", self._agent_options()), "agents")
-        self._summary = pn.pane.Markdown("", margin=(12, 10))
+        self._summary = pn.pane.HTML("", margin=(12, 10))
         """One pane whose text changes (a new pane per change makes Bokeh walk the whole page)."""
         self._paging()
         self._update_summary()
@@ -114,16 +118,20 @@ class ExecutionsTable(Viewer):
         )
         await store.newest()
 
-    @param.depends("store.total", "store.position", "store.frame", "store.total_capped", watch=True)
+    @param.depends(
+        "store.total", "store.position", "store.frame", "store.total_capped", "store.error", watch=True
+    )
     def _update_summary(self) -> None:
         store = self.store
         shown = len(store.frame)
         total = f"{store.total:,}" + ("+" if store.total_capped else "")
-        text = (
-            "No runs yet."
-            if not shown
-            else f"Runs {store.position + 1:,} to {store.position + shown:,} of {total}"
-        )
+        if shown:
+            text = f"Runs {store.position + 1:,} to {store.position + shown:,} of {total}"
+        elif store.error:  # not "no runs": they cannot be read (the alert above says why)
+            text = "Runs cannot be read right now."
+        else:
+            text = "No runs yet."
+        text = html.escape(text)
         if self._summary.object != text:
             self._summary.object = text
 
@@ -207,8 +215,14 @@ class Dashboards(Viewer):
             )
         )
 
-    @param.depends("store.dashboard")
+    def _unreadable(self) -> bool:
+        """Nothing read yet and the last read failed (the alert above says why)."""
+        return self.store.dashboard is None and bool(self.store.error)
+
+    @param.depends("store.dashboard", "store.error")
     def _headline(self) -> pn.viewable.Viewable:
+        if self._unreadable():
+            return _not_available()
         board = self.store.dashboard
         if board is None:
             return pn.pane.Markdown("Loading…")
@@ -235,8 +249,10 @@ class Dashboards(Viewer):
             )
         )
 
-    @param.depends("store.dashboard")
+    @param.depends("store.dashboard", "store.error")
     def _rate_chart(self) -> pn.viewable.Viewable:
+        if self._unreadable():
+            return _not_available()
         frame = self.store.rate_frame()
         if frame.empty:
             return pn.pane.Markdown("No runs in this window.")
@@ -253,8 +269,10 @@ class Dashboards(Viewer):
         )
         return self._titled(f"Runs per minute by status ({self.store.window.label})", chart)
 
-    @param.depends("store.dashboard")
+    @param.depends("store.dashboard", "store.error")
     def _agent_charts(self) -> pn.viewable.Viewable:
+        if self._unreadable():
+            return _not_available()
         frame = self.store.agent_frame()
         if frame.empty:
             return pn.pane.Markdown("No agent ran in this window.")
@@ -273,8 +291,10 @@ class Dashboards(Viewer):
             sizing_mode="stretch_width",
         )
 
-    @param.depends("store.dashboard")
+    @param.depends("store.dashboard", "store.error")
     def _block_chart(self) -> pn.viewable.Viewable:
+        if self._unreadable():
+            return _not_available()
         frame = self.store.block_frame()
         if frame.empty:
             return pn.pane.Markdown("No block ran in this window.")
@@ -283,8 +303,10 @@ class Dashboards(Viewer):
         over = f"; the latest {board.block_runs:,} runs" if board is not None and board.blocks_capped else ""
         return self._titled(f"Node duration per block (p50, p90, p99; the 15 busiest{over})", chart)
 
-    @param.depends("store.dashboard")
+    @param.depends("store.dashboard", "store.error")
     def _usage_charts(self) -> pn.viewable.Viewable:
+        if self._unreadable():
+            return _not_available()
         frame = self.store.usage_frame()
         if frame.empty or not (frame["tokens"].any() or frame["cost $"].any()):
             return pn.pane.Markdown("No tokens or cost reported by finished runs in the last days.")

@@ -7,7 +7,8 @@ the event bus.
 - :class:`DashboardStore`: the dashboards' aggregates for a window, as DataFrames for the charts;
 - :class:`RunStore`: one run and its node executions, with cancel and re-run;
 - :class:`EventFeed`: the user's events from the bus, handed over in batches (no polling: it waits
-  on the subscription, and what arrives while a batch is handled forms the next one).
+  on the subscription, and what arrives while a batch is handled forms the next one), within the
+  live pages' share of the loop (:mod:`workbench.ui.budget`).
 
 A store never raises into a page: a failure lands in its ``error`` parameter (what went wrong, in
 words) and the next successful read clears it.
@@ -27,11 +28,12 @@ from typing import Any
 import pandas as pd
 import param
 
-from workbench.errors import StoreError, UserError
+from workbench.errors import StoreError, StoreUnavailable, UserError
 from workbench.runtime.bus import EventBus, Subscription
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.monitor import Dashboard, MonitorService, RunDetail, Window
 from workbench.store.monitor import STATUSES, Cursor, ExecutionFilter, ExecutionPage, ExecutionRow
+from workbench.ui.budget import PAGE_UPDATES, Metered, UpdateBudget
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, UserError):
         return str(exc)
     if isinstance(exc, StoreError):
-        return f"The database cannot be reached right now ({exc}). This page recovers when it is back."
+        reason = exc.__cause__ if isinstance(exc, StoreUnavailable) and exc.__cause__ is not None else exc
+        return f"The database cannot be reached right now ({reason}). This page recovers when it is back."
     return f"Something went wrong: {type(exc).__name__}: {exc}"
 
 
@@ -137,9 +140,12 @@ class EventFeed:
         *,
         execution_id: str | None = None,
         min_interval: float = 0.25,
+        budget: UpdateBudget = PAGE_UPDATES,
     ) -> None:
         self._bus = bus
         self._handle = handle
+        self.budget = budget
+        """Loop time shared with the other live pages: a hand-over waits for its share."""
         self.min_interval = min_interval
         """Seconds between two hand-overs, at least, while runs keep changing: a quiet
         page shows a change at once, a busy one re-reads a few times a second, not once per event
@@ -162,6 +168,7 @@ class EventFeed:
             rest = self._last + self.min_interval - time.monotonic()
             if rest > 0:  # busy: let more events gather, then hand them over together
                 await asyncio.sleep(rest)
+            await self.budget.turn()  # the live pages share a part of the loop
             while True:  # what else is waiting joins this batch
                 try:
                     batch.append(await self._sub.get(timeout=0))
@@ -170,10 +177,12 @@ class EventFeed:
             if self._bus.gaps != gaps or self._sub.lagged:
                 gaps, self._sub.lagged = self._bus.gaps, 0
                 batch.append(_RESYNC)  # events were missed: the handler reads everything again
+            handling = Metered(self._handle(batch))
             try:
-                await self._handle(batch)
+                await handling
             except Exception:
                 log.exception("monitor: handling execution events failed")
+            self.budget.pay(handling.spent)
             self._last = time.monotonic()
             self.handled += len(batch)
 
@@ -220,6 +229,7 @@ class ExecutionsStore(param.Parameterized):
         self._cursors: list[Cursor | None] = [None]
         """The cursor each page was read after, this one last (keyset paging back and forth)."""
         self._next: Cursor | None = None
+        self._agents_read = False
         self._live: dict[str, dict[str, Any]] = {}
         """Runs whose final event has not come: status and node execution ids the events told."""
 
@@ -240,6 +250,7 @@ class ExecutionsStore(param.Parameterized):
         found = await guarded(self, self.service.agents(self.user_id))
         if found is not None:
             self.agents = found
+            self._agents_read = True
 
     async def refresh(self) -> None:
         """Read the current page again."""
@@ -282,6 +293,8 @@ class ExecutionsStore(param.Parameterized):
             self.loading = False
         if page is None:
             return
+        if not self._agents_read:  # they could not be read before (the database was away)
+            await self.load_agents()
         self._rows = page.rows
         self._next = page.next_cursor
         for row in page.rows:
@@ -349,7 +362,9 @@ class ExecutionsStore(param.Parameterized):
                     "id": row.id,
                 }
             )
-        self.frame = pd.DataFrame(records, columns=TABLE_COLUMNS)
+        frame = pd.DataFrame(records, columns=TABLE_COLUMNS)
+        if not frame.equals(self.frame):  # an unchanged table costs the page nothing
+            self.frame = frame
 
 
 def _aware(value: datetime | None) -> datetime | None:
