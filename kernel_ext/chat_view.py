@@ -28,9 +28,8 @@ from typing import Any, TypeVar
 
 import panel as pn
 
-from kernel_ext.monitor_view import LoopBoundService
+from kernel_ext.monitor_view import LoopBoundService, local_client
 from workbench.client.base import GraphRef, as_graph
-from workbench.client.local import LocalClient
 from workbench.client.portal import Client
 from workbench.errors import InputError, WorkbenchError
 from workbench.services.chat import ChatAgent, ChatPins, ChatService
@@ -106,17 +105,6 @@ class StreamingService(LoopBoundService):
         return from_its_loop
 
 
-def local_client(client: Client) -> LocalClient:
-    """The local client behind ``client``, or a clear error for a remote one."""
-    inner = client.inner
-    if not isinstance(inner, LocalClient):
-        raise InputError(
-            "the Chat shows in a notebook only on the local platform (%wb connect); "
-            f"this kernel is connected to {client.where}: open that server's Chat page instead"
-        )
-    return inner
-
-
 def load_inline() -> None:
     """Panel's and Bokeh's JavaScript and styles, inline in the cell's output."""
     pn.extension(inline=True)
@@ -162,7 +150,7 @@ def chat(
     The page opens the agent's latest conversation (on those pins, when named), or a new one with
     ``new``; an agent without a conversation yet starts one with the first message.
     """
-    local = local_client(client)
+    local = local_client(client, "Chat")
     portal = client.portal
     graph_id = graph if isinstance(graph, str) else client.save_graph(as_graph(graph)).id
     service = StreamingService(ChatService.of(local.wb), portal.call(_running_loop()), portal.submit)

@@ -186,7 +186,7 @@ class WorkbenchMagics(Magics):
         from kernel_ext.chat_view import chat, local_client
 
         client = session.current()
-        local_client(client)  # a remote connection is refused before the graph is looked up there
+        local_client(client, "Chat")  # a remote connection is refused before the graph is looked up there
         return chat(
             client,
             self._resolve(args.graph, "chat"),

@@ -51,13 +51,14 @@ class LoopBoundService:
         return on_its_loop
 
 
-def _local(client: Client) -> LocalClient:
-    """The local client behind ``client``, or a clear error for a remote one."""
+def local_client(client: Client, page: str = "Monitor") -> LocalClient:
+    """The local client behind ``client``, or a clear error for a remote one (``page``: what the
+    notebook was asked to show, named in the error)."""
     inner = client.inner
     if not isinstance(inner, LocalClient):
         raise InputError(
-            "the Monitor shows in a notebook only on the local platform (%wb connect); "
-            f"this kernel is connected to {client.where}: open that server's Monitor page instead"
+            f"the {page} shows in a notebook only on the local platform (%wb connect); "
+            f"this kernel is connected to {client.where}: open that server's {page} page instead"
         )
     return inner
 
@@ -76,7 +77,7 @@ def load_inline() -> None:
 
 def monitor(client: Client) -> pn.viewable.Viewable:
     """The Monitor of the client's user, live, ready to display in a cell."""
-    local = _local(client)
+    local = local_client(client)
     load_inline()
     from workbench.services.monitor import MonitorService
     from workbench.ui.monitor import MonitorPage

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.scheduler.conftest import ROOT
-from tests.scheduler.test_runtime import check_accounting, executions_of_graph, interval, runs_of, wait_runs
+from tests.scheduler.conftest import ROOT, hello_graph
+from tests.scheduler.test_runtime import (
+    USER,
+    check_accounting,
+    executions_of_graph,
+    interval,
+    runs_of,
+    wait_runs,
+)
 from tests.support.servers import free_port
 from workbench.app import Workbench
 from workbench.services.schedules import ScheduleService
@@ -108,3 +117,36 @@ async def test_leader_killed_the_standby_takes_over(
     for run in runs:  # even those the killed leader was running (the new leader resumed them)
         result = await wb.executions.wait(str(run["execution_id"]), timeout=20)
         assert result.ok and result.outputs["greeting"] == ["Hello, Failover!"], result
+
+
+@pytest.mark.slow
+async def test_a_new_leader_resumes_the_runs_a_dead_scheduler_queued(
+    wb: Workbench, workbench_home: Path, tmp_path: Path
+) -> None:
+    # A scheduler process stores each run QUEUED as its own (its executor key) and hands it to its
+    # in-process queue; killed before taking it, the run is nobody's until the next leader resumes it
+    # (a process starting resumes orphans too: the standby here started before the run was stored).
+    logs = [tmp_path / "leader.log", tmp_path / "standby.log"]
+    leader, leader_url = start_scheduler(workbench_home, logs[0])
+    standby = None
+    try:
+        await health_when(leader_url, "leader", leader, logs[0])
+        standby, standby_url = start_scheduler(workbench_home, logs[1])
+        await health_when(standby_url, "standby", standby, logs[1])
+        graph = await hello_graph(wb)
+        execution_id = str(uuid.uuid4())
+        dead_key = random.randrange(1 << 20, 1 << 30)  # a process that no longer holds its lock
+        assert wb.executions.repo is not None
+        await wb.executions.repo.create(
+            execution_id, graph.id, graph.version, USER, {"name": "Orphan"}, executor_key=dead_key
+        )
+        leader.send_signal(signal.SIGKILL)
+        leader.wait(timeout=10)
+        await health_when(standby_url, "leader", standby, logs[1], timeout=10)
+        result = await wb.executions.wait(execution_id, timeout=20)
+        assert result.ok and result.outputs["greeting"] == ["Hello, Orphan!"], result
+    finally:
+        for proc in (leader, standby):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=20)

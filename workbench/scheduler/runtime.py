@@ -326,10 +326,12 @@ class Scheduler:
             await asyncio.wait(list(self._inflight), timeout=10)
 
     async def _resume_orphans(self) -> None:
-        """Without a queue, the runs a dead scheduler process started are nobody's: resume them."""
+        """Without a shared queue (runs go through each process's own in-process queue), the runs a
+        dead scheduler process started are nobody's: resume them."""
         executions = self.wb.executions
-        if getattr(executions, "queue", None) is not None:
-            return  # the executors' sweepers look after theirs
+        queue = getattr(executions, "queue", None)
+        if queue is not None and not queue.in_process:
+            return  # a shared queue (RabbitMQ): the executors' sweepers look after theirs
         try:
             resumed = await executions.resume_interrupted()
             if resumed:
