@@ -118,16 +118,15 @@ OBSERVE_REPLIES = """
 OBSERVE_ROWS = """
 () => {
   // Bokeh draws the table inside shadow roots, which a document-level observer does not see:
-  // observe every shadow root holding a Tabulator, attaching to new ones as they appear.
+  // observe every shadow root holding the runs table, attaching to new ones as they appear.
   window.wbSeen = {};            // execution id -> {status: first Date.now() each status was shown}
   const observed = new WeakSet();
   const record = (root) => {
     const now = Date.now();
-    for (const row of root.querySelectorAll('.tabulator-row')) {
-      const link = row.querySelector('a[href*="/monitor/run?id="]');
-      const cell = row.querySelector('[tabulator-field="status"]');
-      if (!link || !cell) continue;
-      const id = link.getAttribute('href').split('id=')[1];
+    for (const row of root.querySelectorAll('tr.wb-row[data-id]')) {
+      const cell = row.querySelector('td[data-field="status"]');
+      if (!cell) continue;
+      const id = row.getAttribute('data-id');
       const status = cell.innerText.trim();
       const seen = (window.wbSeen[id] = window.wbSeen[id] || {});
       if (status && !(status in seen)) seen[status] = now;
@@ -136,7 +135,7 @@ OBSERVE_ROWS = """
   const attach = (root) => {
     for (const el of root.querySelectorAll('*')) {
       if (!el.shadowRoot) continue;
-      if (!observed.has(el.shadowRoot) && el.shadowRoot.querySelector('.tabulator')) {
+      if (!observed.has(el.shadowRoot) && el.shadowRoot.querySelector('.wb-table, .wb-empty')) {
         observed.add(el.shadowRoot);
         const shadow = el.shadowRoot;
         new MutationObserver(() => record(shadow)).observe(
@@ -181,7 +180,7 @@ async def new_tab(context: Any, url: str) -> Any:
     """A tab showing the Monitor with its table drawn."""
     tab = await context.new_page()
     await tab.goto(url)
-    await tab.locator(".tabulator").first.wait_for(timeout=30_000)
+    await tab.locator(".wb-table, p.wb-empty").first.wait_for(timeout=30_000)
     return tab
 
 

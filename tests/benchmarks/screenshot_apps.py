@@ -66,7 +66,7 @@ async def shoot(ui_url: str, out: Path) -> None:
         await context.route("**/*", only_this_machine)
         page = await context.new_page()
         await page.goto(ui_url + "/monitor")
-        await page.locator(".tabulator-row").nth(7).wait_for(timeout=30_000)
+        await page.locator("tr.wb-row").nth(7).wait_for(timeout=30_000)
         await page.wait_for_timeout(1000)  # fonts and the last layout pass
         await page.screenshot(path=str(out))
         await browser.close()

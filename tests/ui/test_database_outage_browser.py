@@ -136,7 +136,7 @@ async def run_agent(api: httpx.AsyncClient, graph_id: str, message: str) -> str:
 
 def monitor_row(page: Any, execution_id: str) -> Any:
     """The Monitor table's row of a run."""
-    return page.locator(".tabulator-row", has=page.locator(f'a[href$="{execution_id}"]'))
+    return page.locator(f'tr.wb-row[data-id="{execution_id}"]')
 
 
 async def assert_says_database_is_down(page: Any) -> None:

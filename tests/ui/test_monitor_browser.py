@@ -74,12 +74,12 @@ def login_token(server: ServerProcess, email: str) -> str:
 
 def row(page: Any, execution_id: str) -> Any:
     """The table row of a run (its link names the run's first id block)."""
-    return page.locator(".tabulator-row", has=page.locator(f'a[href$="{execution_id}"]'))
+    return page.locator(f'tr.wb-row[data-id="{execution_id}"]')
 
 
 def status(page: Any, execution_id: str) -> Any:
     """The status cell of a run's row."""
-    return row(page, execution_id).locator('[tabulator-field="status"]')
+    return row(page, execution_id).locator('td[data-field="status"]')
 
 
 async def test_watch_a_run_open_its_timeline_cancel_one(
@@ -154,7 +154,7 @@ async def test_a_second_user_sees_none_of_the_first_users_runs(
         await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Log in").click()
         await page.wait_for_url(re.compile(r"/monitor$"))
-        await page.locator(".tabulator").first.wait_for(timeout=TIMEOUT)
+        await page.get_by_role("button", name="Newest").wait_for(timeout=TIMEOUT)
         if sees:
             await row(page, ran).wait_for(timeout=TIMEOUT)
         else:

@@ -5,23 +5,25 @@ the dashboards and the run page build their charts from real runs."""
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 from bokeh.document import Document
 from bokeh.models import Plot
 from panel.models.markup import HTML
-from panel.models.tabulator import DataTabulator
 
 from tests.engine.graphs import graph, inp, link, node, out
 from tests.store.monitor_data import new_user, register_usage_block, sleeping_agent, usage_agent
 from tests.support.blocks import EchoBlock, SleepBlock
 from workbench.app import Workbench
 from workbench.services.monitor import MonitorService, Window
-from workbench.ui.monitor import Dashboards, MonitorPage
-from workbench.ui.monitor_data import DashboardStore, ExecutionsStore, RunStore
+from workbench.ui.monitor import Dashboards, MonitorPage, runs_html
+from workbench.ui.monitor_data import TABLE_COLUMNS, DashboardStore, ExecutionsStore, RunStore, run_href
 from workbench.ui.run_page import RunPage, node_frame, readable, timeline_frame
 
 
@@ -36,9 +38,18 @@ async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
     raise AssertionError(f"not reached within {timeout} s: {check}")
 
 
-def table_model(root: Any) -> DataTabulator:
-    """The Bokeh model of the runs table."""
-    return root.select_one({"type": DataTabulator})
+def table_rows(root: Any) -> dict[str, dict[str, str]]:
+    """The runs table as the browser gets it (the HTML pane's markup in the Bokeh document):
+    run id -> column -> the cell's text, in the table's order."""
+    for model in root.select({"type": HTML}):
+        markup = html.unescape(model.text)
+        if 'class="wb-table"' in markup or 'class="wb-empty"' in markup:
+            rows = {}
+            for ident, cells in re.findall(r'<tr class="wb-row" data-id="([^"]+)">(.*?)</tr>', markup):
+                found = re.findall(r'<td data-field="(\w+)"[^>]*>(.*?)</td>', cells)
+                rows[ident] = {field: html.unescape(re.sub(r"<[^>]+>", "", cell)) for field, cell in found}
+            return rows
+    raise AssertionError("no runs table in the page")
 
 
 @pytest.fixture
@@ -72,32 +83,33 @@ async def test_table_renders_the_store_and_follows_the_bus(wb: Workbench, servic
     await watcher.start(wb.bus, other)
     try:
         root = page.__panel__().get_root(Document())
-        model = table_model(root)
-        assert list(model.source.data["id"]) == [done.execution_id]
-        assert list(model.source.data["status"]) == ["COMPLETED"]
-        assert list(model.source.data["tokens"]) == [15]
+        rows = table_rows(root)
+        assert list(rows) == [done.execution_id]
+        assert rows[done.execution_id]["status"] == "completed"
+        assert rows[done.execution_id]["tokens"] == "15"
+        assert rows[done.execution_id]["agent"] == "usage agent"
         assert page.executions.agents == [(done.graph_id, "usage agent")]
 
         run_id = await wb.executions.submit(two_step_agent(1.0), {"text": "go"}, user_id=user)
         # The run appears without a reload, and its finished nodes count up while it runs.
-        await until(lambda: run_id in list(model.source.data["id"]))
-        await until(lambda: _row(model, run_id)["status"] == "RUNNING" and _row(model, run_id)["nodes"] >= 2)
+        await until(lambda: run_id in table_rows(root))
+        await until(
+            lambda: (
+                table_rows(root)[run_id]["status"] == "running"
+                and int(table_rows(root)[run_id]["nodes"]) >= 2
+            )
+        )
         # EXECUTION_COMPLETED: the stored final state replaces the live one.
-        await until(lambda: _row(model, run_id)["status"] == "COMPLETED", timeout=15)
-        assert _row(model, run_id)["nodes"] == 4 and _row(model, run_id)["duration"].endswith(" s")
-        assert list(model.source.data["id"]) == [run_id, done.execution_id]
+        await until(lambda: table_rows(root)[run_id]["status"] == "completed", timeout=15)
+        row = table_rows(root)[run_id]
+        assert row["nodes"] == "4" and row["duration"].endswith(" s")
+        assert list(table_rows(root)) == [run_id, done.execution_id]
         assert page.feed is not None and page.feed.handled > 0
         # The other user's page saw none of it.
         assert watcher.executions.frame.empty and watcher.executions.total == 0
     finally:
         await page.close()
         await watcher.close()
-
-
-def _row(model: DataTabulator, run_id: str) -> dict[str, Any]:
-    data = model.source.data
-    i = list(data["id"]).index(run_id)
-    return {k: data[k][i] for k in data}
 
 
 async def test_filters_and_paging_go_through_sql(wb: Workbench, service: MonitorService) -> None:
@@ -200,3 +212,31 @@ def test_values_read_as_text() -> None:
     assert readable({"name": "Ada", "age": 36}) == "name: Ada\nage: 36"
     assert readable([1, "two"]) == "1, two"
     assert readable({"a": {"b": [1]}}) == '{"a": {"b": [1]}}'
+
+
+def test_runs_table_escapes_what_users_wrote() -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "run": "1a2b3c4d",
+                "agent": '<img src=x onerror="alert(1)">',
+                "status": "FAILED",
+                "started": "2026-12-02 10:00:00",
+                "duration": "0.50 s",
+                "nodes": 3,
+                "tokens": 1200,
+                "cost": "$0.0100",
+                "error": "node 'fetch': <script>steal()</script>",
+                "href": run_href("1a2b3c4d-0000"),
+                "id": "1a2b3c4d-0000",
+            }
+        ],
+        columns=TABLE_COLUMNS,
+    )
+    markup = runs_html(frame)
+    assert "<img" not in markup and "<script" not in markup
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in markup
+    assert '<a href="/monitor/run?id=1a2b3c4d-0000"' in markup
+    assert '<td data-field="tokens" class="wb-num">1,200</td>' in markup
+    assert 'wb-status-FAILED">failed<' in markup
+    assert runs_html(frame.iloc[0:0]) == '<p class="wb-empty">No runs match.</p>'

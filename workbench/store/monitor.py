@@ -53,6 +53,11 @@ class ExecutionFilter:
     until: datetime | None = None
     """Created before."""
 
+    @property
+    def active(self) -> bool:
+        """Whether any field narrows the list."""
+        return bool(self.graph_id or self.statuses or self.since or self.until)
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:

@@ -14,40 +14,17 @@ from panel.viewable import Viewer
 from workbench.errors import StoreError, WorkbenchError
 from workbench.ui.context import UiContext
 from workbench.ui.home_store import AgentRow, HomeStore, QuickStartResult, RunRow
+from workbench.ui.tables import TABLE_CSS, html_table, status_badge
 
 log = logging.getLogger(__name__)
 
 RUN_PAGE = "/monitor/run"
 UNREAD = "<p class='wb-empty'>Not available right now: see the message at the top.</p>"
 """What a table says when it could not be read."""
-TABLE_CSS = """
-table.wb-table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
-.wb-table th, .wb-table td { text-align: left; padding: 0.4rem 0.6rem; border-bottom: 1px solid #d1d5db; }
-.wb-table th { color: #374151; font-weight: 600; background: #f3f4f6; }
-.wb-table a { color: #1d4ed8; }
-.wb-empty { color: #374151; }
-.wb-status { font-weight: 600; }
-.wb-status-COMPLETED { color: #166534; }
-.wb-status-FAILED { color: #991b1b; }
-.wb-status-CANCELLED { color: #6b21a8; }
-.wb-status-RUNNING, .wb-status-QUEUED { color: #1e40af; }
-.wb-links a { color: #1d4ed8; }
-ul.wb-links { margin: 0; padding-left: 1.25rem; }
-.wb-links li { margin: 0.3rem 0; }
-"""
 
 
 def _when(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], empty: str) -> str:
-    """An HTML table; cells are HTML already (escape what comes from users before)."""
-    if not rows:
-        return f'<p class="wb-empty">{html.escape(empty)}</p>'
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table class="wb-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def agents_table(agents: Sequence[AgentRow], links: Mapping[str, str]) -> str:
@@ -59,7 +36,9 @@ def agents_table(agents: Sequence[AgentRow], links: Mapping[str, str]) -> str:
         if chat:
             name = f'<a href="{chat}?agent={html.escape(agent.id)}" title="Open in Chat">{name}</a>'
         rows.append([name, str(agent.version), str(agent.nodes), _when(agent.updated_at)])
-    return _table(["Agent", "Version", "Blocks", "Changed"], rows, "No agents yet: the quick start adds one.")
+    return html_table(
+        ["Agent", "Version", "Blocks", "Changed"], rows, "No agents yet: the quick start adds one."
+    )
 
 
 def runs_table(runs: Sequence[RunRow], links: Mapping[str, str]) -> str:
@@ -69,17 +48,16 @@ def runs_table(runs: Sequence[RunRow], links: Mapping[str, str]) -> str:
         ident = html.escape(run.id[:8])
         if "Monitor" in links:
             ident = f'<a href="{RUN_PAGE}?id={html.escape(run.id)}">{ident}</a>'
-        status = html.escape(run.status)
         rows.append(
             [
                 ident,
                 html.escape(run.agent),
-                f'<span class="wb-status wb-status-{status}">{status}</span>',
+                status_badge(run.status),
                 _when(run.created_at),
                 "" if run.duration is None else f"{run.duration:.2f} s",
             ]
         )
-    return _table(["Run", "Agent", "Status", "Started", "Duration"], rows, "No runs yet.")
+    return html_table(["Run", "Agent", "Status", "Started", "Duration"], rows, "No runs yet.")
 
 
 def quick_start_message(result: QuickStartResult, links: Mapping[str, str]) -> str:

@@ -29,13 +29,46 @@ from workbench.services.monitor import MonitorService, Window
 from workbench.store.monitor import STATUSES
 from workbench.ui.context import UiContext
 from workbench.ui.monitor_data import (
-    STATUS_BADGES,
     STATUS_COLORS,
     TIME_RANGES,
     DashboardStore,
     EventFeed,
     ExecutionsStore,
 )
+from workbench.ui.tables import TABLE_CSS, html_table, status_badge
+
+RUNS_CSS = """
+:host { overflow-y: auto; }
+.wb-table td[data-field="run"] { font-family: ui-monospace, monospace; }
+"""
+RUN_COLUMNS = ["run", "agent", "status", "started", "duration", "nodes", "tokens", "cost", "error"]
+
+
+def runs_html(frame: pd.DataFrame, empty: str = "No runs match.") -> str:
+    """The executions table's page of runs as an HTML table: each run links to its page, statuses
+    are colored badges, user text (agent names, errors) is escaped; ``empty`` when there are none."""
+    rows = [
+        [
+            f'<a href="{html.escape(r["href"])}" title="{html.escape(r["id"])}">{html.escape(r["run"])}</a>',
+            html.escape(str(r["agent"])),
+            status_badge(str(r["status"])),
+            html.escape(str(r["started"])),
+            html.escape(str(r["duration"])),
+            str(r["nodes"]),
+            f"{r['tokens']:,}" if r["tokens"] else "",
+            html.escape(str(r["cost"])),
+            html.escape(str(r["error"])),
+        ]
+        for r in frame.to_dict("records")
+    ]
+    return html_table(
+        ["Run", "Agent", "Status", "Started", "Duration", "Nodes", "Tokens", "Cost", "Error"],
+        rows,
+        empty,
+        fields=RUN_COLUMNS,
+        classes={"nodes": "wb-num", "tokens": "wb-num", "cost": "wb-num", "error": "wb-wrap"},
+        row_ids=[str(i) for i in frame["id"]],
+    )
 
 
 def _alert(text: str) -> str:
@@ -61,22 +94,15 @@ class ExecutionsTable(Viewer):
         self._status = pn.widgets.MultiChoice(label="Status", options=list(STATUSES), width=320)
         self._range = pn.widgets.Select(label="Started", options=list(TIME_RANGES), width=150)
         self._custom = pn.widgets.DatetimeRangePicker(label="From - to (UTC)", width=320, visible=False)
-        self._table = pn.widgets.Tabulator(
-            store.param.frame,
-            show_index=False,
-            disabled=True,
-            selectable=False,
-            hidden_columns=["href", "id"],
-            formatters={
-                "run": {"type": "link", "urlField": "href", "target": "_self"},
-                "status": {"type": "lookup", **STATUS_BADGES},
-            },
-            widths={"run": 90, "agent": 200, "status": 110, "started": 170, "duration": 110, "error": 260},
-            configuration={"columnDefaults": {"headerSort": False}, "placeholder": "No runs match."},
-            layout="fit_data_stretch",
+        self._table = pn.pane.HTML(
+            "",
+            stylesheets=[TABLE_CSS, RUNS_CSS],
             sizing_mode="stretch_width",
             height=self.height,
+            margin=(5, 10),
         )
+        """One HTML string: a change sends one property and the browser swaps the markup (a
+        Tabulator's data source re-laid out in twenty open tabs took the machine's second core)."""
         self._newest = pn.widgets.Button(label="Newest", color="light", width=90)
         self._newer = pn.widgets.Button(label="← Newer", color="light", width=90)
         self._older = pn.widgets.Button(label="Older →", color="light", width=90)
@@ -91,6 +117,7 @@ class ExecutionsTable(Viewer):
         self._summary = pn.pane.HTML("", margin=(12, 10))
         """One pane whose text changes (a new pane per change makes Bokeh walk the whole page)."""
         self._paging()
+        self._show_rows()
         self._update_summary()
 
     def _agent_options(self) -> dict[str, str]:
@@ -118,20 +145,28 @@ class ExecutionsTable(Viewer):
         )
         await store.newest()
 
-    @param.depends(
-        "store.total", "store.position", "store.frame", "store.total_capped", "store.error", watch=True
-    )
+    @param.depends("store.frame", "store.error", "store.read", watch=True)
+    def _show_rows(self) -> None:
+        store = self.store
+        if not store.frame.empty:
+            markup = runs_html(store.frame)
+        elif not store.read and not store.error:
+            markup = runs_html(store.frame, "Loading…")
+        elif store.error:  # not "no runs": they cannot be read (the alert above says why)
+            markup = runs_html(store.frame, "Runs cannot be read right now.")
+        elif store.filters().active:
+            markup = runs_html(store.frame, "No runs match these filters.")
+        else:
+            markup = runs_html(store.frame, "No runs yet.")
+        if self._table.object != markup:
+            self._table.object = markup
+
+    @param.depends("store.total", "store.position", "store.frame", "store.total_capped", watch=True)
     def _update_summary(self) -> None:
         store = self.store
         shown = len(store.frame)
         total = f"{store.total:,}" + ("+" if store.total_capped else "")
-        if shown:
-            text = f"Runs {store.position + 1:,} to {store.position + shown:,} of {total}"
-        elif store.error:  # not "no runs": they cannot be read (the alert above says why)
-            text = "Runs cannot be read right now."
-        else:
-            text = "No runs yet."
-        text = html.escape(text)
+        text = f"Runs {store.position + 1:,} to {store.position + shown:,} of {total}" if shown else ""
         if self._summary.object != text:
             self._summary.object = text
 

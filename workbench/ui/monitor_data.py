@@ -220,6 +220,7 @@ class ExecutionsStore(param.Parameterized):
     has_older = param.Boolean(default=False, doc="Whether an older page exists.")
     error = param.String(default="", doc="Why the last read failed ('' when it worked).")
     loading = param.Boolean(default=False, doc="A read is going on.")
+    read = param.Boolean(default=False, doc="Whether a page of runs has been read (before: loading).")
 
     def __init__(self, service: MonitorService, user_id: str, **params: Any) -> None:
         super().__init__(**params)
@@ -307,6 +308,7 @@ class ExecutionsStore(param.Parameterized):
                 page.next_cursor is not None,
             )
             self._publish()
+            self.read = True
 
     # ---- live ----------------------------------------------------------------------------------
 
