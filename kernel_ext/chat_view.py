@@ -12,9 +12,9 @@ service to the client's loop:
   task, which hands each update to the loop reading the reply as soon as it comes
   (:func:`relay`): the tokens reach the cell one by one while the run goes on.
 
-Bokeh's and Panel's JavaScript and styles are inline: the output needs no CDN, in JupyterLab or in an
-exported notebook (the icons of the page's buttons are the exception: Bokeh asks a CDN for their font;
-offline the buttons keep their names).
+Bokeh's and Panel's JavaScript and styles are inline, and so is the icon font of the page's buttons
+(:func:`~kernel_ext.monitor_view.load_icon_font`): the output needs no CDN, in JupyterLab or in an
+exported notebook.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import panel as pn
 
-from kernel_ext.monitor_view import LoopBoundService, local_client
+from kernel_ext.monitor_view import LoopBoundService, load_icon_font, local_client
 from workbench.client.base import GraphRef, as_graph
 from workbench.client.portal import Client
 from workbench.errors import InputError, WorkbenchError
@@ -106,7 +106,9 @@ class StreamingService(LoopBoundService):
 
 
 def load_inline() -> None:
-    """Panel's and Bokeh's JavaScript and styles, inline in the cell's output."""
+    """Panel's and Bokeh's JavaScript and styles, and the buttons' icon font, inline in the cell's
+    output."""
+    load_icon_font()
     pn.extension(inline=True)
 
 

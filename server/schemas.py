@@ -105,7 +105,9 @@ class NodeExecutionOut(BaseModel):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     block_name: str | None = None
-    stats: dict[str, Any] = Field(default_factory=dict, description="Numbers the block reported (tokens, cost).")
+    stats: dict[str, Any] = Field(
+        default_factory=dict, description="Numbers the block reported (tokens, cost)."
+    )
 
 
 class ExecutionOut(BaseModel):

@@ -123,7 +123,9 @@ class CredentialVault:
         if result == "DELETE 0":
             raise NotFoundError(f"credential {credential_id} not found")
 
-    async def check_owned(self, user_id: str, credential_ids: Iterable[str], where: str = "credentials") -> None:
+    async def check_owned(
+        self, user_id: str, credential_ids: Iterable[str], where: str = "credentials"
+    ) -> None:
         """NotFoundError naming the first of ``credential_ids`` that is not ``user_id``'s (or not an id)."""
         wanted = list(dict.fromkeys(credential_ids))
         for cid in wanted:
@@ -134,7 +136,9 @@ class CredentialVault:
         if not wanted:
             return
         rows = await self.pool.fetch(
-            "SELECT id::text AS id FROM credentials WHERE id = ANY($1::uuid[]) AND user_id = $2", wanted, user_id
+            "SELECT id::text AS id FROM credentials WHERE id = ANY($1::uuid[]) AND user_id = $2",
+            wanted,
+            user_id,
         )
         owned = {r["id"] for r in rows}
         for cid in wanted:

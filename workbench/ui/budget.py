@@ -30,7 +30,7 @@ T = TypeVar("T")
 class UpdateBudget:
     """A token bucket of event-loop time shared by the live pages of one process."""
 
-    def __init__(self, share: float = 0.04, burst: float = 0.1, max_wait: float = 5.0) -> None:
+    def __init__(self, share: float = 0.04, burst: float = 0.1, max_wait: float = 10.0) -> None:
         if not 0 < share < 1 or burst <= 0 or max_wait <= 0:
             raise ValueError("UpdateBudget: share must be in (0, 1), burst and max_wait positive")
         self.share = share

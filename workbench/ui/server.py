@@ -216,6 +216,10 @@ async def start_ui(wb: Workbench, settings: UiSettings, host: str, port: int) ->
             exclude_cookies=[SESSION_COOKIE, REFRESH_COOKIE],
             exclude_headers=["Cookie"],
             server_id=f"workbench-ui-{uuid.uuid4().hex}",
+            # A closed tab's session (and its live feed) goes within ~12 s, not Bokeh's ~32 s; a page
+            # has 10 s from its HTML to its WebSocket.
+            check_unused_sessions_milliseconds=2_000,
+            unused_session_lifetime_milliseconds=10_000,
         )
     except OSError as exc:
         raise ConfigError(
