@@ -140,3 +140,29 @@ class Kernel:
         self._stop = True
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=False)
+
+
+def connected_kernel_with_llm(home: Path, llm_base_url: str) -> Kernel:
+    """A kernel connected to its local platform (``%wb connect``) whose LLM blocks talk to the local
+    OpenAI-compatible test server at ``llm_base_url`` (on loopback, allowed explicitly)."""
+    env = {
+        "WORKBENCH_LLM_BASE_URL": llm_base_url,
+        "WORKBENCH_LLM_API_KEY": "test-key",
+        "WORKBENCH_HTTP_ALLOW": "127.0.0.0/8",
+    }
+    before = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the kernel's environment is taken from this process's
+    try:
+        kernel = Kernel(home)
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    try:
+        kernel.execute("%load_ext kernel_ext\nwb = %wb connect", timeout=120)
+    except BaseException:
+        kernel.close()
+        raise
+    return kernel

@@ -7,15 +7,14 @@ clear message; every script and style of the output is inline."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.kernel.harness import CellResult, Kernel
-from tests.kernel.test_monitor_magic import CDN, LOADER_LISTS, NOT_LOADED
+from tests.kernel.harness import CellResult, Kernel, connected_kernel_with_llm
+from tests.kernel.test_monitor_magic import assert_self_contained
 from tests.support.openai_server import LLMServer, serve
 
 EXEC = "application/vnd.holoviews_exec.v0+json"
@@ -90,23 +89,8 @@ def llm() -> Iterator[LLMServer]:
 def chat_kernel(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[Kernel]:
     """A connected kernel with the agents stored, its LLM the local test server (on loopback, allowed
     explicitly)."""
-    env = {
-        "WORKBENCH_LLM_BASE_URL": llm.base_url,
-        "WORKBENCH_LLM_API_KEY": "test-key",
-        "WORKBENCH_HTTP_ALLOW": "127.0.0.0/8",
-    }
-    before = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel's environment is taken from this process's
+    kernel = connected_kernel_with_llm(Path(tmp_path_factory.mktemp("chat-magic-home")), llm.base_url)
     try:
-        kernel = Kernel(Path(tmp_path_factory.mktemp("chat-magic-home")))
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    try:
-        kernel.execute("%load_ext kernel_ext\nwb = %wb connect", timeout=120)
         kernel.execute(AGENTS, timeout=60)
         yield kernel
     finally:
@@ -254,14 +238,5 @@ def test_everything_is_inline(first_chat: CellResult) -> None:
     texts = []
     for output in first_chat.outputs:
         texts += [v if isinstance(v, str) else json.dumps(v) for v in output.get("data", {}).values()]
-    lists = [m.groups() for text in texts for m in LOADER_LISTS.finditer(text)]
-    assert lists, "no Bokeh/Panel loader in the outputs"
-    assert all(urls == "[]" for _, urls in lists), [found for found in lists if found[1] != "[]"]
-    assert any("Bokeh" in text and len(text) > 1_000_000 for text in texts)  # the bundle came along
+    assert_self_contained(texts)
     assert not [text for text in texts if "<script src=" in text.replace("'", '"').lower()]
-    left = []
-    for text in texts:
-        for pattern in NOT_LOADED:
-            text = pattern.sub("", text)
-        left += CDN.findall(text)
-    assert not left, sorted(set(left))

@@ -4,13 +4,12 @@ the reply shows piece by piece (``partial`` grows, token by token) before the fi
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kernel.harness import Kernel
+from tests.kernel.harness import Kernel, connected_kernel_with_llm
 from tests.support.openai_server import LLMServer, serve
 
 REPLY = "Foxes are quick and clever."
@@ -38,23 +37,8 @@ def llm() -> Iterator[LLMServer]:
 @pytest.fixture(scope="module")
 def llm_kernel(tmp_path_factory: pytest.TempPathFactory, llm: LLMServer) -> Iterator[Kernel]:
     """A kernel whose workbench talks to the local LLM server (on loopback, allowed explicitly)."""
-    env = {
-        "WORKBENCH_LLM_BASE_URL": llm.base_url,
-        "WORKBENCH_LLM_API_KEY": "test-key",
-        "WORKBENCH_HTTP_ALLOW": "127.0.0.0/8",
-    }
-    before = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel's environment is taken from this process's
+    kernel = connected_kernel_with_llm(Path(tmp_path_factory.mktemp("chat-kernel-home")), llm.base_url)
     try:
-        kernel = Kernel(Path(tmp_path_factory.mktemp("chat-kernel-home")))
-    finally:
-        for key, value in before.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    try:
-        kernel.execute("%load_ext kernel_ext\nwb = %wb connect", timeout=120)
         yield kernel
     finally:
         kernel.close()

@@ -58,6 +58,21 @@ LOADER_LISTS = re.compile(r"const (js_urls|css_urls|js_modules) = (\[[^\]]*\])")
 """The lists of scripts, modules and styles the Bokeh/Panel loader fetches."""
 
 
+def assert_self_contained(texts: list[str]) -> None:
+    """The outputs' loaders fetch nothing, Bokeh's and Panel's JavaScript came along instead (what a
+    CDN would have served), and no CDN address is left where it would be loaded."""
+    lists = [m.groups() for text in texts for m in LOADER_LISTS.finditer(text)]
+    assert lists, "no Bokeh/Panel loader in the outputs"
+    assert all(urls == "[]" for _, urls in lists), [found for found in lists if found[1] != "[]"]
+    assert any("Bokeh" in text and len(text) > 1_000_000 for text in texts)
+    left = []
+    for text in texts:
+        for pattern in NOT_LOADED:
+            text = pattern.sub("", text)
+        left += CDN.findall(text)
+    assert not left, sorted(set(left))
+
+
 def _outputs(cell: nbformat.NotebookNode) -> str:
     """Everything a cell put out (texts, display data, errors), as one string."""
     return json.dumps(cell.get("outputs", []))
@@ -117,18 +132,7 @@ def _texts(notebook: nbformat.NotebookNode) -> list[str]:
 
 
 def test_everything_is_inline(notebook: nbformat.NotebookNode) -> None:
-    texts = _texts(notebook)
-    lists = [m.groups() for text in texts for m in LOADER_LISTS.finditer(text)]
-    assert lists, "no Bokeh/Panel loader in the outputs"
-    assert all(urls == "[]" for _, urls in lists), [found for found in lists if found[1] != "[]"]
-    # Bokeh's and Panel's JavaScript came with the outputs instead (what a CDN would have served).
-    assert any("Bokeh" in text and len(text) > 1_000_000 for text in texts)
-    left = []
-    for text in texts:
-        for pattern in NOT_LOADED:
-            text = pattern.sub("", text)
-        left += CDN.findall(text)
-    assert not left, sorted(set(left))
+    assert_self_contained(_texts(notebook))
     monitor = json.dumps(notebook.cells[1].outputs[-1]["data"])
     assert "TablerIcon" not in monitor and "MathJax" not in monitor
 
