@@ -13,7 +13,14 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 
 from server.middleware import NO_CACHE, request_id_of
 from server.schemas import ErrorDetail, ErrorOut
-from workbench.errors import GraphValidationError, InvalidFields, StoreUnavailable, UserError, WorkbenchError
+from workbench.errors import (
+    GraphValidationError,
+    InvalidFields,
+    StoreUnavailable,
+    TooManyAttempts,
+    UserError,
+    WorkbenchError,
+)
 
 log = logging.getLogger("server.errors")
 
@@ -68,7 +75,10 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
     if isinstance(exc, UserError):
         problems = [p.to_dict() for p in exc.problems] if isinstance(exc, GraphValidationError) else []
         message = "the graph has problems" if problems else str(exc)
-        return _response(request, ErrorDetail(status=status, code=code, message=message, problems=problems))
+        detail = ErrorDetail(status=status, code=code, message=message, problems=problems)
+        if isinstance(exc, TooManyAttempts):
+            return _response(request, detail, {"Retry-After": str(exc.retry_after)})
+        return _response(request, detail)
     if isinstance(exc, StoreUnavailable):
         log.error("database unavailable: %s", exc)
         return _response(

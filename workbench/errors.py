@@ -161,6 +161,17 @@ class AuthError(UserError):
     error_code = "unauthorized"
 
 
+class TooManyAttempts(AuthError):
+    """Too many failed attempts (logins): wait ``retry_after`` seconds."""
+
+    http_status = 429
+    error_code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermissionDenied(UserError):
     """Authenticated, but not allowed (a scope is missing)."""
 

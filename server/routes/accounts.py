@@ -51,7 +51,7 @@ class AccountController(Controller):
         await accounts_of(request).register(data.email, data.password, data.name)
         return MessageOut(message=SIGNUP_MESSAGE)
 
-    @post("/login", status_code=200, responses=errors(422), summary="Log in")
+    @post("/login", status_code=200, responses=errors(422, 429), summary="Log in")
     async def login(self, request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> TokenOut:
         """Access token (15 minutes) and refresh token (30 days, single use)."""
         return TokenOut(**(await accounts_of(request).login(data.email, data.password)).to_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -71,6 +72,38 @@ def test_signup_refuses_bad_addresses_and_short_passwords(configured_server: Ser
             r = c.post("/auth/signup", json=body)
             assert r.status_code == 422, body
             assert r.json()["error"]["code"] == "invalid_input"
+
+
+def test_password_guesses_on_an_account_are_slowed_down(configured_server: ServerProcess) -> None:
+    user = signup(configured_server, "guessed")
+    other = signup(configured_server, "bystander")
+    try:
+        with api(configured_server) as c:
+            guesses = [
+                c.post("/auth/login", json={"email": user.email, "password": f"guess {i}"}) for i in range(5)
+            ]
+            assert [r.status_code for r in guesses] == [401] * 5  # a few mistakes are free
+            # The next attempt must wait, even with the right password (no oracle, and no hash made).
+            for password in ("guess 5", PASSWORD):
+                r = c.post("/auth/login", json={"email": user.email.upper(), "password": password})
+                assert r.status_code == 429, r.text
+                assert r.json()["error"]["code"] == "rate_limited"
+                assert r.json()["error"]["message"] == "too many failed logins: try again in 1 s"
+                assert r.headers["Retry-After"] == "1"
+            # Another account is not affected.
+            assert c.post("/auth/login", json={"email": other.email, "password": PASSWORD}).status_code == 200
+            time.sleep(1.1)
+            assert c.post("/auth/login", json={"email": user.email, "password": "guess 6"}).status_code == 401
+            r = c.post("/auth/login", json={"email": user.email, "password": PASSWORD})
+            assert r.status_code == 429 and r.headers["Retry-After"] == "2"  # the delay doubles
+            time.sleep(2.1)
+            assert c.post("/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200
+            # The right password cleared the count: mistakes are free again.
+            assert c.post("/auth/login", json={"email": user.email, "password": "oops"}).status_code == 401
+            assert c.post("/auth/login", json={"email": user.email, "password": PASSWORD}).status_code == 200
+    finally:
+        user.close()
+        other.close()
 
 
 def test_login_with_the_right_password_only(configured_server: ServerProcess) -> None:

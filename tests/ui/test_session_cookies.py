@@ -216,3 +216,24 @@ async def test_a_websocket_handshake_never_rotates_the_refresh_token(
     # The handshake's answer could not have stored new cookies, so it used nothing up.
     page = _get(ui, "/", {"wb_refresh": refresh})
     assert page.status_code == 200 and "wb_session" in _set_cookies(page)
+
+
+def test_the_login_form_slows_down_guesses_as_the_api_does(
+    ui: httpx.Client, ui_accounts_server: ServerProcess
+) -> None:
+    origin = {"Origin": str(ui.base_url).rstrip("/")}
+    target = "guessed-in-the-page@example.com"
+    sign_up(ui_accounts_server, target)
+    api = ui_accounts_server.base_url + "/api/v1/auth/login"
+    for i in range(3):  # guesses through the API and the page count together: one rule, one count
+        assert (
+            httpx.post(api, json={"email": target, "password": f"api guess {i}"}, timeout=30).status_code
+            == 401
+        )
+    for i in range(2):
+        page = ui.post("/login", data={"email": target, "password": f"page guess {i}"}, headers=origin)
+        assert page.status_code == 401 and "Wrong email or password." in page.text
+    slowed = ui.post("/login", data={"email": target, "password": PASSWORD}, headers=origin)
+    assert slowed.status_code == 429 and slowed.headers["Retry-After"] == "1"
+    assert "Too many failed logins: try again in 1 s." in slowed.text
+    assert "wb_session" not in slowed.headers.get("set-cookie", "")

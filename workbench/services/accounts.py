@@ -60,6 +60,7 @@ from workbench.errors import (
     PermissionDenied,
 )
 from workbench.secrets import Keys
+from workbench.services.login_throttle import LoginThrottle
 from workbench.store.accounts import AccountRepository, ApiKeyRecord, SessionsEnded, UserRecord
 
 log = logging.getLogger(__name__)
@@ -199,6 +200,8 @@ class AccountService:
         )
         """User id -> (token generation, is active), for ``USER_CACHE_TTL`` seconds."""
         self._background: set[asyncio.Task[Any]] = set()
+        self.throttle = LoginThrottle()
+        """Failed logins per account address: the next attempts wait."""
         self.outbox: deque[tuple[str, str, str | None]] = deque(maxlen=100)
         """Mails that would have been sent (kind, address, token) until the notifier delivers them."""
         self.mail_log = mail_log or os.environ.get(MAIL_LOG_ENV) or None
@@ -294,16 +297,21 @@ class AccountService:
         await self._send("signup_notice", user.email, None)
 
     async def login(self, email: str, password: str) -> TokenPair:
-        """Tokens for a correct email and password; AuthError otherwise (same message either way)."""
+        """Tokens for a correct email and password; AuthError otherwise (same message either way).
+        After a few failures for an address, TooManyAttempts says how long to wait
+        (:mod:`workbench.services.login_throttle`)."""
         try:
             email = normalize_email(email)
         except InputError:
             raise AuthError("wrong email or password") from None
+        self.throttle.check(email)
         user = await self.repo.user_by_email(email)
         stored = user.password_hash if user is not None and user.is_active else None
         ok = await asyncio.to_thread(self._check_password, stored, password)
         if not ok or user is None:
+            self.throttle.failed(email)
             raise AuthError("wrong email or password")
+        self.throttle.succeeded(email)
         return await self.issue_tokens(user.id, user.token_generation)
 
     def _check_password(self, stored: str | None, password: str) -> bool:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from tornado.web import RequestHandler
 
-from workbench.errors import AuthError, StoreError
+from workbench.errors import AuthError, StoreError, TooManyAttempts
 from workbench.ui.gate import OAUTH_LABELS, Gate
 from workbench.ui.session import REFRESH_COOKIE, login_cookies, logout_cookies
 from workbench.ui.shell import SHELL_CSS, TEMPLATES, render_header
@@ -89,6 +89,12 @@ class LoginHandler(_GateHandler):
         assert accounts is not None
         try:
             pair = await accounts.login(email, password)
+        except TooManyAttempts as exc:
+            self.set_header("Retry-After", str(exc.retry_after))
+            self._form(
+                next_path, email, f"Too many failed logins: try again in {exc.retry_after} s.", status=429
+            )
+            return
         except AuthError:
             self._form(next_path, email, "Wrong email or password.", status=401)
             return
