@@ -18,7 +18,8 @@ table.wb-table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
 .wb-table th { color: #374151; font-weight: 600; background: #f3f4f6; position: sticky; top: 0; }
 .wb-table tbody tr:hover { background: #f9fafb; }
 .wb-table td.wb-num { text-align: right; font-variant-numeric: tabular-nums; }
-.wb-table td.wb-wrap { max-width: 28rem; overflow-wrap: anywhere; color: #7f1d1d; }
+.wb-table th, .wb-table td { white-space: nowrap; }
+.wb-table td.wb-wrap { white-space: normal; width: 100%; min-width: 16rem; overflow-wrap: anywhere; color: #7f1d1d; }
 .wb-table a { color: #1d4ed8; }
 .wb-empty { color: #374151; }
 .wb-status { font-weight: 600; }
