@@ -338,8 +338,10 @@ class RunPage(Viewer):
 
     @param.depends("store.detail", "store.error", watch=True)
     def _shown(self) -> None:
-        """Until the run is read (or when it cannot be), only the way back and the message show."""
-        self._run.visible = self.store.detail is not None
+        """When the run cannot be read, only the way back and the message show. While it is being
+        read the (empty) run shows under "Loading…": a Tabulator first drawn in a hidden container
+        may never draw its rows once shown."""
+        self._run.visible = self.store.detail is not None or not self.store.error
         self._loading.visible = self.store.detail is None and not self.store.error
 
     def __panel__(self) -> pn.viewable.Viewable:
