@@ -13,7 +13,7 @@ service to the client's loop:
   (:func:`relay`): the tokens reach the cell one by one while the run goes on.
 
 Bokeh's and Panel's JavaScript and styles are inline, and so is the icon font of the page's buttons
-(:func:`~kernel_ext.monitor_view.load_icon_font`): the output needs no CDN, in JupyterLab or in an
+(:func:`~kernel_ext.icon_font.load_icon_font`): the output needs no CDN, in JupyterLab or in an
 exported notebook.
 """
 
@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 
 import panel as pn
 
-from kernel_ext.monitor_view import LoopBoundService, load_icon_font, local_client
+from kernel_ext.icon_font import load_icon_font
+from kernel_ext.monitor_view import LoopBoundService, local_client
 from workbench.client.base import GraphRef, as_graph
 from workbench.client.portal import Client
 from workbench.errors import InputError, WorkbenchError
