@@ -68,16 +68,28 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("/", "workbench.ui.home", "Home", nav="Home"),
+    PageSpec("/builder", "workbench.ui.builder.page", "Builder", nav="Builder"),
     PageSpec("/chat", "workbench.ui.chat", "Chat", nav="Chat"),
     PageSpec("/monitor", "workbench.ui.monitor", "Monitor", nav="Monitor"),
     PageSpec("/monitor/run", "workbench.ui.run_page", "Run", section="Monitor"),
+    PageSpec("/library", "workbench.ui.library", "Library", nav="Library"),
+    PageSpec("/marketplace", "workbench.ui.marketplace", "Marketplace", nav="Marketplace"),
+    PageSpec("/profile", "workbench.ui.profile", "Profile", nav="Profile"),
 )
 """The pages, in navigation order."""
 
 
 def available_pages(pages: tuple[PageSpec, ...] = PAGES) -> list[PageSpec]:
     """The pages whose module exists."""
-    return [page for page in pages if importlib.util.find_spec(page.module) is not None]
+    return [page for page in pages if _module_exists(page.module)]
+
+
+def _module_exists(name: str) -> bool:
+    """Whether ``name`` can be imported (False when its package is missing too)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def nav_links(pages: list[PageSpec], settings: UiSettings) -> list[NavLink]:
