@@ -10,6 +10,7 @@
     %wb show EXECUTION_ID
     %wb monitor                              # the live Monitor (runs table, dashboards) in the cell
     %wb chat GRAPH [--message IN] [--reply OUT] [--history IN] [--new]  # the web Chat, in the cell
+    %wb build [GRAPH]                        # the visual Builder, editing GRAPH (a variable: in place)
 
 ``name=value`` takes the value as JSON when it parses as JSON, otherwise as text. ``%wb run``
 returns the live run widget at once (add ``--wait`` to return when the run has ended). ``%wb chat``
@@ -70,6 +71,8 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     p["chat"].add_argument("--reply", default=None, metavar="OUTPUT", help="the output giving the reply")
     p["chat"].add_argument("--history", default=None, metavar="INPUT", help="the input taking the history")
     p["chat"].add_argument("--new", action="store_true", help="start a new conversation")
+    p["build"] = _Parser(prog="%wb build", add_help=False)
+    p["build"].add_argument("graph", nargs="?", default=None)
     return p
 
 
@@ -95,7 +98,7 @@ class WorkbenchMagics(Magics):
 
     @line_magic
     def wb(self, line: str) -> Any:
-        """Workbench commands: connect, blocks, palette, graphs, run, runs, show, monitor, chat."""
+        """Workbench commands: connect, blocks, palette, graphs, run, runs, show, monitor, chat, build."""
         try:
             words = shlex.split(line)
         except ValueError as exc:  # an unclosed quote
@@ -195,3 +198,11 @@ class WorkbenchMagics(Magics):
             history=args.history,
             new=args.new,
         )
+
+    def _build(self, args: argparse.Namespace) -> Any:
+        from kernel_ext.build_view import build
+        from kernel_ext.monitor_view import local_client
+
+        client = session.current()
+        local_client(client, "Builder")
+        return build(client, self._resolve(args.graph, "build") if args.graph else None)

@@ -66,6 +66,7 @@ class GraphSummaryOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     node_count: int
+    note: str = ""
 
 
 class ActiveVersionIn(Body):
@@ -257,6 +258,19 @@ class UserOut(BaseModel):
     email_verified: bool
     timezone: str
     created_at: datetime
+
+
+class ProfileIn(Body):
+    """Changes to the caller's profile; a field left out stays as it is."""
+
+    name: str | None = Field(
+        default=None, max_length=200, description="Display name; an empty one clears it."
+    )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA timezone (e.g. Europe/Madrid): schedules created without one use it.",
+    )
 
 
 class EmailIn(Body):

@@ -63,12 +63,18 @@ class GraphController(Controller):
 
     @put("/{graph_id:uuid}", responses=errors(404, 422), summary="Save a new version")
     async def update(
-        self, request: Request[Any, Any, Any], graph_id: FromPath[UUID], data: JSONBody[Graph]
+        self,
+        request: Request[Any, Any, Any],
+        graph_id: FromPath[UUID],
+        data: JSONBody[Graph],
+        note: str = Parameter(default="", max_length=2000, description="What changed in this version."),
     ) -> Graph:
-        """Store the body as the next version of the graph and make it active."""
+        """Store the body as the next version of the graph and make it active (``?note=`` says what
+        changed; the versions list shows it)."""
         principal = caller(request, "graphs:write")
+        note = check_text_parameter("note", note) or ""
         return await workbench_of(request).graphs.update(
-            str(graph_id), apply_legacy_ids(data), principal.user_id
+            str(graph_id), apply_legacy_ids(data), principal.user_id, note=note
         )
 
     @get("/{graph_id:uuid}/versions", responses=errors(404), summary="List versions")

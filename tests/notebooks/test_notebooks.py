@@ -49,6 +49,14 @@ EXPECTED: dict[str, list[str]] = {
         "EXECUTION_COMPLETED",
         "NODE_EXECUTED verdict_no COMPLETED",
     ],
+    "07_visual_builder.ipynb": [
+        "3 nodes, 2 links",
+        "on the canvas: 5 nodes, 4 links",
+        "in g: {'old': 'Hello', 'new': 'HEY'}",
+        "problems: none",
+        "saved version 1",
+        "COMPLETED {'greeting': ['Hello, Ada!'], 'shouted': ['HEY, Ada!']}",
+    ],
     "rag_agent.ipynb": [
         "knowledge base 'handbook': local:all-MiniLM-L6-v2, 384 dimensions",
         "leave.md: 'Time off', 3 chunks",

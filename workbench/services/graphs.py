@@ -111,7 +111,7 @@ class GraphService:
 
     # ---- storage -------------------------------------------------------------------------------
 
-    async def create(self, graph: Graph, user_id: str) -> Graph:
+    async def create(self, graph: Graph, user_id: str, *, note: str = "") -> Graph:
         """Store a new graph (version 1 unless the document says otherwise), with its sub-graphs.
 
         A graph id that another user already owns gets a fresh id. One the caller owns is the stored
@@ -130,16 +130,17 @@ class GraphService:
             if current is not None and _same_content(current, graph):
                 return current
             raise _exists(graph.id)
-        return await self._store(graph, user_id, keep_version=True, dedupe=False, new=True)
+        return await self._store(graph, user_id, keep_version=True, dedupe=False, new=True, note=note)
 
-    async def update(self, graph_id: str, graph: Graph, user_id: str) -> Graph:
-        """Store ``graph`` as the next version of ``graph_id`` and make it active."""
+    async def update(self, graph_id: str, graph: Graph, user_id: str, *, note: str = "") -> Graph:
+        """Store ``graph`` as the next version of ``graph_id`` and make it active; ``note`` says what
+        changed (shown with the version)."""
         repo = self._require_repo()
         if await repo.owner(graph_id) != user_id:
             raise NotFoundError(f"graph {graph_id} not found")
         graph = graph.model_copy(update={"id": graph_id, "is_active": True})
         graph = await self.check(graph, user_id)
-        return await self._store(graph, user_id, keep_version=False, dedupe=False)
+        return await self._store(graph, user_id, keep_version=False, dedupe=False, note=note)
 
     async def save(self, graph: Graph, user_id: str) -> Graph:
         """Store ``graph`` unless its active version is identical; a changed graph becomes a new version.
@@ -154,7 +155,14 @@ class GraphService:
         return await self._store(graph, user_id, keep_version=owner is None, dedupe=True)
 
     async def _store(
-        self, graph: Graph, user_id: str, *, keep_version: bool, dedupe: bool, new: bool = False
+        self,
+        graph: Graph,
+        user_id: str,
+        *,
+        keep_version: bool,
+        dedupe: bool,
+        new: bool = False,
+        note: str = "",
     ) -> Graph:
         """Insert ``graph`` (and missing sub-graphs) under per-graph locks; return what is stored.
 
@@ -181,7 +189,7 @@ class GraphService:
             if not keep_version or graph.version <= latest:
                 graph.version = latest + 1
             plan = Plan(graph, self.registry, self.settings.node_timeout)
-            await repo.insert(conn, graph, user_id, plan.input_schema(), plan.output_schema())
+            await repo.insert(conn, graph, user_id, plan.input_schema(), plan.output_schema(), note)
         self._remember(plan)  # committed: this version never changes, and running it is likely next
         return graph
 

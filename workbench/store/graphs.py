@@ -24,6 +24,7 @@ class GraphSummary:
     created_at: datetime
     updated_at: datetime
     node_count: int
+    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -36,6 +37,7 @@ class GraphSummary:
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
             "node_count": self.node_count,
+            "note": self.note,
         }
 
 
@@ -49,6 +51,7 @@ def _summary(row: asyncpg.Record) -> GraphSummary:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         node_count=row["node_count"],
+        note=row["note"],
     )
 
 
@@ -65,6 +68,7 @@ class GraphRepository:
         user_id: str,
         input_schema: dict[str, Any],
         output_schema: dict[str, Any],
+        note: str = "",
     ) -> None:
         """Insert one graph version (caller holds a transaction); activates it if ``is_active``."""
         if graph.is_active:
@@ -73,8 +77,9 @@ class GraphRepository:
                 graph.id,
             )
         await conn.execute(
-            """INSERT INTO graphs (id, version, user_id, name, description, is_active, input_schema, output_schema)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+            """INSERT INTO graphs (id, version, user_id, name, description, is_active, input_schema,
+                                   output_schema, note)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
             graph.id,
             graph.version,
             user_id,
@@ -83,6 +88,7 @@ class GraphRepository:
             graph.is_active,
             input_schema,
             output_schema,
+            note,
         )
         if graph.nodes:
             await conn.executemany(

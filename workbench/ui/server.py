@@ -157,6 +157,16 @@ def page_app(page: PageSpec, wb: Workbench, gate: Gate, links: list[NavLink]) ->
     return build
 
 
+def _import_pages(pages: list[PageSpec]) -> None:
+    """Import every page's module now: the custom components they define (Panel ``JSComponent``s)
+    must be known before the first browser session, whose page lists the models it may use."""
+    for page in pages:
+        try:
+            importlib.import_module(page.module)
+        except Exception:  # reported again, to the person, when the page is opened
+            log.exception("the %s page cannot be imported", page.title)
+
+
 def websocket_origins(settings: UiSettings, host: str, port: int) -> list[str]:
     """The ``host:port`` values a WebSocket handshake's ``Origin`` may name (Bokeh's own check; the
     gate applies the API's rules on top)."""
@@ -204,6 +214,7 @@ async def start_ui(wb: Workbench, settings: UiSettings, host: str, port: int) ->
     _configure_panel()
     gate = Gate(settings, SessionResolver(wb, local=settings.local), host)
     pages = available_pages()
+    _import_pages(pages)
     links = nav_links(pages, settings)
     apps = {page.path: page_app(page, wb, gate, links) for page in pages}
     titles = {page.path: f"{page.title} · Agent Workbench" for page in pages}
