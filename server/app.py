@@ -29,10 +29,12 @@ from server.routes.accounts import AccountController
 from server.routes.apikeys import ApiKeyController
 from server.routes.blocks import BlockController
 from server.routes.credentials import CredentialController
+from server.routes.drafts import draft_graph
 from server.routes.executions import ExecuteController, ExecutionController
 from server.routes.graphs import GraphController
 from server.routes.health import health
 from server.routes.knowledge import KnowledgeController
+from server.routes.marketplace import TemplateController
 from server.routes.oauth import OAuthController
 from server.routes.schedules import ScheduleController
 from server.stores import rate_limit_store
@@ -82,6 +84,7 @@ def create_app(
         route_handlers=[
             health,
             GraphController,
+            draft_graph,
             ExecuteController,
             ExecutionController,
             BlockController,
@@ -91,6 +94,7 @@ def create_app(
             OAuthController,
             ScheduleController,
             KnowledgeController,
+            TemplateController,
         ],
     )
     # Outermost first: the request id and access log see everything; the guard refuses foreign

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, patch, post
 from litestar.params import Body, JSONBody
 
 from server.deps import caller, errors, workbench_of
@@ -18,6 +18,7 @@ from server.schemas import (
     LoginIn,
     LogoutAllIn,
     MessageOut,
+    ProfileIn,
     RefreshIn,
     ResetIn,
     SessionsEndedOut,
@@ -90,6 +91,17 @@ class AccountController(Controller):
     async def me(self, request: Request[Any, Any, Any]) -> UserOut:
         """Who the token or API key belongs to."""
         return UserOut(**(await accounts_of(request).me(caller(request).user_id)).to_dict())
+
+    @patch("/me", responses=errors(422), summary="Change the caller's profile")
+    async def update_me(self, request: Request[Any, Any, Any], data: JSONBody[ProfileIn]) -> UserOut:
+        """Change the caller's own name and timezone (the fields given; the others stay). Schedules
+        created afterwards without a timezone of their own use this one. Needs a login (an access
+        token) or the local mode, not an API key (403)."""
+        principal = caller(request)
+        user = await accounts_of(request).update_profile(
+            principal.user_id, name=data.name, timezone=data.timezone, by=principal
+        )
+        return UserOut(**user.to_dict())
 
     @post("/password-reset", status_code=202, responses=errors(422), summary="Ask for a password reset")
     async def password_reset(self, request: Request[Any, Any, Any], data: JSONBody[EmailIn]) -> MessageOut:

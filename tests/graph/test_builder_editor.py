@@ -161,7 +161,7 @@ def test_problems_mark_the_node_and_the_pin(registry) -> None:  # type: ignore[n
     editor = Editor(registry)
     node = editor.add_node("TextReplaceBlock", (0, 0)).id
     css = problem_css(editor.problems())
-    assert f'[data-id="{node}"] .react-flow__handle[data-handleid="text"]' in css
+    assert f'[data-id="{node}"] .react-flow__handle-left[data-handleid="text"]' in css
     _, nodes, _ = CanvasModel(editor).payloads()
     assert "wb-invalid" in nodes[0]["className"]
 
@@ -177,3 +177,18 @@ def test_a_graph_from_python_without_positions_opens_laid_out(registry) -> None:
     xs = sorted(position_of(n)[0] for n in editor.graph.nodes)  # type: ignore[index]
     assert xs[0] < xs[1]
     assert isinstance(editor.graph, Graph)
+
+
+def test_a_node_form_offers_only_the_credentials_its_block_takes(registry) -> None:  # type: ignore[no-untyped-def]
+    from workbench.graph.model import Node
+    from workbench.ui.builder.view import node_schema
+
+    llm = registry.find("AITextGeneratorBlock")
+    claude = Node(block_id=llm.id, input_default={"model": "claude-3-5-sonnet-latest"})
+    assert node_schema(llm, claude, registry)["properties"]["credentials"]["credentials_provider"] == [
+        "anthropic"
+    ]
+    github = registry.find("GithubReadFileBlock")
+    schema = node_schema(github, Node(block_id=github.id), registry)
+    assert schema["properties"]["credentials"]["credentials_provider"] == ["github"]
+    assert "credentials_provider" not in github.input_schema()["properties"]["credentials"]  # a copy

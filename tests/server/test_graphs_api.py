@@ -105,6 +105,7 @@ def test_list_is_paginated_newest_first_and_searchable_by_name(alice: User) -> N
         "created_at",
         "updated_at",
         "node_count",
+        "note",
     }
     assert summary["node_count"] == 5 and summary["is_active"] and summary["version"] == 1
 

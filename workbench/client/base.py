@@ -13,7 +13,7 @@ uses); ``RemoteClient`` talks to a server over HTTP and WebSocket. Same methods,
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -27,7 +27,9 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
+    TemplateInfo,
 )
+from workbench.drafting import DraftNotAccepted, Proposal
 from workbench.errors import InputError
 from workbench.graph.autogpt import load_graph_file, parse_graph
 from workbench.graph.builder import GraphBuilder
@@ -250,6 +252,78 @@ class AsyncClient(ABC):
     @abstractmethod
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
+
+    # ---- drafting by chat ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def draft(
+        self,
+        request: str,
+        base: GraphLike | None = None,
+        *,
+        history: Sequence[Mapping[str, str]] = (),
+        credential_id: str | None = None,
+        model: str | None = None,
+    ) -> Proposal:
+        """Ask the drafting assistant to build (or, given ``base``, change) a graph: its proposal,
+        accepted or not, with its reply, the changes and the validator's problems. ``history`` is the
+        conversation so far (``[{"role": "user" | "assistant", "text": ...}]``); the model is your
+        credential ``credential_id``, else your only LLM credential, else the server's environment."""
+
+    async def draft_agent(
+        self,
+        request: str,
+        base: GraphLike | None = None,
+        *,
+        history: Sequence[Mapping[str, str]] = (),
+        credential_id: str | None = None,
+        model: str | None = None,
+    ) -> Graph:
+        """The graph the drafting assistant builds for ``request`` (see :meth:`draft`); a graph it
+        could not make valid raises :class:`~workbench.drafting.DraftNotAccepted` (a
+        GraphValidationError with the problems and the assistant's reply)."""
+        proposal = await self.draft(request, base, history=history, credential_id=credential_id, model=model)
+        if not proposal.accepted:
+            raise DraftNotAccepted(proposal)
+        return proposal.graph
+
+    # ---- marketplace -------------------------------------------------------------------------------
+
+    @abstractmethod
+    async def publish_template(
+        self,
+        graph_id: str,
+        *,
+        description: str | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> TemplateInfo:
+        """Publish one of your graphs (``version``, default the active one) as a marketplace template,
+        or replace your template of it; credential references in its nodes are not published."""
+
+    @abstractmethod
+    async def templates(
+        self, search: str | None = None, *, mine: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[TemplateInfo]:
+        """Everyone's templates (only yours with ``mine``), newest first, matching ``search`` in name
+        or description."""
+
+    @abstractmethod
+    async def template(self, template_id: str) -> TemplateInfo:
+        """One template: its description, the blocks and credentials it needs."""
+
+    @abstractmethod
+    async def template_graph(self, template_id: str) -> Graph:
+        """A template's graph, read-only (with the sub-graphs it runs)."""
+
+    @abstractmethod
+    async def fork_template(self, template_id: str, *, name: str | None = None) -> Graph:
+        """Copy a template into your library as a new graph (fresh ids); refused, naming each
+        provider, when you lack a credential it needs."""
+
+    @abstractmethod
+    async def unpublish_template(self, template_id: str) -> None:
+        """Remove one of your templates (forks made from it stay)."""
 
     # ---- knowledge bases -------------------------------------------------------------------------
     # A knowledge base is named by its id or its name (names are unique per user), as blocks name it.

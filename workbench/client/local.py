@@ -9,7 +9,7 @@ in this process (``@block`` in a notebook cell) run here at once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,8 +26,10 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
+    TemplateInfo,
 )
 from workbench.config import Settings
+from workbench.drafting import AgentDrafter, Proposal
 from workbench.errors import NotFoundError
 from workbench.graph.model import Graph
 from workbench.knowledge import KnowledgeService, hit_to_dict
@@ -36,6 +38,7 @@ from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import BlockRun, ExecutionResult
+from workbench.services.marketplace import Marketplace, template_dict
 from workbench.services.schedules import ScheduleService
 from workbench.store.schedules import ScheduleRecord
 
@@ -276,6 +279,69 @@ class LocalClient(AsyncClient):
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
         await self._vault().delete(self.user_id, credential_id)
+
+    # ---- drafting by chat ------------------------------------------------------------------------
+
+    async def draft(
+        self,
+        request: str,
+        base: GraphLike | None = None,
+        *,
+        history: Sequence[Mapping[str, str]] = (),
+        credential_id: str | None = None,
+        model: str | None = None,
+    ) -> Proposal:
+        """The drafting assistant's proposal, from this process."""
+        return await AgentDrafter(self.wb).propose(
+            self.user_id,
+            request,
+            base=as_graph(base) if base is not None else None,
+            history=history,
+            credential_id=credential_id,
+            model=model,
+        )
+
+    # ---- marketplace -------------------------------------------------------------------------------
+
+    def _marketplace(self) -> Marketplace:
+        return Marketplace.of(self.wb)
+
+    async def publish_template(
+        self,
+        graph_id: str,
+        *,
+        description: str | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> TemplateInfo:
+        """Publish a graph as a template."""
+        found = await self._marketplace().publish(self.user_id, graph_id, version, description, name)
+        return TemplateInfo.from_dict(template_dict(found))
+
+    async def templates(
+        self, search: str | None = None, *, mine: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[TemplateInfo]:
+        """Templates, newest first."""
+        items, _ = await self._marketplace().search(
+            search, limit=limit, offset=offset, publisher_id=self.user_id if mine else None
+        )
+        return [TemplateInfo.from_dict(template_dict(t)) for t in items]
+
+    async def template(self, template_id: str) -> TemplateInfo:
+        """One template."""
+        return TemplateInfo.from_dict(template_dict(await self._marketplace().get(template_id)))
+
+    async def template_graph(self, template_id: str) -> Graph:
+        """A template's graph."""
+        return (await self._marketplace().detail(template_id)).graph
+
+    async def fork_template(self, template_id: str, *, name: str | None = None) -> Graph:
+        """Fork a template into the library."""
+        return await self._marketplace().fork(self.user_id, template_id, name)
+
+    async def unpublish_template(self, template_id: str) -> None:
+        """Unpublish a template."""
+        await self._marketplace().unpublish(self.user_id, template_id)
 
     # ---- knowledge bases -------------------------------------------------------------------------
 

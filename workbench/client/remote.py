@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -32,7 +33,9 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
+    TemplateInfo,
 )
+from workbench.drafting import Proposal
 from workbench.errors import (
     AuthError,
     ConflictError,
@@ -510,6 +513,76 @@ class RemoteClient(AsyncClient):
     async def delete_credential(self, credential_id: str) -> None:
         """Delete a credential."""
         await self._request("DELETE", f"/credentials/{credential_id}")
+
+    # ---- drafting by chat ------------------------------------------------------------------------
+
+    async def draft(
+        self,
+        request: str,
+        base: GraphLike | None = None,
+        *,
+        history: Sequence[Mapping[str, str]] = (),
+        credential_id: str | None = None,
+        model: str | None = None,
+    ) -> Proposal:
+        """The drafting assistant's proposal, from the server (its blocks, your credentials there)."""
+        body: dict[str, Any] = {
+            "request": request,
+            "history": [dict(turn) for turn in history],
+            "credential_id": credential_id,
+            "model": model,
+        }
+        if base is not None:
+            body["graph"] = as_graph(base).model_dump(mode="json")
+        doc = await self._request("POST", "/graphs/draft", content=jsonutil.dumps(body))
+        proposal = Proposal.from_dict(doc)
+        return dataclasses.replace(proposal, problems=[_problem(p) for p in doc.get("problems") or []])
+
+    # ---- marketplace -------------------------------------------------------------------------------
+
+    async def publish_template(
+        self,
+        graph_id: str,
+        *,
+        description: str | None = None,
+        version: int | None = None,
+        name: str | None = None,
+    ) -> TemplateInfo:
+        """Publish a graph as a template."""
+        body = {"graph_id": graph_id, "description": description, "version": version, "name": name}
+        doc = await self._request("POST", "/templates", json={k: v for k, v in body.items() if v is not None})
+        return TemplateInfo.from_dict(doc)
+
+    async def templates(
+        self, search: str | None = None, *, mine: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[TemplateInfo]:
+        """Templates, newest first."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if search:
+            params["search"] = search
+        if mine:
+            params["mine"] = "true"
+        page = await self._request("GET", "/templates", params=params)
+        return [TemplateInfo.from_dict(t) for t in page["items"]]
+
+    async def template(self, template_id: str) -> TemplateInfo:
+        """One template."""
+        return TemplateInfo.from_dict(await self._request("GET", f"/templates/{quote(template_id, safe='')}"))
+
+    async def template_graph(self, template_id: str) -> Graph:
+        """A template's graph."""
+        doc = await self._request("GET", f"/templates/{quote(template_id, safe='')}/graph")
+        return Graph.model_validate(doc)
+
+    async def fork_template(self, template_id: str, *, name: str | None = None) -> Graph:
+        """Fork a template into the library."""
+        body = {"name": name} if name else {}
+        doc = await self._request("POST", f"/templates/{quote(template_id, safe='')}/fork", json=body)
+        return Graph.model_validate(doc)
+
+    async def unpublish_template(self, template_id: str) -> None:
+        """Unpublish a template."""
+        await self._request("DELETE", f"/templates/{quote(template_id, safe='')}")
 
     # ---- knowledge bases -------------------------------------------------------------------------
 

@@ -312,3 +312,45 @@ class SearchResult:
             vector_rank=doc.get("vector_rank"),
             keyword_rank=doc.get("keyword_rank"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    """A marketplace template: a published agent, what it needs, who published it (display name)."""
+
+    id: str
+    name: str
+    description: str
+    publisher: str
+    graph_id: str
+    graph_version: int
+    block_ids: list[str]
+    credentials: list[dict[str, Any]]
+    """What it needs: ``{"provider", "blocks", "models"}`` per credential provider."""
+    node_count: int
+    fork_count: int
+    published_at: datetime | None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TemplateInfo:
+        """From ``template_dict`` (workbench.services.marketplace) or the API's document."""
+        return cls(
+            id=str(doc["id"]),
+            name=doc["name"],
+            description=doc.get("description") or "",
+            publisher=doc.get("publisher") or "",
+            graph_id=str(doc["graph_id"]),
+            graph_version=int(doc["graph_version"]),
+            block_ids=list(doc.get("block_ids") or []),
+            credentials=[dict(c) for c in doc.get("credentials") or []],
+            node_count=int(doc.get("node_count") or 0),
+            fork_count=int(doc.get("fork_count") or 0),
+            published_at=when(doc.get("published_at")),
+            updated_at=when(doc.get("updated_at")),
+        )
+
+    @property
+    def providers(self) -> list[str]:
+        """The credential providers it needs."""
+        return [str(c["provider"]) for c in self.credentials]

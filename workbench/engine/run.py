@@ -345,6 +345,9 @@ class GraphRun:
         """Agent executor nodes receive sub-graph inputs on their pins; gather them under ``inputs``."""
         own = node.block.input_pins
         given = dict(node.defaults.get("inputs") or {})
+        linked = data.get("inputs")
+        if isinstance(linked, dict):  # links into ``inputs_#_<name>`` (merged into ``inputs``) win
+            given.update(linked)
         for key, value in data.items():
             if key not in own and not pins.is_dynamic(key):
                 given[key] = value

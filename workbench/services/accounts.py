@@ -36,6 +36,7 @@ import os
 import re
 import secrets
 import time
+import zoneinfo
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ from workbench.errors import (
     ConfigError,
     ConflictError,
     InputError,
+    InvalidFields,
     NotFoundError,
     PermissionDenied,
 )
@@ -103,8 +105,17 @@ SIGNUP_MESSAGE = (
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+MAX_NAME = 200
+"""Characters of an account's display name at most."""
 MAIL_LOG_ENV = "WORKBENCH_DEV_MAIL_LOG"
 """Development and test hook: a file path; every would-be mail is appended to it as a JSON line."""
+
+
+@functools.cache
+def timezone_names() -> tuple[str, ...]:
+    """The IANA timezone names an account may choose, sorted (``zoneinfo.available_timezones()``
+    less the system's ``localtime`` and ``Factory`` entries, which name no place)."""
+    return tuple(sorted(zoneinfo.available_timezones() - {"localtime", "Factory"}))
 
 
 @functools.cache
@@ -477,6 +488,47 @@ class AccountService:
         user = await self.repo.user(user_id)
         if user is None:
             raise NotFoundError("user not found")
+        return user
+
+    async def update_profile(
+        self,
+        user_id: str,
+        *,
+        name: str | None = None,
+        timezone: str | None = None,
+        by: Principal | None = None,
+    ) -> UserRecord:
+        """Change the caller's own name and timezone (None: left as it is; a blank name clears it).
+
+        The timezone is an IANA name (:func:`timezone_names`); schedules created afterwards without
+        one of their own use it. InvalidFields names each bad field; asked ``by`` an API key,
+        PermissionDenied (an account's settings are not within any key's scopes)."""
+        if by is not None and by.via == "api_key":
+            raise PermissionDenied(
+                "changing the account's profile needs a login (an access token), not an API key"
+            )
+        problems: list[tuple[str, str]] = []
+        clean_name = None if name is None else name.strip()
+        if clean_name is not None and len(clean_name) > MAX_NAME:
+            problems.append(("name", f"at most {MAX_NAME} characters"))
+        elif clean_name is not None and any(ord(c) < 32 or ord(c) == 127 for c in clean_name):
+            problems.append(("name", "must not contain control characters (line breaks, NUL...)"))
+        if timezone is not None and timezone not in timezone_names():
+            problems.append(
+                (
+                    "timezone",
+                    f"unknown IANA timezone {timezone!r} (examples: UTC, Europe/Madrid, America/New_York)",
+                )
+            )
+        if problems:
+            raise InvalidFields(problems)
+        user = await self.repo.update_profile(
+            user_id, set_name=name is not None, name=clean_name or None, timezone=timezone
+        )
+        if user is None:
+            raise NotFoundError("user not found")
+        changed = [field for field, value in (("name", name), ("timezone", timezone)) if value is not None]
+        log.info("user %s changed the profile: %s", user_id, ", ".join(changed) or "nothing")
         return user
 
     # ---- reset and verification ----------------------------------------------------------------

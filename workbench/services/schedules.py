@@ -245,6 +245,27 @@ class ScheduleService:
         """The schedule's next fire times."""
         return next_runs(schedule, count, self.clock())
 
+    async def preview(
+        self, user_id: str, fields: Mapping[str, Any], count: int = NEXT_RUNS
+    ) -> list[datetime]:
+        """The next ``count`` fire times (UTC) of a schedule with these timing fields if it were
+        created now, with the checks :meth:`create` makes on them (nothing is stored; the graph and
+        inputs are not looked at). ScheduleInputError names each bad timing field."""
+        now = self.clock()
+        values: dict[str, Any] = {name: fields.get(name) for name in TIMING}
+        if values["timezone"] is None:
+            values["timezone"] = await self.repo.user_timezone(user_id) or "UTC"
+            try:
+                zone(values["timezone"])
+            except ValueError:
+                values["timezone"] = "UTC"
+        problems: list[tuple[str, str]] = []
+        out: dict[str, Any] = {}
+        self._check_timing(values, set(TIMING), now, problems, out)
+        if problems:
+            raise ScheduleInputError(problems)
+        return upcoming(trigger_for(out), now, count)
+
     # ---- writing ---------------------------------------------------------------------------------
 
     async def create(self, user: str | Principal, fields: Mapping[str, Any]) -> ScheduleRecord:

@@ -227,6 +227,22 @@ class AccountRepository:
             "UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1", user_id
         )
 
+    async def update_profile(
+        self, user_id: str, *, set_name: bool, name: str | None, timezone: str | None
+    ) -> UserRecord | None:
+        """Change the user's name (when ``set_name``; None clears it) and timezone (unless None);
+        the user as it is now, or None when there is no such user."""
+        row = await self.pool.fetchrow(
+            """UPDATE users SET name = CASE WHEN $2 THEN $3 ELSE name END,
+                                timezone = COALESCE($4, timezone), updated_at = now()
+               WHERE id = $1 RETURNING *""",
+            user_id,
+            set_name,
+            name,
+            timezone,
+        )
+        return _user(row) if row else None
+
     async def oauth_user(self, provider: str, subject: str) -> UserRecord | None:
         """The user linked to an OAuth identity."""
         row = await self.pool.fetchrow(

@@ -84,7 +84,7 @@ def problem_css(problems: list[Problem]) -> str:
             continue
         node = problem.node_id.replace('"', "")
         pin = problem.pin.replace('"', "")
-        where = f'.react-flow__node[data-id="{node}"] .react-flow__handle[data-handleid="{pin}"]'
+        where = f'.react-flow__node[data-id="{node}"] .react-flow__handle-left[data-handleid="{pin}"]'
         rules.append(f"{where} {{ background: #c0392b; border-color: #c0392b; }}")
         rules.append(
             f"{where}::after {{ color: #b02a1f !important; font-weight: 600; "
@@ -108,6 +108,8 @@ class CanvasModel:
         self.editor = editor
         self.status: dict[str, str] = {}
         """Run state of each node (``RUNNING``, ``COMPLETED``...) while a run is shown."""
+        self.selected: set[str] = set()
+        """The nodes selected in the browser (kept when the nodes are sent again)."""
 
     def node_label(self, node: Node) -> str:
         """What a node's title says: its block's name, and the name of an agent input or output."""
@@ -166,6 +168,7 @@ class CanvasModel:
                     "label": label,
                     "data": {},
                     "className": self.classes(node, invalid),
+                    "selected": node.id in self.selected,
                     "style": {"height": f"{PIN_TOP + PIN_ROW * rows - 6}px"},
                 }
             )
@@ -231,6 +234,9 @@ class Canvas:
             sizing_mode="stretch_width",
             height=height,
         )
+        self._sent_nodes: list[dict[str, Any]] | None = None
+        self._sent_edges: list[dict[str, Any]] | None = None
+        self._sent_sheet: str | None = None
         self.flow.add_connection_validator(self._validate_connection)
         for event, handler in (
             ("edge_added", self._edge_added),
@@ -247,12 +253,24 @@ class Canvas:
     # ---- Python -> browser ---------------------------------------------------------------------
 
     def redraw(self) -> None:
-        """Send the graph as it is now (node types first, so new nodes find theirs)."""
+        """Send what changed of the graph (node types first, so new nodes find theirs); the browser
+        redraws only what it is sent."""
         types, nodes, edges = self.model.payloads()
-        if set(types) - set(self.flow.node_types) or len(types) != len(self.flow.node_types):
+        if set(types) != set(self.flow.node_types) or any(
+            types[name].to_dict() != _type_dict(self.flow.node_types[name]) for name in types
+        ):
             self.flow.node_types = types
+        changes: dict[str, Any] = {}
+        if nodes != self._sent_nodes:
+            changes["nodes"] = nodes
+        if edges != self._sent_edges:
+            changes["edges"] = edges
         sheet = problem_css(self.editor.problems())
-        self.flow.param.update(nodes=nodes, edges=edges, stylesheets=[CANVAS_CSS, sheet])
+        if sheet != self._sent_sheet:
+            changes["stylesheets"] = [CANVAS_CSS, sheet]
+        self._sent_nodes, self._sent_edges, self._sent_sheet = nodes, edges, sheet
+        if changes:
+            self.flow.param.update(**changes)
 
     def fit(self) -> None:
         """Pan and zoom so that every node shows."""
@@ -261,8 +279,7 @@ class Canvas:
     def show_status(self, status: dict[str, str]) -> None:
         """Colour the nodes by run state (``{node id: status}``; empty: no run shown)."""
         self.model.status = dict(status)
-        _, nodes, _ = self.model.payloads()
-        self.flow.nodes = nodes
+        self.redraw()
 
     # ---- browser -> Python ---------------------------------------------------------------------
 
@@ -282,8 +299,9 @@ class Canvas:
                 raise EditRefused("connect an output pin to an input pin")
             link = self.editor.connect(source, out_pin, target, in_pin)
         except EditRefused as exc:
-            self.on_message(f"Link refused: {exc}", False)
-            self.redraw()  # take the browser's edge away again
+            self.on_message(html.escape(f"Link refused: {exc}"), False)
+            self._sent_edges = None  # take the browser's edge away again
+            self.redraw()
             return
         self.on_message(
             f"Linked {_pin_label(self.editor, source, out_pin)} to "
@@ -310,7 +328,9 @@ class Canvas:
             return
 
     def _selection_changed(self, payload: dict[str, Any]) -> None:
-        nodes = payload.get("nodes") or []
+        nodes = [n for n in payload.get("nodes") or [] if isinstance(n, str)]
+        self.model.selected = set(nodes)
+        self._sent_nodes = self.flow.nodes  # the browser has them selected already
         self.on_select(nodes[0] if len(nodes) == 1 else None)
 
     def _dropped(self, payload: dict[str, Any]) -> None:
@@ -325,6 +345,11 @@ class Canvas:
             self.on_message(str(exc), False)
             return
         self.on_message(f"Added {self.model.node_label(node)}.", True)
+
+
+def _type_dict(kind: Any) -> dict[str, Any]:
+    """A node type as the library keeps it (it normalizes ours to dicts)."""
+    return kind if isinstance(kind, dict) else kind.to_dict()
 
 
 def _no_editor(*_args: Any, **_kwargs: Any) -> None:

@@ -91,6 +91,12 @@ class Editor:
         self._problems: tuple[int, list[Problem]] | None = None
         self.revision = 0
         self.saved_revision = 0
+        self.last_change = "edit"
+        """What the last change was: ``edit`` (one operation), ``history`` (undo/redo) or ``whole`` (a
+        new graph: loaded, imported, proposed)."""
+        self._pins: dict[tuple[str, str], list[Pin]] = {}
+        self._pins_revision = -1
+        self._nodes_by_id: dict[str, Node] = {}
         self.listeners: list[Callable[[Editor], None]] = []
         self._fill_positions()
 
@@ -125,8 +131,26 @@ class Editor:
             self._problems = (self.revision, validate_graph(self.graph, self.registry))
         return self._problems[1]
 
+    def _cached(self, key: tuple[str, str], make: Callable[[], list[Pin]]) -> list[Pin]:
+        """Pins computed once per revision (a drag asks for every handle of every node)."""
+        if self._pins_revision != self.revision:
+            self._pins.clear()
+            self._nodes_by_id = {n.id: n for n in self.graph.nodes}
+            self._pins_revision = self.revision
+        found = self._pins.get(key)
+        if found is None:
+            found = self._pins[key] = make()
+        return found
+
     def input_pins(self, node: Node) -> list[Pin]:
         """The node's input handles: the block's pins, then dynamic ones in use or added."""
+        return self._cached((node.id, "in"), lambda: self._input_pins(node))
+
+    def output_pins(self, node: Node) -> list[Pin]:
+        """The node's output handles: the block's pins (``error`` last), then dynamic ones."""
+        return self._cached((node.id, "out"), lambda: self._output_pins(node))
+
+    def _input_pins(self, node: Node) -> list[Pin]:
         block = self._block_or_none(node.block_id)
         if block is None:
             return []
@@ -143,8 +167,7 @@ class Editor:
         dynamic += list(node.metadata.get(EXTRA_PINS, {}).get("inputs", []))
         return _with_dynamic(found, dynamic)
 
-    def output_pins(self, node: Node) -> list[Pin]:
-        """The node's output handles: the block's pins (``error`` last), then dynamic ones."""
+    def _output_pins(self, node: Node) -> list[Pin]:
         block = self._block_or_none(node.block_id)
         if block is None:
             return []
@@ -222,6 +245,7 @@ class Editor:
         if source_pin not in outputs and not _dynamic_of(source_pin, outputs):
             return f"{source_block.name} has no output {source_pin!r}"
         inputs = {pin.name: pin for pin in self.input_pins(sink)}
+        self._find(sink_id)  # keeps the id index of this revision warm for the next candidates
         if sink_pin not in inputs and not _dynamic_of(sink_pin, inputs):
             return f"{sink_block.name} has no input {sink_pin!r}"
         for link in self.graph.links:
@@ -325,7 +349,7 @@ class Editor:
             self._record()
         self.graph = graph
         self._fill_positions()
-        self._changed()
+        self._changed(whole=True)
         if saved:
             self.saved_revision = self.revision
 
@@ -431,8 +455,9 @@ class Editor:
         self._redo.clear()
         self._last_move = None
 
-    def _changed(self, *, move: str | None = None, history: bool = False) -> None:
+    def _changed(self, *, move: str | None = None, history: bool = False, whole: bool = False) -> None:
         self.revision += 1
+        self.last_change = "history" if history else "whole" if whole else "edit"
         self._last_move = move
         if history:
             self._last_move = None
@@ -440,6 +465,8 @@ class Editor:
             listener(self)
 
     def _find(self, node_id: str) -> Node | None:
+        if self._pins_revision == self.revision:
+            return self._nodes_by_id.get(node_id)
         return next((n for n in self.graph.nodes if n.id == node_id), None)
 
     def _node(self, node_id: str) -> Node:

@@ -16,8 +16,9 @@ from panel.viewable import Viewer
 
 from workbench.errors import GraphValidationError, Problem, WorkbenchError
 from workbench.graph.diff import diff
-from workbench.graph.model import Graph
+from workbench.graph.model import Graph, Node
 from workbench.runtime.events import EventType
+from workbench.services.template_snapshot import credential_needs
 from workbench.ui.builder.backend import BuilderBackend
 from workbench.ui.builder.canvas import Canvas
 from workbench.ui.builder.editor import Editor, EditRefused
@@ -28,6 +29,9 @@ from workbench.ui.tables import TABLE_CSS, html_table, status_badge
 log = logging.getLogger(__name__)
 
 SIDE_WIDTH = 340
+NODE_TAB, PROBLEMS_TAB, RUN_TAB = 0, 1, 2
+MAX_IMPORT_BYTES = 5_000_000
+"""The largest document the page imports (parsing runs on the server's loop)."""
 STATUS_FLUSH_S = 0.1
 """Node states reach the canvas at most this often while a run goes (a redraw sends every node)."""
 
@@ -105,10 +109,10 @@ class BuilderView(Viewer):
         self.version_select = pn.widgets.Select(name="Version", options={}, width=170)
         self.version_select.param.watch(self._switch_version, "value")
         self.note_input = pn.widgets.TextInput(
-            name="Note for this version", placeholder="What changed?", width=220
+            name="Note for this version", placeholder="What changed?", width=220, css_classes=["wb-note"]
         )
-        self.undo_button = self._button("Undo", lambda _e: self.editor.undo())
-        self.redo_button = self._button("Redo", lambda _e: self.editor.redo())
+        self.undo_button = self._button("Undo", lambda _e: self.undo())
+        self.redo_button = self._button("Redo", lambda _e: self.redo())
         self.save_button = self._button("Save", self.save, "primary")
         toolbar_top = pn.Row(
             self.agent_select,
@@ -118,6 +122,7 @@ class BuilderView(Viewer):
             self._button("Activate", self.activate, align="end"),
             self.note_input,
             pn.Column(pn.Spacer(height=18), self.save_button),
+            pn.Column(pn.Spacer(height=18), self._button("Run", self.run, "success")),
             sizing_mode="stretch_width",
         )
         toolbar_edit = pn.Row(
@@ -136,7 +141,7 @@ class BuilderView(Viewer):
         self.node_panel = pn.Column(sizing_mode="stretch_width")
         self.problems_pane = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
         self.run_form_box = pn.Column(sizing_mode="stretch_width")
-        self.run_button = self._button("Run", self.run, "success")
+        self.run_button = self._button("Start", self.start, "success")
         self.stop_button = self._button("Stop", self.stop, "warning", disabled=True)
         self.run_status = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[TABLE_CSS])
         self.versions_pane = pn.pane.HTML("", stylesheets=[TABLE_CSS], sizing_mode="stretch_width")
@@ -144,7 +149,10 @@ class BuilderView(Viewer):
         self.compare_select.param.watch(self._compare, "value")
         self.compare_pane = pn.pane.HTML("", sizing_mode="stretch_width")
         self.import_text = pn.widgets.TextAreaInput(
-            name="Paste an agent's JSON (an AutoGPT export)", height=140, sizing_mode="stretch_width"
+            name="Paste an agent's JSON (an AutoGPT export)",
+            height=140,
+            sizing_mode="stretch_width",
+            css_classes=["wb-import-text"],
         )
         self.import_file = pn.widgets.FileInput(accept=".json,application/json", sizing_mode="stretch_width")
         self.import_file.param.watch(self._import_file, "value")
@@ -160,6 +168,7 @@ class BuilderView(Viewer):
             placeholder="e.g. summarise each URL in a list",
             height=90,
             sizing_mode="stretch_width",
+            css_classes=["wb-ask-input"],
         )
         self.ask_credential = pn.widgets.Select(
             name="Model (your LLM credential)", options={}, sizing_mode="stretch_width"
@@ -319,6 +328,14 @@ class BuilderView(Viewer):
             return
         self.say(f"Added {html.escape(self.canvas.model.node_label(node))}.")
 
+    def undo(self) -> None:
+        """Take the last edit back."""
+        self.say("Undone." if self.editor.undo() else "Nothing to undo.")
+
+    def redo(self) -> None:
+        """Make the last undone edit again."""
+        self.say("Redone." if self.editor.redo() else "Nothing to redo.")
+
     def copy(self, _event: Any = None) -> None:
         """Copy the selected nodes."""
         chosen = self.canvas.flow.selection.get("nodes") or ([self.selected] if self.selected else [])
@@ -348,6 +365,8 @@ class BuilderView(Viewer):
             self.name_input.value = self.editor.graph.name
         if self.selected and not any(n.id == self.selected for n in self.editor.graph.nodes):
             self._select(None)
+        elif self.selected and self.editor.last_change != "edit":
+            self._select(self.selected, again=True)  # its values may have changed under the form
         elif self.selected and self._form is not None:
             self._form.set_errors(self._pin_errors(self.selected))
             self._form.set_linked(self._linked(self.selected))
@@ -366,7 +385,9 @@ class BuilderView(Viewer):
     def _linked(self, node_id: str) -> set[str]:
         return {link.sink_name for link in self.editor.graph.links if link.sink_id == node_id}
 
-    def _select(self, node_id: str | None) -> None:
+    def _select(self, node_id: str | None, *, again: bool = False) -> None:
+        if node_id is not None and node_id == self.selected and self._form is not None and not again:
+            return  # the same node: keep its form (and what is being typed in it)
         self.selected = node_id
         self._form = None
         if node_id is None:
@@ -385,7 +406,7 @@ class BuilderView(Viewer):
                 self.say(html.escape(str(exc)), False)
 
         self._form = SchemaForm(
-            block.input_schema(),
+            node_schema(block, node, self.backend.registry),
             node.input_default,
             credentials=self._credentials,
             linked=self._linked(node_id),
@@ -424,7 +445,7 @@ class BuilderView(Viewer):
                 )
             )
         self.node_panel.objects = shown
-        self.tabs.active = 0
+        self.tabs.active = NODE_TAB
 
     # ---- save, activate ------------------------------------------------------------------------
 
@@ -432,7 +453,7 @@ class BuilderView(Viewer):
         """Store the canvas as a new version (with the note); refused while it has problems."""
         problems = self.editor.problems()
         if problems:
-            self.tabs.active = 1
+            self.tabs.active = PROBLEMS_TAB
             self.say(f"Not saved: the agent has {len(problems)} problem(s), listed under Problems.", False)
             return None
         self.save_button.loading = True
@@ -478,22 +499,29 @@ class BuilderView(Viewer):
     _run_form: SchemaForm | None = None
 
     async def run(self, _event: Any = None) -> None:
-        """Run the agent with the form's inputs and show each node's state on the canvas."""
+        """Get the agent ready to run (saved, its input form under Run); it starts at once when it
+        needs no input, else when the person presses Start."""
+        await self.prepare_run()
+        if self._run_form is None:
+            return
+        self.tabs.active = RUN_TAB
+        if self._run_form_schema_required():
+            self.say("Fill in the inputs under Run, then press Start.")
+            return
+        await self.start()
+
+    async def start(self, _event: Any = None) -> None:
+        """Run the saved agent with the form's inputs and show each node's state on the canvas."""
         if self._run_form is None or self.editor.dirty:
-            await self.prepare_run()
-            if self._run_form is None:
-                return
-            if (self._run_form_schema_required()) and not self._run_form.values:
-                self.tabs.active = 2
-                self.say("Fill in the inputs under Run, then press Run again.")
-                return
+            await self.run()
+            return
         inputs = dict(self._run_form.values)
         self._statuses = {}
         self._outputs = {}
         self.canvas.show_status({})
         self.run_button.disabled = True
         self.stop_button.disabled = False
-        self.tabs.active = 2
+        self.tabs.active = RUN_TAB
         final = None
         try:
             async for event in self.backend.run(self.editor.graph.id, self.editor.graph.version, inputs):
@@ -520,7 +548,7 @@ class BuilderView(Viewer):
             )
             self.say(f"The run ended {html.escape(final.status)}.", final.status == "COMPLETED")
             if self.selected:
-                self._select(self.selected)
+                self._select(self.selected, again=True)
 
     def _run_form_schema_required(self) -> bool:
         return bool(
@@ -550,6 +578,13 @@ class BuilderView(Viewer):
     def import_document(self, text: str | bytes) -> bool:
         """Replace the canvas with an imported agent; False (and the located error shown) when it is
         not one. The previous canvas stays one Undo away."""
+        if len(text) > MAX_IMPORT_BYTES:
+            self.say(
+                f"Import failed: the document is {len(text) / 1e6:.1f} MB; the Builder imports agents "
+                f"of up to {MAX_IMPORT_BYTES // 1_000_000} MB (POST /api/v1/graphs takes larger ones)",
+                False,
+            )
+            return False
         try:
             graph = self.editor.import_text(text)
         except GraphValidationError as exc:
@@ -626,6 +661,22 @@ class BuilderView(Viewer):
                 f"<p class='wb-turn wb-turn-{turn['role']}'><b>{who}:</b> {html.escape(turn['text'])}</p>"
             )
         self.ask_log.object = "".join(parts)
+
+
+def node_schema(block: Any, node: Node, registry: Any) -> dict[str, Any]:
+    """The block's input schema for this node's form; a credentials field says which providers it
+    takes (from the block, or for an LLM block from the node's model), so the form offers only
+    the user's credentials for them."""
+    schema = block.input_schema()
+    props = schema.get("properties") or {}
+    if "credentials" not in props:
+        return schema
+    providers = [need["provider"] for need in credential_needs([Graph(nodes=[node])], registry)]
+    if not providers:
+        return schema
+    schema = {**schema, "properties": {**props}}
+    schema["properties"]["credentials"] = {**props["credentials"], "credentials_provider": providers}
+    return schema
 
 
 def _slug(name: str) -> str:

@@ -1,0 +1,231 @@
+"""What the Profile page asks for when a credential is added: one form per provider, its fields, and
+the secret those fields make.
+
+The fields are the ones the consumers of the vault read at run time:
+
+- LLM providers (``workbench.llm.config.ProviderConfig.from_secret``): ``api_key``, optional
+  ``base_url`` and ``model``; an OpenAI-compatible server is stored as provider ``openai`` with its
+  ``base_url`` (as ``HOW_TO_CONFIGURE`` says), the named ones under their own name;
+- GitHub (``blocks/github.py``): ``api_key`` (a token), optional ``base_url`` (GitHub Enterprise);
+- PostgreSQL (``blocks/database.py``): a ``dsn``, or ``host``, ``port``, ``user``, ``password``,
+  ``database``, ``sslmode``.
+
+Secret fields are password inputs; nothing of a stored secret is ever shown again (the vault lists
+metadata only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from workbench.errors import ConfigError, InputError
+from workbench.llm.config import DEFAULT_BASE_URLS, KEYLESS_PROVIDERS, ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SecretField:
+    """One field of a credential form: a key of the stored secret."""
+
+    key: str
+    label: str
+    hidden: bool = False
+    """A password input (a secret proper: keys, tokens, passwords, DSNs with a password)."""
+    required: bool = False
+    placeholder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderForm:
+    """How to add a credential of one provider."""
+
+    id: str
+    """The form's own name (two forms may store the same provider)."""
+    label: str
+    provider: str
+    """The provider the credential is stored under (what blocks ask the vault for)."""
+    type: str
+    """The credential type (``workbench.services.credentials.CREDENTIAL_TYPES``)."""
+    fields: tuple[SecretField, ...]
+    help: str
+    check: Callable[[dict[str, str]], None] | None = field(default=None, compare=False)
+    """Checks across fields of a filled secret (InputError naming the field)."""
+
+    def secret(self, values: Mapping[str, str]) -> dict[str, str]:
+        """The secret from the form's values: the filled fields, trimmed (secrets as typed);
+        InputError naming the first required field left empty."""
+        secret: dict[str, str] = {}
+        for spec in self.fields:
+            raw = values.get(spec.key) or ""
+            value = raw if spec.hidden else raw.strip()
+            if value.strip():
+                secret[spec.key] = value
+            elif spec.required:
+                raise InputError(f"{spec.label}: required for {self.label}")
+        if self.check is not None:
+            self.check(secret)
+        return secret
+
+
+def _check_llm(provider: str) -> Callable[[dict[str, str]], None]:
+    def check(secret: dict[str, str]) -> None:
+        try:
+            ProviderConfig.for_provider(provider, base_url=secret.get("base_url"))
+        except ConfigError as exc:
+            raise InputError(f"Base URL: {exc}") from None
+
+    return check
+
+
+def _check_github(secret: dict[str, str]) -> None:
+    url = secret.get("base_url")
+    if url and not url.startswith(("http://", "https://")):
+        raise InputError(f"API URL: must start with https:// (or http://), got {url!r}")
+
+
+def _check_postgres(secret: dict[str, str]) -> None:
+    if secret.get("dsn"):
+        if not secret["dsn"].startswith(("postgresql://", "postgres://")):
+            raise InputError("Connection URL: must start with postgresql://")
+        return
+    if not secret.get("host"):
+        raise InputError("Host: give a host, or a connection URL")
+    if not secret.get("user"):
+        raise InputError("User: required with a host (the server's own database settings are never used)")
+    port = secret.get("port")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise InputError(f"Port: {port!r} is not a port number")
+
+
+NAMES = {
+    "ollama": "Ollama",
+    "open_router": "OpenRouter",
+    "groq": "Groq",
+    "aiml_api": "AI/ML API",
+    "llama_api": "Llama API",
+    "v0": "v0",
+    "vllm": "vLLM",
+    "lm_studio": "LM Studio",
+    "llama_cpp": "llama.cpp",
+}
+"""Display names of the LLM providers of ``DEFAULT_BASE_URLS``."""
+
+API_KEY = "api_key"
+
+
+def _model(example: str) -> SecretField:
+    return SecretField("model", "Default model (optional)", placeholder=f"e.g. {example}")
+
+
+def _llm_forms() -> list[ProviderForm]:
+    forms = [
+        ProviderForm(
+            "openai",
+            "OpenAI",
+            "openai",
+            "api_key",
+            (
+                SecretField(API_KEY, "API key", hidden=True, required=True, placeholder="sk-…"),
+                _model("gpt-4o-mini"),
+            ),
+            "For the AI blocks (and knowledge bases' embeddings) on OpenAI.",
+            _check_llm("openai"),
+        ),
+        ProviderForm(
+            "anthropic",
+            "Anthropic (Claude)",
+            "anthropic",
+            "api_key",
+            (
+                SecretField(API_KEY, "API key", hidden=True, required=True, placeholder="sk-ant-…"),
+                _model("claude-3-5-haiku-latest"),
+            ),
+            "For the AI blocks with a Claude model.",
+            _check_llm("anthropic"),
+        ),
+        ProviderForm(
+            "openai_compatible",
+            "OpenAI-compatible server (any)",
+            "openai",
+            "api_key",
+            (
+                SecretField("base_url", "Base URL", required=True, placeholder="http://my-server:8000/v1"),
+                SecretField(API_KEY, "API key (if the server wants one)", hidden=True),
+                _model("llama3.1"),
+            ),
+            "Any server speaking OpenAI's chat completions API. Stored as provider 'openai' with its "
+            "base URL, so the AI blocks use it when it is your only 'openai' credential.",
+            _check_llm("openai"),
+        ),
+    ]
+    for name, url in DEFAULT_BASE_URLS.items():
+        if name in ("openai", "anthropic"):
+            continue
+        keyless = name in KEYLESS_PROVIDERS
+        label = NAMES.get(name, name)
+        forms.append(
+            ProviderForm(
+                name,
+                label,
+                name,
+                "api_key",
+                (
+                    SecretField(
+                        API_KEY,
+                        "API key (optional)" if keyless else "API key",
+                        hidden=True,
+                        required=not keyless,
+                    ),
+                    SecretField("base_url", "Base URL (optional)", placeholder=url),
+                    _model("llama3.1"),
+                ),
+                f"{label} ({url} unless you give another base URL); choose it in an AI block's "
+                "credentials input.",
+                _check_llm(name),
+            )
+        )
+    return forms
+
+
+FORMS: tuple[ProviderForm, ...] = (
+    *_llm_forms(),
+    ProviderForm(
+        "github",
+        "GitHub",
+        "github",
+        "api_key",
+        (
+            SecretField(API_KEY, "Token", hidden=True, required=True, placeholder="ghp_… or github_pat_…"),
+            SecretField(
+                "base_url",
+                "API URL (optional)",
+                placeholder="https://api.github.com (GitHub Enterprise: yours)",
+            ),
+        ),
+        "For the GitHub blocks: a personal access token with the scopes your agents need.",
+        _check_github,
+    ),
+    ProviderForm(
+        "postgres",
+        "PostgreSQL database",
+        "postgres",
+        "user_password",
+        (
+            SecretField(
+                "dsn", "Connection URL", hidden=True, placeholder="postgresql://user:password@host:5432/db"
+            ),
+            SecretField("host", "Host", placeholder="or give a host and the fields below"),
+            SecretField("port", "Port", placeholder="5432"),
+            SecretField("user", "User"),
+            SecretField("password", "Password", hidden=True),
+            SecretField("database", "Database", placeholder="the user's name by default"),
+            SecretField("sslmode", "SSL mode", placeholder="prefer (disable, require, verify-full…)"),
+        ),
+        "For the PostgreSQL blocks: a connection URL, or a host, user and password.",
+        _check_postgres,
+    ),
+)
+"""Every form, in the order the provider menu lists them."""
+
+BY_ID: dict[str, ProviderForm] = {form.id: form for form in FORMS}
+"""The forms by :attr:`ProviderForm.id`."""
