@@ -40,7 +40,7 @@ browser:
 ## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
 test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

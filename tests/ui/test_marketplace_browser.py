@@ -177,7 +177,14 @@ async def test_publish_as_one_user_and_fork_as_another(
 
     # The block catalogue: search, a card with its pins and its example.
     await page_b.locator(".bk-tab", has_text="Blocks").click()
+    cards = page_b.locator("details.wb-block")
+    await cards.first.wait_for(timeout=TIMEOUT)
+    everything = await cards.count()
     await page_b.get_by_label("Search blocks").fill("template")
+    for _ in range(TIMEOUT // 100):  # the search has narrowed the list (the cards are drawn anew)
+        if 0 < await cards.count() < everything:
+            break
+        await page_b.wait_for_timeout(100)
     card = page_b.locator("details.wb-block[data-block=FillTextTemplateBlock]")
     await card.wait_for(timeout=TIMEOUT)
     await card.locator("summary").click()

@@ -110,6 +110,7 @@ class CanvasModel:
         """Run state of each node (``RUNNING``, ``COMPLETED``...) while a run is shown."""
         self.selected: set[str] = set()
         """The nodes selected in the browser (kept when the nodes are sent again)."""
+        self._static_types: dict[str, NodeType] = {}
 
     def node_label(self, node: Node) -> str:
         """What a node's title says: its block's name, and the name of an agent input or output."""
@@ -127,13 +128,19 @@ class CanvasModel:
         outputs = self.editor.output_pins(node)
         dynamic = any(p.dynamic for p in inputs) or any(p.dynamic for p in outputs)
         name = f"{node.block_id}/{node.id}" if dynamic else node.block_id
+        known = None if dynamic else self._static_types.get(name)
+        if known is not None:
+            return name, known
         block = self.editor.block_of(node.id)
-        return name, NodeType(
+        made = NodeType(
             type=name,
             label=block.name if block else node.block_id,
             inputs=[handle(p) for p in inputs],
             outputs=[handle(p) for p in outputs],
         )
+        if not dynamic and block is not None:
+            self._static_types[name] = made
+        return name, made
 
     def classes(self, node: Node, invalid: set[str]) -> str:
         """The node's CSS classes: kind, problems, run state."""
@@ -222,6 +229,7 @@ class Canvas:
             # No per-node editor (the library would build a form of Bokeh models for every node):
             # the Builder's node panel edits the selected one.
             default_node_editor=_no_editor,
+            default_edge_editor=_no_editor,
             editor_mode="side",
             max_zoom=1.25,
             editable=editable,
@@ -245,6 +253,7 @@ class Canvas:
             ("node_moved", self._node_moved),
             ("selection_changed", self._selection_changed),
             ("drop", self._dropped),
+            ("sync", self._browser_sync),
         ):
             self.flow.on(event, handler)
         editor.listeners.append(lambda _editor: self.redraw())
@@ -253,24 +262,30 @@ class Canvas:
     # ---- Python -> browser ---------------------------------------------------------------------
 
     def redraw(self) -> None:
-        """Send what changed of the graph (node types first, so new nodes find theirs); the browser
-        redraws only what it is sent."""
+        """Send what changed of the graph, node types first (so new nodes find theirs). When the
+        same nodes are there, only the changed ones go, as patches (a 300-node list is not sent
+        again to mark one node); the edge list goes when it changed."""
         types, nodes, edges = self.model.payloads()
         if set(types) != set(self.flow.node_types) or any(
             types[name].to_dict() != _type_dict(self.flow.node_types[name]) for name in types
         ):
             self.flow.node_types = types
         changes: dict[str, Any] = {}
-        if nodes != self._sent_nodes:
+        patches = _node_patches(self._sent_nodes, nodes)
+        if patches is None:
             changes["nodes"] = nodes
         if edges != self._sent_edges:
             changes["edges"] = edges
         sheet = problem_css(self.editor.problems())
         if sheet != self._sent_sheet:
             changes["stylesheets"] = [CANVAS_CSS, sheet]
-        self._sent_nodes, self._sent_edges, self._sent_sheet = nodes, edges, sheet
+        self._sent_edges, self._sent_sheet = edges, sheet
+        if patches is None:
+            self._sent_nodes = nodes
         if changes:
             self.flow.param.update(**changes)
+        for node_id, patch in patches or ():
+            self.flow.patch_node_props(node_id, patch)  # also updates the node dict in _sent_nodes
 
     def fit(self) -> None:
         """Pan and zoom so that every node shows."""
@@ -294,10 +309,23 @@ class Canvas:
         edge = payload.get("edge") or {}
         source, target = edge.get("source"), edge.get("target")
         out_pin, in_pin = edge.get("sourceHandle"), edge.get("targetHandle")
+        edge_id = edge.get("id")
+        if self._sent_edges is not None and isinstance(edge_id, str):
+            # The browser drew this edge already: it need not be sent back once the link is made.
+            self._sent_edges = [
+                *self._sent_edges,
+                {
+                    "id": edge_id,
+                    "source": source,
+                    "target": target,
+                    "sourceHandle": out_pin,
+                    "targetHandle": in_pin,
+                },
+            ]
         try:
             if not (source and target and out_pin and in_pin):
                 raise EditRefused("connect an output pin to an input pin")
-            link = self.editor.connect(source, out_pin, target, in_pin)
+            link = self.editor.connect(source, out_pin, target, in_pin, link_id=edge_id)
         except EditRefused as exc:
             self.on_message(html.escape(f"Link refused: {exc}"), False)
             self._sent_edges = None  # take the browser's edge away again
@@ -309,6 +337,11 @@ class Canvas:
             True,
         )
         log.debug("link %s added from the canvas", link.id)
+
+    def _browser_sync(self, _payload: dict[str, Any]) -> None:
+        """The browser sent its whole graph (the library now holds its lists): send ours whole next."""
+        self._sent_nodes = self._sent_edges = None
+        self.redraw()
 
     def _edge_deleted(self, payload: dict[str, Any]) -> None:
         edge_id = payload.get("edge_id")
@@ -329,8 +362,7 @@ class Canvas:
 
     def _selection_changed(self, payload: dict[str, Any]) -> None:
         nodes = [n for n in payload.get("nodes") or [] if isinstance(n, str)]
-        self.model.selected = set(nodes)
-        self._sent_nodes = self.flow.nodes  # the browser has them selected already
+        self.model.selected = set(nodes)  # the library marked them in the node dicts sent
         self.on_select(nodes[0] if len(nodes) == 1 else None)
 
     def _dropped(self, payload: dict[str, Any]) -> None:
@@ -345,6 +377,28 @@ class Canvas:
             self.on_message(str(exc), False)
             return
         self.on_message(f"Added {self.model.node_label(node)}.", True)
+
+
+PATCHED_PROPS = ("position", "label", "className", "style", "selected", "type")
+MAX_PATCHES = 40
+"""More changed nodes than this: the whole list is sent instead."""
+
+
+def _node_patches(
+    sent: list[dict[str, Any]] | None, nodes: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]] | None:
+    """The per-node prop patches turning ``sent`` into ``nodes``; None when the whole list must go
+    (nothing sent yet, nodes added, removed or reordered, their data changed, or too many patches)."""
+    if sent is None or len(sent) != len(nodes):
+        return None
+    patches = []
+    for old, new in zip(sent, nodes, strict=True):
+        if old.get("id") != new["id"] or old.get("data") != new["data"]:
+            return None
+        patch = {key: new[key] for key in PATCHED_PROPS if key in new and old.get(key) != new[key]}
+        if patch:
+            patches.append((new["id"], patch))
+    return patches if len(patches) <= MAX_PATCHES else None
 
 
 def _type_dict(kind: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ same node is one step.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,8 +32,11 @@ from workbench.jsonutil import dumpb
 
 HISTORY = 200
 """Undo steps kept."""
-COLUMN, ROW = 300.0, 170.0
-"""Distance between layers and between nodes of a layer in an automatic layout (canvas pixels)."""
+COLUMN, ROW, GAP = 300.0, 170.0, 40.0
+"""Distance between layers, a node's height when not known, and the space between nodes of a layer
+in an automatic layout (canvas pixels)."""
+PIN_HEIGHT, TITLE_HEIGHT = 22.0, 34.0
+"""A node's height on the canvas: its title, then a row per pin (inputs and outputs side by side)."""
 EXTRA_PINS = "extra_pins"
 """``metadata`` key of a node's dynamic pins added by hand and not yet linked:
 ``{"inputs": [...], "outputs": [...]}``."""
@@ -63,18 +67,32 @@ def position_of(node: Node) -> tuple[float, float] | None:
     return None
 
 
-def auto_positions(graph: Graph) -> dict[str, tuple[float, float]]:
-    """Left-to-right layered positions: each node in the column of its longest path from a source."""
+def auto_positions(
+    graph: Graph,
+    height: Callable[[Node], float] = lambda node: ROW,
+    fixed: Iterable[Node] = (),
+) -> dict[str, tuple[float, float]]:
+    """Left-to-right layered positions: each node in the column of its longest path from a source,
+    stacked under the nodes above it (``height``: a node's height on the canvas); nodes in ``fixed``
+    keep their place and the others go below them in their column."""
     from workbench.client.render import layers
 
     columns = layers(graph)
-    filled: dict[int, int] = {}
+    bottom: dict[int, float] = {}
+    for node in fixed:
+        where = position_of(node)
+        if where is not None:
+            column = round(where[0] / COLUMN)
+            bottom[column] = max(bottom.get(column, 0.0), where[1] + height(node) + GAP)
+    kept = {node.id for node in fixed}
     out: dict[str, tuple[float, float]] = {}
     for node in graph.nodes:
+        if node.id in kept:
+            continue
         column = columns.get(node.id, 0)
-        row = filled.get(column, 0)
-        filled[column] = row + 1
-        out[node.id] = (column * COLUMN, row * ROW)
+        y = bottom.get(column, 0.0)
+        bottom[column] = y + height(node) + GAP
+        out[node.id] = (column * COLUMN, y)
     return out
 
 
@@ -95,8 +113,10 @@ class Editor:
         """What the last change was: ``edit`` (one operation), ``history`` (undo/redo) or ``whole`` (a
         new graph: loaded, imported, proposed)."""
         self._pins: dict[tuple[str, str], list[Pin]] = {}
-        self._pins_revision = -1
+        self._pins_revision: tuple[int, int] = (-1, 0)
         self._nodes_by_id: dict[str, Node] = {}
+        self._sinks_of: dict[str, list[str]] = {}
+        self._sources_of: dict[str, list[str]] = {}
         self.listeners: list[Callable[[Editor], None]] = []
         self._fill_positions()
 
@@ -133,10 +153,14 @@ class Editor:
 
     def _cached(self, key: tuple[str, str], make: Callable[[], list[Pin]]) -> list[Pin]:
         """Pins computed once per revision (a drag asks for every handle of every node)."""
-        if self._pins_revision != self.revision:
+        if self._pins_revision != (self.revision, id(self.graph)):
             self._pins.clear()
             self._nodes_by_id = {n.id: n for n in self.graph.nodes}
-            self._pins_revision = self.revision
+            self._sinks_of, self._sources_of = {}, {}
+            for link in self.graph.links:
+                self._sinks_of.setdefault(link.sink_id, []).append(link.sink_name)
+                self._sources_of.setdefault(link.source_id, []).append(link.source_name)
+            self._pins_revision = (self.revision, id(self.graph))
         found = self._pins.get(key)
         if found is None:
             found = self._pins[key] = make()
@@ -154,16 +178,13 @@ class Editor:
         block = self._block_or_none(node.block_id)
         if block is None:
             return []
-        found = [
-            Pin(name, pin_types.kinds(spec.annotation), spec.required)
-            for name, spec in block.input_pins.items()
-        ]
+        found = list(_declared_inputs(block))
         if block.block_type == BlockType.AGENT:
             declared = node.input_default.get("input_schema") or {}
             names = declared.get("properties", {}) if isinstance(declared, dict) else {}
             found += [Pin(name, frozenset({pin_types.ANY}), dynamic=True) for name in names]
         dynamic = [k for k in node.input_default if pins.is_dynamic(k)]
-        dynamic += [link.sink_name for link in self.graph.links if link.sink_id == node.id]
+        dynamic += self._sinks_of.get(node.id, [])
         dynamic += list(node.metadata.get(EXTRA_PINS, {}).get("inputs", []))
         return _with_dynamic(found, dynamic)
 
@@ -178,7 +199,7 @@ class Editor:
             props = declared.get("properties", {}) if isinstance(declared, dict) else {}
             names += [name for name in props if name not in names]
         found = [Pin(name, pin_types.output_kinds(block, name)) for name in names]
-        dynamic = [link.source_name for link in self.graph.links if link.source_id == node.id]
+        dynamic = list(self._sources_of.get(node.id, []))
         dynamic += list(node.metadata.get(EXTRA_PINS, {}).get("outputs", []))
         dynamic = [name for name in dynamic if name != "error"]
         return [*_with_dynamic(found, dynamic), Pin("error", frozenset({"string"}))]
@@ -268,14 +289,18 @@ class Editor:
             )
         return None
 
-    def connect(self, source_id: str, source_pin: str, sink_id: str, sink_pin: str) -> Link:
-        """Link an output pin to an input pin; EditRefused says why not."""
+    def connect(
+        self, source_id: str, source_pin: str, sink_id: str, sink_pin: str, *, link_id: str | None = None
+    ) -> Link:
+        """Link an output pin to an input pin (``link_id``: the id the canvas gave it, if free);
+        EditRefused says why not."""
         reason = self.refusal(source_id, source_pin, sink_id, sink_pin)
         if reason:
             raise EditRefused(reason)
         self._record()
         link = Link(source_id=source_id, sink_id=sink_id, source_name=source_pin, sink_name=sink_pin)
-        link.id = new_id()
+        taken = {existing.id for existing in self.graph.links}
+        link.id = link_id if isinstance(link_id, str) and link_id and link_id not in taken else new_id()
         self.graph.links.append(link)
         self._changed()
         return link
@@ -365,7 +390,7 @@ class Editor:
     def layout(self) -> None:
         """Lay every node out automatically (left to right along the links)."""
         self._record()
-        for node_id, (x, y) in auto_positions(self.graph).items():
+        for node_id, (x, y) in auto_positions(self.graph, self.height).items():
             self._node(node_id).metadata["position"] = {"x": x, "y": y}
         self._changed()
 
@@ -465,7 +490,7 @@ class Editor:
             listener(self)
 
     def _find(self, node_id: str) -> Node | None:
-        if self._pins_revision == self.revision:
+        if self._pins_revision == (self.revision, id(self.graph)):
             return self._nodes_by_id.get(node_id)
         return next((n for n in self.graph.nodes if n.id == node_id), None)
 
@@ -481,20 +506,31 @@ class Editor:
         except NotFoundError:
             return None
 
+    def height(self, node: Node) -> float:
+        """The node's height on the canvas (its title and a row per pin)."""
+        rows = max(len(self.input_pins(node)), len(self.output_pins(node)), 1)
+        return TITLE_HEIGHT + PIN_HEIGHT * rows
+
     def _fill_positions(self) -> None:
         """Lay out the nodes that came without a position (an import, a graph built in Python)."""
         if all(position_of(n) is not None for n in self.graph.nodes):
             return
-        placed = auto_positions(self.graph)
-        for node in self.graph.nodes:
-            if position_of(node) is None:
-                x, y = placed[node.id]
-                node.metadata["position"] = {"x": x, "y": y}
+        fixed = [n for n in self.graph.nodes if position_of(n) is not None]
+        for node_id, (x, y) in auto_positions(self.graph, self.height, fixed).items():
+            self._node(node_id).metadata["position"] = {"x": x, "y": y}
 
     def _free_position(self) -> tuple[float, float]:
         """Right of the rightmost node, at the top."""
         xs = [p[0] for p in (position_of(n) for n in self.graph.nodes) if p is not None]
         return ((max(xs) + COLUMN) if xs else 0.0, 0.0)
+
+
+@functools.lru_cache(maxsize=1024)
+def _declared_inputs(block: Block) -> tuple[Pin, ...]:
+    """A block's declared input pins as handles (the same for every node of the block)."""
+    return tuple(
+        Pin(name, pin_types.kinds(spec.annotation), spec.required) for name, spec in block.input_pins.items()
+    )
 
 
 def _shifted(node: Node, offset: tuple[float, float]) -> dict[str, float]:

@@ -256,8 +256,8 @@ class BuilderView(Viewer):
         self.say("A new, empty agent: drag blocks from the palette.")
 
     async def _open_selected(self, event: Any) -> None:
-        if getattr(self, "_loading", False) or not event.new:
-            return
+        if getattr(self, "_loading", False) or not event.new or event.new == self.editor.graph.id:
+            return  # set by the page itself (async watchers run after its flag is down), or shown
         await self.open(event.new)
 
     async def _load_versions(self) -> None:
