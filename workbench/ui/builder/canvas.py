@@ -208,7 +208,7 @@ class Canvas:
     """The React Flow widget bound to an editor: it redraws on every change of the editor and turns
     the browser's events (drops, links, deletions, moves, selection) into edits.
 
-    ``on_message(text, ok)`` reports what happened (a refused link and why); ``on_select(node_id |
+    ``on_message(html, ok)`` reports what happened, as HTML (a refused link and why); ``on_select(node_id |
     None)`` the selected node; ``on_drop(block_id, (x, y))`` a block dropped from the palette."""
 
     def __init__(
@@ -374,9 +374,9 @@ class Canvas:
         try:
             node = self.editor.add_node(block, (float(where.get("x", 0)), float(where.get("y", 0))))
         except (EditRefused, TypeError, ValueError) as exc:
-            self.on_message(str(exc), False)
+            self.on_message(html.escape(str(exc)), False)
             return
-        self.on_message(f"Added {self.model.node_label(node)}.", True)
+        self.on_message(html.escape(f"Added {self.model.node_label(node)}."), True)
 
 
 PATCHED_PROPS = ("position", "label", "className", "style", "selected", "type")
