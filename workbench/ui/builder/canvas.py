@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import param
 from panel_reactflow import NodeType, ReactFlow
 
 from workbench.block.base import BlockType
@@ -204,6 +205,28 @@ def fitted_viewport(graph: Graph, width: float = 820, height: float = 640) -> di
     return {"x": 30 - left * zoom, "y": 30 - top * zoom, "zoom": round(zoom, 3)}
 
 
+def _keep_browser_edges(flow: ReactFlow) -> None:
+    """Make ``flow`` not send a new edge drawn in the browser back to it.
+
+    The library answers a new edge from the browser by setting its edge list, which sends the whole
+    list back (hundreds of edges for one); the browser has the edge already. Here the list is updated
+    in Python only and the ``edge_added`` event goes out as before: the Builder then keeps the edge
+    (its link takes the edge's id) or sends the list without it (a refused link). An instance
+    attribute, not a subclass: the library's browser bundle is looked up by its class."""
+    process = flow._process_msg
+
+    def process_msg(msg: dict[str, Any]) -> None:
+        edge = msg.get("edge") if isinstance(msg, dict) and msg.get("type") == "edge_added" else None
+        if not isinstance(edge, dict) or not edge.get("id"):
+            process(msg)
+            return
+        with param.parameterized.discard_events(flow):
+            flow.edges = [*flow.edges, dict(edge)]
+        flow._emit("edge_added", {"type": "edge_added", "edge": dict(edge)})
+
+    flow._process_msg = process_msg  # type: ignore[method-assign]
+
+
 class Canvas:
     """The React Flow widget bound to an editor: it redraws on every change of the editor and turns
     the browser's events (drops, links, deletions, moves, selection) into edits.
@@ -245,6 +268,7 @@ class Canvas:
         self._sent_nodes: list[dict[str, Any]] | None = None
         self._sent_edges: list[dict[str, Any]] | None = None
         self._sent_sheet: str | None = None
+        _keep_browser_edges(self.flow)
         self.flow.add_connection_validator(self._validate_connection)
         for event, handler in (
             ("edge_added", self._edge_added),
