@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,14 @@ def big_graph(nodes: int) -> dict[str, Any]:
     return doc
 
 
+async def _at_least(locator: Any, count: int) -> bool:
+    return bool(await locator.count() >= count)
+
+
+async def _has_class(locator: Any, name: str) -> bool:
+    return name in (await locator.get_attribute("class") or "")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
@@ -118,6 +127,20 @@ async def until_said(page: Any, part: str, timeout_s: float = 30.0) -> float:
             return time.perf_counter()
         await asyncio.sleep(0.005)
     raise TimeoutError(f"the Builder never said {part!r} (it said {await say(page)!r})")
+
+
+async def until(check: Any, what: str, timeout_s: float = 60.0, step: float = 0.02) -> None:
+    """Poll ``await check()`` until it is true; TimeoutError naming ``what`` after ``timeout_s``."""
+    deadline = time.perf_counter() + timeout_s
+    while not await check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout_s:.0f} s")
+        await asyncio.sleep(step)
+
+
+def note(message: str) -> None:
+    """Progress on stderr (the figures go to stdout as JSON at the end)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,12 +178,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 page = await context.new_page()
                 t0 = time.perf_counter()
                 await page.goto(url)
-                while await page.locator(".react-flow__node").count() < args.nodes:
-                    await asyncio.sleep(0.02)
+                nodes = page.locator(".react-flow__node")
+                await until(partial(_at_least, nodes, args.nodes), f"{args.nodes} nodes on the canvas")
                 render_ms.append((time.perf_counter() - t0) * 1000)
-                while await page.locator('.react-flow__node[data-id="out"] .react-flow__handle').count() == 0:
-                    await asyncio.sleep(0.02)
+                handles = page.locator('.react-flow__node[data-id="out"] .react-flow__handle')
+                await until(partial(_at_least, handles, 1), "the output node's handles")
                 handles_ms.append((time.perf_counter() - t0) * 1000)
+                note(f"render: {render_ms[-1]:.0f} ms")
             out["render_ms"] = {
                 "median": round(statistics.median(render_ms), 1),
                 "all": [round(v) for v in render_ms],
@@ -188,12 +212,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 await page.mouse.move(a["x"] + a["width"] / 2, a["y"] + a["height"] / 2)
                 await page.mouse.down()
                 await page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2, steps=8)
-                while "rf-handle-valid" not in (await end.get_attribute("class") or ""):
-                    await asyncio.sleep(0.01)
+                await until(
+                    partial(_has_class, end, "rf-handle-valid"), "the drop target to light up", 20, 0.01
+                )
                 t0 = time.perf_counter()
                 await page.mouse.up()
                 t1 = await until_said(page, "Linked")
                 link_ms.append((t1 - t0) * 1000)
+                note(f"link: {link_ms[-1]:.0f} ms")
                 await page.locator(".wb-undo button").click()
                 await until_said(page, "Undone")
             out["drag_to_edge_in_python_ms"] = {

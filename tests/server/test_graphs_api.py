@@ -65,6 +65,16 @@ def test_create_accepts_an_autogpt_export_with_its_extra_fields_and_legacy_block
     }
 
 
+def test_create_gives_fresh_ids_for_null_or_empty_ones_as_autogpt_does(alice: User) -> None:
+    for blank in (None, ""):
+        doc = hello_graph(name="Blank ids", id=blank)
+        doc["links"] = [{**link, "id": blank} for link in doc["links"]]
+        created = create_graph(alice.client, doc)
+        uuid.UUID(created["id"])
+        assert all(link["id"] for link in created["links"])
+        assert run_graph(alice.client, created["id"], {"name": "Ada"})["outputs"]["greeting"] == ["Hello, Ada!"]
+
+
 def test_export_is_an_autogpt_document_that_imports_back(alice: User) -> None:
     graph = create_graph(alice.client, hello_graph(name="Round trip"))
     r = alice.client.get(f"/graphs/{graph['id']}/export")

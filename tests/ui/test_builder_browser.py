@@ -155,6 +155,11 @@ async def test_build_a_three_block_agent_save_it_and_run_it(
     await wait_said(page, "Linked AgentShortTextInputBlock.result to TextReplaceBlock.text")
     await link(page, replace, "output", out, "value")
     await wait_count(page, ".react-flow__edge", 2)
+    # The edge drawn in the browser goes with Undo and comes back with Redo.
+    await page.locator(".wb-undo button").click()
+    await wait_count(page, ".react-flow__edge", 1)
+    await page.locator(".wb-redo button").click()
+    await wait_count(page, ".react-flow__edge", 2)
     await page.locator(".wb-fit-view button").click()
     await page.wait_for_timeout(500)
     await browser.shot(page, "builder-linked")

@@ -41,11 +41,17 @@ class Node(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict, description="Editor data (position...), opaque.")
 
     _ids = field_validator("id", "block_id")(lambda cls, v: _no_nul(v))
+    _fresh_id = field_validator("id", mode="before")(lambda cls, v: _fresh_when_blank(v))
 
     @field_validator("input_default", "metadata", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+
+def _fresh_when_blank(value: Any) -> Any:
+    """A fresh id for a ``null`` or ``""`` id, as AutoGPT's importer gives one."""
+    return new_id() if value is None or value == "" else value
 
 
 def _no_nul(value: str) -> str:
@@ -70,6 +76,11 @@ class Link(BaseModel):
         lambda cls, v: _no_nul(v)
     )
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _derived_when_null(cls, value: Any) -> Any:
+        return "" if value is None else value
+
 
 class Graph(BaseModel):
     """An agent: a versioned graph of nodes and links (AutoGPT export format)."""
@@ -91,6 +102,15 @@ class Graph(BaseModel):
     @classmethod
     def _none_is_blank(cls, value: Any) -> Any:
         return "" if value is None else value
+
+    _fresh_id = field_validator("id", mode="before")(lambda cls, v: _fresh_when_blank(v))
+
+    @field_validator("version", "is_active", mode="before")
+    @classmethod
+    def _null_is_default(cls, value: Any, info: Any) -> Any:
+        if value is None:
+            return 1 if info.field_name == "version" else True
+        return value
 
     @field_validator("id")
     @classmethod

@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import TypeAdapter, ValidationError
 
 from workbench.block import pins
 from workbench.block.base import Block, BlockType
+from workbench.block.coerce import convert, needs_conversion
 from workbench.block.registry import BlockRegistry
 from workbench.errors import GraphValidationError, NotFoundError, Problem
 from workbench.graph.model import Graph
@@ -42,14 +43,26 @@ def link_ends(link: Any) -> str:
 
 
 def unknown_block(node: Any) -> Problem:
-    """The problem of a node whose block is not installed in this process."""
-    return Problem(
-        f"unknown block {node.block_id!r}: no block with this id is installed here (a block defined "
-        "in a notebook exists only in that notebook's process; install it as a package to run it "
-        "elsewhere)",
-        node_id=node.id,
-        code="unknown_block",
-    )
+    """The problem of a node whose block is not installed in this process.
+
+    A block of AutoGPT's catalogue is named by its class ("TranscribeYoutubeVideoBlock (AutoGPT) is
+    not available here"), so an importer knows which block to replace or install.
+    """
+    from workbench.graph.autogpt_names import AUTOGPT_BLOCK_CLASSES
+
+    autogpt_class = AUTOGPT_BLOCK_CLASSES.get(node.block_id)
+    if autogpt_class is not None:
+        message = (
+            f"{autogpt_class} (AutoGPT) is not available here (block id {node.block_id!r}): replace "
+            "the node with a block this server has, or install a package that provides it"
+        )
+    else:
+        message = (
+            f"unknown block {node.block_id!r}: no block with this id is installed here (a block "
+            "defined in a notebook exists only in that notebook's process; install it as a package "
+            "to run it elsewhere)"
+        )
+    return Problem(message, node_id=node.id, code="unknown_block")
 
 
 def _link_problem(link: Any, message: str, **fields: Any) -> LinkProblem:
@@ -63,6 +76,26 @@ _base_name = lru_cache(maxsize=4096)(pins.base_name)
 @lru_cache(maxsize=1024)
 def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
+
+
+def _check_default(block: Block, key: str, annotation: Any, value: Any, convertible: bool) -> None:
+    """Raise ValidationError when ``value`` is not what pin ``key`` takes when the block runs.
+
+    The pin's type is checked first (fast, cached per type). A value it refuses gets a second chance
+    through the block's own input model, whose field validators may accept it (a list input that
+    skips ``None`` items, say), and a container the executor converts item by item (a list of
+    numbers for a list of texts, a text for a list) is checked as converted. A text for a number or
+    a yes/no pin stays an error: the executor's conversion would silently make ``"abc"`` a 0.
+    """
+    try:
+        _adapter(annotation).validate_python(value)
+        return
+    except ValidationError:
+        container = (get_origin(annotation) or annotation) in (list, dict, set, tuple)
+        if convertible and container and needs_conversion(value, annotation):
+            value = convert(value, annotation)
+    model = block.Input
+    model.__pydantic_validator__.validate_assignment(model.model_construct(), key, value)
 
 
 def _type_name(annotation: Any) -> str:
@@ -222,9 +255,9 @@ def _check_node(
         if pin is None or value is None or pin.annotation is Any:
             continue
         try:
-            _adapter(pin.annotation).validate_python(value)
-        except ValidationError as exc:
-            msg = exc.errors()[0]["msg"]
+            _check_default(block, key, pin.annotation, value, pin.convertible)
+        except (ValidationError, ValueError, TypeError) as exc:
+            msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             out.append(
                 Problem(
                     f"default has the wrong type: expected {_type_name(pin.annotation)}, "
