@@ -72,7 +72,9 @@ def test_create_gives_fresh_ids_for_null_or_empty_ones_as_autogpt_does(alice: Us
         created = create_graph(alice.client, doc)
         uuid.UUID(created["id"])
         assert all(link["id"] for link in created["links"])
-        assert run_graph(alice.client, created["id"], {"name": "Ada"})["outputs"]["greeting"] == ["Hello, Ada!"]
+        assert run_graph(alice.client, created["id"], {"name": "Ada"})["outputs"]["greeting"] == [
+            "Hello, Ada!"
+        ]
 
 
 def test_export_is_an_autogpt_document_that_imports_back(alice: User) -> None:
