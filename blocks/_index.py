@@ -36,10 +36,16 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
         ("0d0e684f-5cb9-4c4b-b8d1-47a0860e0c07", "ZipListsBlock", "ZipListsBlock"),
         ("0e50422c-6dee-4145-83d6-3a5a392f65de", "FindInDictionaryBlock", "FindInDictionaryBlock"),
         ("262ca24c-1025-43cf-a578-534e23234e97", "GetListItemBlock", "GetListItemBlock"),
+        (
+            "27e31876-18b6-44f3-ab97-f6226d8b3889",
+            "ReplaceDictionaryValueBlock",
+            "ReplaceDictionaryValueBlock",
+        ),
         ("31d1064e-7446-4693-a7d4-65e5ca1180d1", "AddToDictionaryBlock", "AddToDictionaryBlock"),
         ("3cf9298b-5817-4141-9d80-7c2cc5199c8e", "ConcatenateListsBlock", "ConcatenateListsBlock"),
         ("46afe2ea-c613-43f8-95ff-6692c3ef6876", "RemoveFromDictionaryBlock", "RemoveFromDictionaryBlock"),
         ("5e2c6d0a-1e37-489f-b1d0-8e1812b23333", "FindInListBlock", "FindInListBlock"),
+        ("a3cf3f64-6bb9-4cc6-9900-608a0b3359b0", "DictionaryIsEmptyBlock", "DictionaryIsEmptyBlock"),
         ("a912d5c7-6e00-4542-b2a9-8034136930e4", "CreateListBlock", "CreateListBlock"),
         ("aeb08fc1-2fc1-4141-bc8e-f758f183a822", "AddToListBlock", "AddToListBlock"),
         ("b924ddf4-de4f-4b56-9a85-358930dcbc91", "CreateDictionaryBlock", "CreateDictionaryBlock"),
@@ -49,6 +55,11 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
         ("2d3c6a0e-5f7b-4e61-8c2a-9b4d1e0f6a12", "PostgresInsertBlock", "PostgresInsertBlock"),
         ("8f0b0b5e-4b8a-4d0c-9a51-6f1f3c2a7d01", "PostgresQueryBlock", "PostgresQueryBlock"),
         ("b6e1d7c4-3a2f-4c85-9e0d-7a1b2c3d4e56", "PostgresUpdateBlock", "PostgresUpdateBlock"),
+    ],
+    "blocks.files": [
+        ("3735a31f-7e18-4aca-9e90-08a7120674bc", "FileReadBlock", "FileReadBlock"),
+        ("95ead23f-8283-4654-aef3-10c053b74a31", "AgentFileInputBlock", "AgentFileInputBlock"),
+        ("cbb50872-625b-42f0-8203-a2ae78242d8a", "FileStoreBlock", "FileStoreBlock"),
     ],
     "blocks.github": [
         (
@@ -67,26 +78,62 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
             "GithubListPullRequestsBlock",
         ),
     ],
+    "blocks.google_calendar": [
+        (
+            "80bc3ed1-e9a4-449e-8163-a8fc86f74f6a",
+            "GoogleCalendarReadEventsBlock",
+            "GoogleCalendarReadEventsBlock",
+        )
+    ],
+    "blocks.ideogram": [("6ab085e2-20b3-4055-bc3e-08036e01eca6", "IdeogramModelBlock", "IdeogramModelBlock")],
     "blocks.io": [
+        ("2a1c757e-86cf-4c7e-aacf-060dc382e434", "AgentTimeInputBlock", "AgentTimeInputBlock"),
         ("363ae599-353e-4804-937e-b2ee3cef3da4", "AgentOutputBlock", "AgentOutputBlock"),
+        ("5603b273-f41e-4020-af7d-fbc9c6a8d928", "AgentTableInputBlock", "AgentTableInputBlock"),
         ("655d6fdf-a334-421c-b733-520549c07cd1", "AgentDropdownInputBlock", "AgentDropdownInputBlock"),
+        ("7e198b09-4994-47db-8b4d-952d98241817", "AgentDateInputBlock", "AgentDateInputBlock"),
         ("7fcd3bcb-8e1b-4e69-903d-32d3d4a92158", "AgentShortTextInputBlock", "AgentShortTextInputBlock"),
         ("90a56ffb-7024-4b2b-ab50-e26c5e5ab8ba", "AgentLongTextInputBlock", "AgentLongTextInputBlock"),
         ("96dae2bb-97a2-41c2-bd2f-13a3b5a8ea98", "AgentNumberInputBlock", "AgentNumberInputBlock"),
         ("c0a8e994-ebf1-4a9c-a4d8-89d09c86741b", "AgentInputBlock", "AgentInputBlock"),
         ("cbf36ab5-df4a-43b6-8a7f-f7ed8652116e", "AgentToggleInputBlock", "AgentToggleInputBlock"),
+        (
+            "d3b32f15-6fd7-40e3-be52-e083f51b19a2",
+            "AgentGoogleDriveFileInputBlock",
+            "AgentGoogleDriveFileInputBlock",
+        ),
     ],
     "blocks.knowledge": [
         ("23b938bc-b117-437e-aec1-41bc6100f3f2", "AddToKnowledgeBaseBlock", "Add to Knowledge Base"),
         ("87eab29d-7355-4046-b92a-6ab20b446319", "SearchKnowledgeBaseBlock", "Search Knowledge Base"),
     ],
+    "blocks.lists": [
+        ("05309873-9d61-447e-96b5-b804e2511829", "ListDifferenceBlock", "ListDifferenceBlock"),
+        ("896ed73b-27d0-41be-813c-c1c1dc856c03", "ListIsEmptyBlock", "ListIsEmptyBlock"),
+        ("9f616084-1d9f-4f8e-bc00-5b9d2a75cd75", "InterleaveListsBlock", "InterleaveListsBlock"),
+        ("b6eb08b6-dbe3-411b-b9b4-2508cb311a1f", "ListIntersectionBlock", "ListIntersectionBlock"),
+        ("cc45bb0f-d035-4756-96a7-fe3e36254b4d", "FlattenListBlock", "FlattenListBlock"),
+        ("fbf62922-bea1-4a3d-8bac-23587f810b38", "ReplaceListItemBlock", "ReplaceListItemBlock"),
+    ],
     "blocks.logic": [
         ("3c9c2f42-b0c3-435f-ba35-05f7a25c772a", "CountItemsBlock", "CountItemsBlock"),
+        ("546e6fa8-3b48-48c2-94be-8ffd74550926", "SwitchBlock", "SwitchBlock"),
         ("6dbbc4b3-ca6c-42b6-b508-da52d23e13f2", "IfInputMatchesBlock", "IfInputMatchesBlock"),
         ("715696a0-e1da-45c8-b209-c2fa9c3b0be6", "ConditionBlock", "ConditionBlock"),
         ("b1ab9b19-67a6-406d-abf5-2dba76d00c79", "CalculatorBlock", "CalculatorBlock"),
         ("f66a3543-28d3-4ab5-8945-9b336371e2ce", "StepThroughItemsBlock", "StepThroughItemsBlock"),
     ],
+    "blocks.music": [
+        ("44f6c8ad-d75c-4ae1-8209-aad1c0326928", "AIMusicGeneratorBlock", "AIMusicGeneratorBlock")
+    ],
+    "blocks.replicate": [
+        (
+            "90f8c45e-e983-4644-aa0b-b4ebe2f531bc",
+            "ReplicateFluxAdvancedModelBlock",
+            "ReplicateFluxAdvancedModelBlock",
+        )
+    ],
+    "blocks.search": [("87840993-2053-44b7-8da4-187ad4ee518c", "SearchTheWebBlock", "SearchTheWebBlock")],
     "blocks.text": [
         ("2570e8fe-8447-43ed-84c7-70d657923231", "TextDecoderBlock", "TextDecoderBlock"),
         ("3060088f-6ed9-4928-9ba7-9c92823a7ccd", "MatchTextPatternBlock", "MatchTextPatternBlock"),
@@ -118,5 +165,13 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
     "blocks.web": [
         ("436c3984-57fd-4b85-8e9a-459b356883bd", "ExtractWebsiteContentBlock", "ExtractWebsiteContentBlock"),
         ("6595ae1f-b924-42cb-9a41-551a0611c4b4", "SendWebRequestBlock", "SendWebRequestBlock"),
+        (
+            "fff86bcd-e001-4bad-a7f6-2eae4720c8dc",
+            "SendAuthenticatedWebRequestBlock",
+            "SendAuthenticatedWebRequestBlock",
+        ),
+    ],
+    "blocks.youtube": [
+        ("f3a8f7e1-4b1d-4e5f-9f2a-7c3d5a2e6b4c", "TranscribeYoutubeVideoBlock", "TranscribeYoutubeVideoBlock")
     ],
 }

@@ -2,13 +2,28 @@
 
 The blocks linked from its ``tools`` pin are the model's functions: the engine lists them in
 ``context.tools`` (:class:`~workbench.block.context.Tool`), each function's parameters being the sink
-pins of those links. When the model calls a function, the block yields what the tool's ``invoke``
-gives: each argument as ``tools_^_{sink node id}_~_{sink pin}`` (the engine routes it to that one link
-only, contract C2); then it yields its ``conversations``. Linking the tool's output back to ``last_tool_output`` and
-``conversations`` back to ``conversation_history`` makes the agent loop: the block waits until the
-tool's answer is there (see :meth:`SmartDecisionMakerBlock.waiting_for`), adds it to the
-conversation, asks the model again, and so on until the model answers without a tool call, which
-it yields on ``finished``.
+pins of those links. Two modes, chosen by ``agent_mode_max_iterations``:
+
+- **traditional** (0): one model call per execution. When the model calls a function, the block
+  yields what the tool's ``invoke`` gives: each argument as ``tools_^_{sink node id}_~_{sink pin}``
+  (the engine routes it to that one link only, contract C2); then it yields its ``conversations``.
+  Linking the tool's output back to ``last_tool_output`` and ``conversations`` back to
+  ``conversation_history`` makes the agent loop through the graph: the block waits until the tool's
+  answer is there (see :meth:`SmartDecisionMakerBlock.waiting_for`), adds it to the conversation,
+  asks the model again, and so on until the model answers without a tool call, which it yields on
+  ``finished``.
+- **agent mode** (N > 0: at most N model calls; -1: until done, up to
+  :data:`AGENT_MODE_SAFETY_CAP`): the loop runs inside one node execution. The block runs each tool
+  the model calls itself (``await tool.call(...)``: a node execution of the tool's node, stored and
+  streamed like any other), gives the model the tool's outputs (or why the call failed: an unknown
+  function, bad arguments, the tool's error) and asks again, until the model answers without a tool
+  call; then it yields ``finished`` and ``conversations`` once. Each step is streamed (NODE_STREAM
+  events on the pins ``tool_call``, ``tool_result`` and ``compaction``); each model call's tokens and
+  cost are added to the node's stats. At the limit, ``finished`` says so.
+
+With ``conversation_compaction`` on, a conversation that outgrows half the model's context window
+(:mod:`workbench.llm.windows`) is compacted before the model sees it (:mod:`workbench.llm.compaction`):
+old tool results first, then old turns; the system prompt, the task and the latest turn stay.
 """
 
 from __future__ import annotations
@@ -29,6 +44,7 @@ from workbench.errors import BlockError
 
 if TYPE_CHECKING:  # workbench.llm brings httpx: imported when a call is made (blocks.ai)
     from workbench.llm import ChatResponse, Message
+    from workbench.llm.types import ToolCall
 
 _NOT_FOR_PROVIDERS = frozenset({"title", "default", "advanced", "secret", "placeholder"})
 """Schema keys of our pins that mean nothing to a model (and some providers refuse)."""
@@ -43,24 +59,58 @@ DEFAULT_SYS_PROMPT = (
 )
 
 
+AGENT_MODE_SAFETY_CAP = 100
+"""Most model calls of one agent-mode execution with ``agent_mode_max_iterations`` -1 ("until done")."""
+LAST_ITERATION_PROMPT = (
+    MAIN_OBJECTIVE_PREFIX + "This is your last iteration. Complete the task with the information you "
+    "have. If you cannot complete it, summarise what you have done and what remains. Answer now rather "
+    "than calling more tools."
+)
+"""Added (for that call only) to the last model call an agent-mode limit allows."""
+STREAMED_CONTENT_CHARS = 2000
+"""How much of a tool's answer a ``tool_result`` stream event carries (the conversation has it all)."""
+
+
 def clean_name(name: str) -> str:
     """A function or parameter name providers accept: ``[a-zA-Z0-9_-]``, lower case."""
     return re.sub(r"[^a-zA-Z0-9_-]", "_", name).lower()
 
 
+def _content_blocks(message: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """The content blocks of type ``kind`` of a message in Anthropic's shape (``tool_use``...)."""
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if isinstance(b, dict) and b.get("type") == kind]
+
+
 def pending_tool_calls(conversation: list[Any] | None) -> dict[str, int]:
-    """Tool call ids of the conversation without an answer yet (id -> how many answers missing)."""
+    """Tool call ids of the conversation without an answer yet (id -> how many answers missing).
+
+    Calls and answers count in OpenAI's shape (``tool_calls``, ``tool`` messages) and in Anthropic's
+    (``tool_use`` and ``tool_result`` blocks), as AutoGPT's exported conversations may hold either.
+    """
     pending: dict[str, int] = {}
+
+    def count(call_id: Any, by: int) -> None:
+        if call_id:
+            pending[str(call_id)] = pending.get(str(call_id), 0) + by
+
     for message in conversation or []:
         if not isinstance(message, dict):
             continue
-        if message.get("role") == "assistant":
+        role = message.get("role")
+        if role == "assistant":
             for call in message.get("tool_calls") or []:
-                if isinstance(call, dict) and call.get("id"):
-                    pending[str(call["id"])] = pending.get(str(call["id"]), 0) + 1
-        elif message.get("role") == "tool" and message.get("tool_call_id"):
-            key = str(message["tool_call_id"])
-            pending[key] = pending.get(key, 0) - 1
+                if isinstance(call, dict):
+                    count(call.get("id"), 1)
+            for block in _content_blocks(message, "tool_use"):
+                count(block.get("id"), 1)
+        elif role == "tool":
+            count(message.get("tool_call_id"), -1)
+        elif role == "user":
+            for block in _content_blocks(message, "tool_result"):
+                count(block.get("tool_use_id"), -1)
     return {k: v for k, v in pending.items() if v > 0}
 
 
@@ -83,9 +133,13 @@ class ToolFunction:
         """The function's name, unique among the block's tools."""
         return str(self.definition["function"]["name"])
 
+    def by_pin(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The model's ``arguments`` (by parameter name) by the tool's input pin."""
+        return {pin: arguments.get(param) for param, pin in self.pins.items()}
+
     def call(self, arguments: dict[str, Any]) -> list[tuple[str, Any]]:
         """The outputs that call the tool with the model's ``arguments`` (by parameter name)."""
-        return self.tool.invoke({pin: arguments.get(param) for param, pin in self.pins.items()})
+        return self.tool.invoke(self.by_pin(arguments))
 
 
 def tool_functions(tools: Sequence[Tool]) -> list[ToolFunction]:
@@ -164,9 +218,20 @@ class SmartDecisionMakerBlock(LLMBlock):
         retry: int = Field(default=3, description="Attempts when the model calls a tool wrongly.")
         prompt_values: dict[str, Any] = Field(default_factory=dict, description="Values of the placeholders.")
         agent_mode_max_iterations: int = Field(
-            default=0, description="0: one model call per execution, tools run as linked nodes (supported)."
+            default=0,
+            title="Agent Mode Max Iterations",
+            description=(
+                "0: one model call per execution, the tool calls leave on the tool pins for the graph to "
+                f"run; -1: agent mode until the model is done (at most {AGENT_MODE_SAFETY_CAP} model "
+                "calls); N > 0: agent mode with at most N model calls. In agent mode the block runs "
+                "the tools itself and loops within one execution."
+            ),
         )
-        conversation_compaction: bool = Field(default=True, description="Kept for AutoGPT compatibility.")
+        conversation_compaction: bool = Field(
+            default=True,
+            title="Context window auto-compaction",
+            description="Compact the conversation once it outgrows the model's context window.",
+        )
 
     class Output(BlockSchema):
         tools: Any = Field(description="Link to a tool block's input pins: the model's arguments for it.")
@@ -189,11 +254,6 @@ class SmartDecisionMakerBlock(LLMBlock):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         ctx = get_context(kwargs)
-        if input_data.agent_mode_max_iterations != 0:
-            raise BlockError(
-                "pin 'agent_mode_max_iterations': only 0 is supported (tools run as linked nodes; link the "
-                "tool's output to last_tool_output and conversations to conversation_history)"
-            )
         functions = tool_functions(ctx.tools)
         conversation: list[Message] = [dict(m) for m in input_data.conversation_history or []]
         pending = pending_tool_calls(conversation)
@@ -227,6 +287,12 @@ class SmartDecisionMakerBlock(LLMBlock):
             for m in conversation
         ):
             conversation.append({"role": "user", "content": MAIN_OBJECTIVE_PREFIX + prompt})
+        if input_data.agent_mode_max_iterations != 0:
+            async for output in self._agent_mode(ctx, input_data, conversation, functions):
+                yield output
+            return
+        if input_data.conversation_compaction and any(m.get("role") == "assistant" for m in conversation):
+            conversation = self._compacted(ctx, conversation, await self._window(ctx, input_data))
         response = await self._decide(ctx, input_data, conversation, functions)
         if not response.tool_calls:
             yield "finished", response.text
@@ -269,3 +335,106 @@ class SmartDecisionMakerBlock(LLMBlock):
         raise BlockError(
             f"the model made no valid tool call after {max(1, input_data.retry)} attempt(s): {problem}"
         )
+
+    # ---- agent mode ---------------------------------------------------------------------------
+
+    async def _agent_mode(
+        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[ToolFunction]
+    ) -> BlockOutput:
+        """Ask the model, run the tools it calls, give it their answers; again until it is done."""
+        limit = input_data.agent_mode_max_iterations
+        most = limit if limit > 0 else AGENT_MODE_SAFETY_CAP
+        window = await self._window(ctx, input_data) if input_data.conversation_compaction else None
+        definitions = [f.definition for f in functions] or None
+        for iteration in range(1, most + 1):
+            if window is not None:
+                conversation = self._compacted(ctx, conversation, window, iteration)
+            messages = conversation
+            if iteration == limit:
+                messages = [*conversation, {"role": "system", "content": LAST_ITERATION_PROMPT}]
+            response = await self.llm_call(
+                ctx,
+                input_data,
+                messages,
+                stream_pin="finished",
+                tools=definitions,
+                parallel_tool_calls=input_data.multiple_tool_calls if functions else None,
+            )
+            if not response.tool_calls:
+                if response.reasoning:
+                    conversation.append(
+                        {"role": "assistant", "content": f"[Reasoning]: {response.reasoning}"}
+                    )
+                conversation.append(response.message())
+                yield "finished", response.text
+                yield "conversations", conversation
+                return
+            conversation.append(response.message())
+            for call in response.tool_calls:  # every call needs its answer, whatever multiple_tool_calls says
+                conversation.append(await self._run_tool(ctx, call, functions, iteration))
+            ctx.add_stats(tool_calls=len(response.tool_calls))
+        reason = "limit reached" if limit > 0 else "safety cap reached"
+        yield "finished", f"Agent mode completed after {most} iterations ({reason})"
+        yield "conversations", conversation
+
+    async def _run_tool(
+        self, ctx: RunContext, call: ToolCall, functions: list[ToolFunction], iteration: int
+    ) -> Message:
+        """Run one tool call; its answer for the model (the tool's outputs, or what went wrong)."""
+        ctx.stream(
+            "tool_call",
+            {"iteration": iteration, "id": call.id, "name": call.name, "arguments": call.arguments},
+        )
+        node_execution_id: str | None = None
+        error = _check_call(call, functions)
+        if error is not None:
+            content = f"Error: {error}. Call a listed function with valid arguments, or answer."
+        else:
+            fn = next(f for f in functions if f.name == call.name)
+            result = await fn.tool.call(fn.by_pin(jsonutil.loads(call.arguments or "{}")))
+            node_execution_id = result.node_execution_id
+            error = result.error
+            outputs = result.by_pin()
+            if error is not None:
+                content = f"Tool execution failed: {error}"
+            else:
+                content = jsonutil.dumps(outputs) if outputs else "Tool executed successfully"
+        ctx.stream(
+            "tool_result",
+            {
+                "iteration": iteration,
+                "id": call.id,
+                "name": call.name,
+                "node_execution_id": node_execution_id,
+                "error": error,
+                "content": content[:STREAMED_CONTENT_CHARS],
+            },
+        )
+        return call.result_message(content)
+
+    # ---- compaction ---------------------------------------------------------------------------
+
+    async def _window(self, ctx: RunContext, input_data: Input) -> int:
+        """The context window of the model this node calls (configured, else by model name)."""
+        from workbench.llm.windows import context_window
+
+        config, model = await self.provider(ctx, input_data)
+        return context_window(model, config.context_window)
+
+    @staticmethod
+    def _compacted(
+        ctx: RunContext, conversation: list[Message], window: int, iteration: int | None = None
+    ) -> list[Message]:
+        """The conversation within half the context window (as AutoGPT budgets it), the rest left for
+        the tools' definitions and the answer; a ``compaction`` stream event says what was done."""
+        from workbench.llm.compaction import compact
+
+        done = compact(conversation, window // 2, keep=_is_objective)
+        if done.changed:
+            ctx.stream("compaction", {"iteration": iteration, "context_window": window, **done.summary()})
+        return done.messages
+
+
+def _is_objective(message: Message) -> bool:
+    """The task and system prompt the block added: never compacted away."""
+    return str(message.get("content") or "").startswith(MAIN_OBJECTIVE_PREFIX)

@@ -6,6 +6,7 @@ import enum
 import json
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -444,3 +445,205 @@ class StepThroughItemsBlock(Block):
             for key, item in pairs:
                 yield "item", item
                 yield "key", key
+
+
+# ---- SwitchBlock -------------------------------------------------------------------------------
+
+
+class SwitchMatch(enum.StrEnum):
+    """How :class:`SwitchBlock` compares the value with a case."""
+
+    EQUALS = "equals"
+    CONTAINS = "contains"
+    REGEX = "regex"
+
+
+def _case_name(case: Any) -> str:
+    """The name of a case given in a list: the item itself for a string, else its JSON text."""
+    if isinstance(case, str):
+        return case
+    try:
+        return json.dumps(case, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(case)
+
+
+def _text(value: Any) -> str:
+    """A string as is; anything else as its JSON text (``str()`` when it is not JSON-serializable)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _switch_equals(value: Any, case: Any, case_sensitive: bool) -> bool:
+    """Whether ``value`` equals ``case``: texts (optionally ignoring case), numbers and numeric texts
+    as numbers, booleans and the texts "true"/"false"; anything else by Python equality, except that a
+    boolean never equals a number."""
+    if isinstance(value, str) and isinstance(case, str):
+        return value == case if case_sensitive else value.casefold() == case.casefold()
+    if isinstance(value, str) or isinstance(case, str):
+        text, other = (value, case) if isinstance(value, str) else (case, value)
+        if isinstance(other, bool):
+            return text.strip().lower() == str(other).lower()
+        if isinstance(other, int | float):
+            number = _operand(text)
+            return isinstance(number, float) and number == other
+        return False
+    if isinstance(value, bool) != isinstance(case, bool):
+        return False
+    return _matches(value, case)
+
+
+def _switch_contains(value: Any, case: Any, case_sensitive: bool) -> bool:
+    """Whether ``value`` contains ``case``: a substring of a text, an item of a list, a key of a
+    dictionary; any other value by its JSON text."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(_switch_equals(item, case, case_sensitive) for item in value)
+    if isinstance(value, dict):
+        return any(_switch_equals(key, case, case_sensitive) for key in value)
+    haystack, needle = _text(value), _text(case)
+    if not case_sensitive:
+        haystack, needle = haystack.casefold(), needle.casefold()
+    return needle in haystack
+
+
+class SwitchBlock(Block):
+    """Routes a value to the output pin of the case it matches (``cases_#_<name>``), else ``default``."""
+
+    id = "546e6fa8-3b48-48c2-94be-8ffd74550926"
+    name = "SwitchBlock"
+    description = (
+        "Multi-way branch. `cases` maps each case name to the value to match (a list: each item is "
+        "matched and names its own case). The value (or `data`, when given) leaves on the pin "
+        "`cases_#_<name>` of the first case that matches: link from `cases_#_<name>` for each case and "
+        "from `default`, which fires when no case matches; `matched_case` names the case. `match`: "
+        "equals (texts, numbers and numeric texts, true/false; `case_sensitive` for texts), contains "
+        "(substring of a text, item of a list, key of a dictionary) or regex (Python re.search on the "
+        "value's text, `.` matching newlines, run with the sandbox's time limit). Cases are tried in "
+        "order; a dictionary's order is not kept once the agent is saved, so give a list when several "
+        "cases can match the same value, or set `all_matches` to route to every matching case."
+    )
+    categories = (BlockCategory.LOGIC,)
+
+    class Input(BlockSchema):
+        value: Any = Field(description="The value to match against the cases (and to route).")
+        cases: dict[str, Any] | list[Any] = Field(
+            description="Case name -> value to match (or pattern, or text to find); or a list of values, "
+            "each naming its own case (its text)."
+        )
+        match: SwitchMatch = Field(
+            default=SwitchMatch.EQUALS, description="How to compare: equals, contains or regex."
+        )
+        case_sensitive: bool = Field(default=True, description="Whether letter case matters for texts.")
+        all_matches: bool = Field(
+            default=False, description="Route to every matching case instead of the first only."
+        )
+        data: Any = Field(
+            default=None, description="What to send on the matching pin; when unset, the value itself."
+        )
+
+    class Output(BlockSchema):
+        cases: dict[str, Any] = Field(
+            description="The routed value under the matching case's name: link from `cases_#_<name>`."
+        )
+        default: Any = Field(description="The routed value, when no case matches.")
+        matched_case: str = Field(description="The name of the matching case.")
+
+    test_input = [
+        {"value": "blue", "cases": {"red": "red", "blue": "blue"}},
+        {"value": "green", "cases": {"red": "red", "blue": "blue"}},
+        {"value": "42", "cases": {"answer": 42, "zero": 0}, "data": {"n": 42}},
+        {"value": "YES", "cases": ["no", "yes"], "case_sensitive": False},
+        {"value": True, "cases": {"one": 1, "true": "true"}},
+        {"value": "urgent: disk full", "cases": ["low", "urgent"], "match": "contains"},
+        {"value": ["a", "b"], "cases": {"has_b": "b"}, "match": "contains"},
+        {"value": "Order #123", "cases": {"order": r"#\d+", "other": "."}, "match": "regex"},
+        {
+            "value": "Order #123",
+            "cases": [r"#\d+", "Order"],
+            "match": "regex",
+            "all_matches": True,
+        },
+        {"value": "x", "cases": {"bad": "(unclosed"}, "match": "regex"},
+        {"value": 7, "cases": []},
+    ]
+    test_output = [
+        ("cases", {"blue": "blue"}),
+        ("matched_case", "blue"),
+        ("default", "green"),
+        ("cases", {"answer": {"n": 42}}),
+        ("matched_case", "answer"),
+        ("cases", {"yes": "YES"}),
+        ("matched_case", "yes"),
+        ("cases", {"true": True}),
+        ("matched_case", "true"),
+        ("cases", {"urgent": "urgent: disk full"}),
+        ("matched_case", "urgent"),
+        ("cases", {"has_b": ["a", "b"]}),
+        ("matched_case", "has_b"),
+        ("cases", {"order": "Order #123"}),
+        ("matched_case", "order"),
+        ("cases", {r"#\d+": "Order #123", "Order": "Order #123"}),
+        ("matched_case", r"#\d+"),
+        ("matched_case", "Order"),
+        ("error", lambda v: v.startswith("Invalid regular expression for case 'bad'")),
+        ("default", 7),
+    ]
+
+    async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
+        cases = input_data.cases
+        named = list(cases.items()) if isinstance(cases, dict) else [(_case_name(c), c) for c in cases]
+        routed = input_data.value if input_data.data is None else input_data.data
+        matched: list[str] = []
+        for name, case in named:
+            if name in matched:
+                continue
+            try:
+                hit = await _case_hit(input_data, name, case)
+            except _CaseError as exc:
+                yield "error", str(exc)
+                return
+            if hit:
+                matched.append(name)
+                if not input_data.all_matches:
+                    break
+        if not matched:
+            yield "default", routed
+            return
+        yield "cases", dict.fromkeys(matched, routed)
+        for name in matched:
+            yield "matched_case", name
+
+
+class _CaseError(Exception):
+    """A case that cannot be tried (a bad or runaway regular expression); the message says which."""
+
+
+async def _case_hit(input_data: SwitchBlock.Input, name: str, case: Any) -> bool:
+    """Whether the value matches one case (see :class:`SwitchBlock`).
+
+    Raises:
+        _CaseError: the case's regular expression does not compile, runs too long or fails.
+    """
+    sensitive = input_data.case_sensitive
+    if input_data.match == SwitchMatch.EQUALS:
+        return _switch_equals(input_data.value, case, sensitive)
+    if input_data.match == SwitchMatch.CONTAINS:
+        return _switch_contains(input_data.value, case, sensitive)
+    from blocks.text import RegexTimeoutError, run_regex
+    from workbench import sandbox
+
+    pattern = _text(case)
+    flags = re.DOTALL | (0 if sensitive else re.IGNORECASE)
+    job = {"op": "search", "pattern": pattern, "flags": flags, "text": _text(input_data.value)}
+    try:
+        return bool((await run_regex(job))["found"])
+    except re.error as exc:
+        raise _CaseError(f"Invalid regular expression for case {name!r}: {pattern!r}: {exc}") from None
+    except RegexTimeoutError as exc:
+        raise _CaseError(f"Regular expression for case {name!r} timed out: {exc}") from None
+    except sandbox.JobFailed as exc:
+        raise _CaseError(f"Regular expression for case {name!r} failed: {exc}") from None

@@ -31,6 +31,7 @@ from server.routes.blocks import BlockController
 from server.routes.credentials import CredentialController
 from server.routes.drafts import draft_graph
 from server.routes.executions import ExecuteController, ExecutionController
+from server.routes.files import FileController
 from server.routes.graphs import GraphController
 from server.routes.health import health
 from server.routes.knowledge import KnowledgeController
@@ -94,6 +95,7 @@ def create_app(
             OAuthController,
             ScheduleController,
             KnowledgeController,
+            FileController,
             TemplateController,
         ],
     )

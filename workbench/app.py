@@ -36,6 +36,7 @@ from workbench.secrets import Keys
 from workbench.services.accounts import AccountService
 from workbench.services.credentials import CredentialVault
 from workbench.services.executions import EXECUTOR_LOCK_CLASS, ExecutionService
+from workbench.services.files import FileService
 from workbench.services.graphs import GraphService
 from workbench.store.accounts import AccountRepository
 from workbench.store.blocks import sync_catalogue
@@ -104,6 +105,8 @@ class Workbench:
         self.credentials: CredentialVault | None = None
         self.knowledge: KnowledgeService | None = None
         """Knowledge bases (durable workbenches only)."""
+        self.files: FileService | None = None
+        """Users' files (both kinds: records in PostgreSQL, or in JSON sidecars when ephemeral)."""
         self.consume = consume
         """Take executions from the queue (an executor process). With no AMQP_URL, runs are
         always dispatched in the process that submits them."""
@@ -120,6 +123,8 @@ class Workbench:
         await self.shared.start()
         if self.db is not None:
             await self.db.start()
+        await self._start_files()
+        if self.db is not None:
             pool = self.db.pool
             self.executor_key = await self._take_lease()
             self.writer = WriteBehind(pool, self.settings.flush_interval)
@@ -165,6 +170,12 @@ class Workbench:
         self.started = True
         return self
 
+    async def _start_files(self) -> None:
+        """The file store, registered for blocks as the ``files`` service (before any run resumes)."""
+        self.files = FileService.from_settings(self.settings, self.db.pool if self.db is not None else None)
+        await self.files.start()
+        self.block_services.named["files"] = self.files
+
     async def _take_lease(self) -> int:
         """Hold this process's executor lock for its lifetime (its runs are ours while it is held)."""
         assert self.db is not None and self.db.url is not None
@@ -209,6 +220,8 @@ class Workbench:
         if self._lease is not None:
             lease, self._lease = self._lease, None
             await _within(lease.close(timeout=max(left(), 0.1)), left(), "closing the executor lease")
+        if self.files is not None:
+            await _within(self.files.stop(), left(), "closing the file store")
         if self.db is not None:
             await self.db.stop(timeout=left())
         await _within(self.shared.stop(), left(), "leaving the shared state")

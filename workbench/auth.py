@@ -19,6 +19,8 @@ SCOPES: dict[str, str] = {
     "apikeys:manage": "create, list and revoke API keys",
     "knowledge:read": "list, read and search knowledge bases",
     "knowledge:write": "create and delete knowledge bases, add and delete their documents",
+    "files:read": "list and download your files",
+    "files:write": "upload and delete your files",
 }
 ALL_SCOPES = frozenset(SCOPES)
 

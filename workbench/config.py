@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
@@ -97,6 +97,32 @@ class Settings:
         stop_timeout: seconds a stopping process (SIGTERM) gives its runs to finish before it hands
             them back (they stay resumable) and exits; the whole stop stays within about this limit
             (``WORKBENCH_STOP_TIMEOUT``).
+        file_store_url: where the file store keeps the bytes of users' files (``WORKBENCH_FILE_STORE_URL``):
+            ``file:///path`` or ``s3://bucket/prefix?endpoint_url=...&region=...`` (keys from
+            ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``); None: the folder ``<home>/files``.
+        file_max_bytes: largest file the file store keeps, uploaded or made by a block
+            (``WORKBENCH_FILE_MAX_BYTES``; 50 MB by default).
+        youtube_base_url: root of YouTube (or a lookalike or proxy) for the transcript block: its watch
+            page, player API and caption tracks (``WORKBENCH_YOUTUBE_BASE_URL``); None: www.youtube.com.
+        google_api_base_url: root of the Google APIs for the Google blocks
+            (``WORKBENCH_GOOGLE_API_BASE_URL``); a credential's ``base_url`` wins; None: www.googleapis.com.
+        google_token_url: Google's OAuth 2.0 token endpoint, where expired access tokens of ``google``
+            credentials are refreshed (``WORKBENCH_GOOGLE_TOKEN_URL``); None: oauth2.googleapis.com/token.
+        google_client_id: the platform's Google OAuth client id, used to refresh tokens of credentials
+            that carry no ``client_id`` of their own (``WORKBENCH_GOOGLE_CLIENT_ID``).
+        google_client_secret: that client's secret (``WORKBENCH_GOOGLE_CLIENT_SECRET``; never printed).
+        ideogram_base_url: root of an Ideogram-compatible image API for the Ideogram block
+            (``WORKBENCH_IDEOGRAM_BASE_URL``); a credential's ``base_url`` wins; None: api.ideogram.ai.
+        replicate_base_url: root of a Replicate-compatible predictions API for the Replicate blocks
+            (``WORKBENCH_REPLICATE_BASE_URL``); a credential's ``base_url`` wins; None: api.replicate.com.
+        replicate_timeout: seconds a Replicate block waits for its prediction before it cancels it and
+            fails retryably (``WORKBENCH_REPLICATE_TIMEOUT``).
+        jina_search_url: root of a Jina-Search-compatible API for SearchTheWebBlock
+            (``WORKBENCH_JINA_SEARCH_URL``); a ``jina`` credential's ``base_url`` wins; None: s.jina.ai.
+        jina_reader_url: root of a Jina-Reader-compatible API for ExtractWebsiteContentBlock
+            (``WORKBENCH_JINA_READER_URL``); a ``jina`` credential's ``reader_url`` wins; None: r.jina.ai.
+        searxng_url: a SearXNG instance SearchTheWebBlock queries (JSON API) when the user has no
+            ``jina`` or ``searxng`` credential (``WORKBENCH_SEARXNG_URL``).
     """
 
     home: Path
@@ -124,6 +150,19 @@ class Settings:
     schedule_min_interval: int = 60
     max_schedules_per_user: int = 100
     stop_timeout: float = 5.0
+    file_store_url: str | None = None
+    file_max_bytes: int = 50_000_000
+    youtube_base_url: str | None = None
+    google_api_base_url: str | None = None
+    google_token_url: str | None = None
+    google_client_id: str | None = None
+    google_client_secret: str | None = field(default=None, repr=False)
+    ideogram_base_url: str | None = None
+    replicate_base_url: str | None = None
+    replicate_timeout: float = 300.0
+    jina_search_url: str | None = None
+    jina_reader_url: str | None = None
+    searxng_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -161,6 +200,19 @@ class Settings:
             schedule_min_interval=_int(env, "WORKBENCH_SCHEDULE_MIN_INTERVAL", 60),
             max_schedules_per_user=_int(env, "WORKBENCH_MAX_SCHEDULES_PER_USER", 100),
             stop_timeout=_float(env, "WORKBENCH_STOP_TIMEOUT", 5.0),
+            file_store_url=_url(env, "WORKBENCH_FILE_STORE_URL", ("file://", "s3://")),
+            file_max_bytes=_int(env, "WORKBENCH_FILE_MAX_BYTES", 50_000_000),
+            youtube_base_url=_url(env, "WORKBENCH_YOUTUBE_BASE_URL", ("http://", "https://")),
+            google_api_base_url=_url(env, "WORKBENCH_GOOGLE_API_BASE_URL", ("http://", "https://")),
+            google_token_url=_url(env, "WORKBENCH_GOOGLE_TOKEN_URL", ("http://", "https://")),
+            google_client_id=env.get("WORKBENCH_GOOGLE_CLIENT_ID") or None,
+            google_client_secret=env.get("WORKBENCH_GOOGLE_CLIENT_SECRET") or None,
+            ideogram_base_url=_url(env, "WORKBENCH_IDEOGRAM_BASE_URL", ("http://", "https://")),
+            replicate_base_url=_url(env, "WORKBENCH_REPLICATE_BASE_URL", ("http://", "https://")),
+            replicate_timeout=_float(env, "WORKBENCH_REPLICATE_TIMEOUT", 300.0),
+            jina_search_url=_url(env, "WORKBENCH_JINA_SEARCH_URL", ("http://", "https://")),
+            jina_reader_url=_url(env, "WORKBENCH_JINA_READER_URL", ("http://", "https://")),
+            searxng_url=_url(env, "WORKBENCH_SEARXNG_URL", ("http://", "https://")),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -48,3 +48,14 @@ def test_a_lazy_registry_answers_like_a_loaded_one() -> None:
     assert {(b.id, lazy.source(b.id)) for b in lazy} == {(b.id, eager.source(b.id)) for b in eager}
     assert len(lazy) == len(eager)
     assert {b.id for b in lazy.copy()} == {b.id for b in eager}
+
+
+def test_the_block_catalogue_in_docs_is_current() -> None:
+    from pathlib import Path
+
+    from workbench.block.index import render_catalogue
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "blocks.md"
+    assert doc.read_text(encoding="utf-8") == render_catalogue(), (
+        "docs/blocks.md is stale: run python -m workbench.block.index"
+    )

@@ -14,11 +14,13 @@ from blocks.data import (
     ConcatenateListsBlock,
     CreateDictionaryBlock,
     CreateListBlock,
+    DictionaryIsEmptyBlock,
     FindInDictionaryBlock,
     FindInListBlock,
     GetListItemBlock,
     RemoveFromDictionaryBlock,
     RemoveFromListBlock,
+    ReplaceDictionaryValueBlock,
     ZipListsBlock,
     estimate_tokens,
 )
@@ -120,6 +122,28 @@ async def test_remove_from_dictionary_missing_key_error_and_no_mutation() -> Non
     assert data.dictionary == {"a": 1}
     out = await run_block_once(block, {"dictionary": {"a": 1}, "key": 5})
     assert out == [("error", "Key '5' not found in dictionary")]
+
+
+async def test_replace_dictionary_value_copies_and_returns_the_old_value() -> None:
+    original = {"a": {"deep": 1}, "b": 2}
+    block = ReplaceDictionaryValueBlock()
+    out = await run_unvalidated(block, dictionary=original, key="a", value=[1])
+    assert out == [("updated_dictionary", {"a": [1], "b": 2}), ("old_value", {"deep": 1})]
+    assert original == {"a": {"deep": 1}, "b": 2}
+    assert list(out[0][1]) == ["a", "b"]  # the key keeps its place
+
+
+async def test_replace_dictionary_value_never_adds_a_key() -> None:
+    out = await run_block_once(
+        ReplaceDictionaryValueBlock(), {"dictionary": {"a": 1}, "key": "b", "value": 2}
+    )
+    assert out == [("error", "Key 'b' not found in dictionary")]
+
+
+async def test_dictionary_is_empty_parses_json_text() -> None:
+    block = DictionaryIsEmptyBlock()
+    assert await run_block_once(block, {"dictionary": "{}"}) == [("is_empty", True)]
+    assert await run_block_once(block, {"dictionary": '{"a": null}'}) == [("is_empty", False)]
 
 
 # ---- lists --------------------------------------------------------------------------------------

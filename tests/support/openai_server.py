@@ -18,6 +18,7 @@ rules keyed on the last user message (:meth:`LLMServer.rule`); with neither, the
     {"content": "text"}                                   # a plain answer
     {"json": {...}}                                       # the answer as JSON text (structured output)
     {"tool_calls": [{"name": "f", "arguments": {...}}]}   # function calls (content optional)
+    {"tool_calls": [...], "unoffered_tools": True}        # calls of functions the request did not offer
     {"status": 429, "retry_after": 1}                     # an error answer (consumes the reply)
 
 Every request is recorded (:attr:`LLMServer.requests`) with its path, headers and JSON body.
@@ -370,7 +371,7 @@ class LLMServer:
         ]
         names = {t.get("function", {}).get("name") for t in body.get("tools") or []}
         for c in calls:
-            if c["function"]["name"] not in names:
+            if c["function"]["name"] not in names and not reply.get("unoffered_tools"):
                 return _error(500, f"script error: tool {c['function']['name']!r} was not offered ({names})")
         prompt_tokens = sum(count_tokens(_text(m.get("content"))) for m in msgs)
         out_tokens = count_tokens(content or "") + sum(

@@ -32,7 +32,7 @@ from __future__ import annotations
 import copy
 import enum
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
@@ -214,6 +214,15 @@ class Block:
     def output_schema(self) -> dict[str, Any]:
         """JSON Schema of the outputs, with the implicit ``error`` pin (a fresh copy)."""
         return copy.deepcopy(self._output_schema)
+
+    def graph_input_schema(self, schema: dict[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """For an INPUT block: the JSON Schema of the graph input a node of this block declares.
+
+        ``schema`` is the generic one (the ``value`` pin's schema with the node's title, description,
+        default...), ``defaults`` the node's input defaults; the result replaces ``schema``. AutoGPT's
+        ``generate_schema``: a table input names its columns, a date input says ``format: date``.
+        """
+        return schema
 
     @cached_property
     def _input_schema(self) -> dict[str, Any]:

@@ -4,11 +4,13 @@ This is part of the block contract: the engine builds a :class:`RunContext` for 
 passes it to ``Block.run`` as the ``context`` keyword argument. Blocks reach the platform only through it:
 
 - ``await context.get_credential("openai", ref)`` decrypts a credential from the vault (only while
-  the block runs; never logged or stored in outputs);
+  the block runs; never logged or stored in outputs); ``await context.update_credential(id, secret)``
+  stores a secret the block renewed (a refreshed OAuth2 access token);
 - ``context.pool`` is the platform's PostgreSQL pool (knowledge bases live there);
 - ``context.service("knowledge")`` returns a named service the application registered;
 - ``context.tools`` lists the nodes this node may call as tools (a SmartDecisionMaker's linked
-  blocks and sub-graphs), each a :class:`Tool`;
+  blocks and sub-graphs), each a :class:`Tool`; ``await tool.call({pin: value})`` runs one inside
+  this node execution and gives its outputs (a :class:`ToolResult`);
 - ``context.stream(pin, chunk)`` sends a partial output (LLM tokens) to the event bus as a
   ``NODE_STREAM`` event, not stored;
 - ``context.add_stats(tokens_in=..., cost_usd=...)`` adds numbers to the node execution's stats
@@ -25,12 +27,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.config import Settings
-from workbench.errors import CredentialsError, ServiceUnavailable
+from workbench.errors import BlockError, CredentialsError, ServiceUnavailable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,6 +45,8 @@ StreamSink = Callable[[str, Any], None]
 """Receives ``(pin, chunk)`` for every partial output a block streams."""
 ToolCall = Callable[[Mapping[str, Any]], list[tuple[str, Any]]]
 """Given a tool's arguments by input pin, the ``(output pin, value)`` pairs that call it."""
+ToolRunner = Callable[[Mapping[str, Any]], Awaitable["ToolResult"]]
+"""Given a tool's arguments by input pin, runs the tool's node and gives what it produced."""
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0b6c1e-7d4a-4f7e-9b0e-6b1d2a9c4e17")
 """The UUIDv5 namespace of node execution idempotency keys (fixed: keys must not change)."""
 
@@ -86,13 +90,46 @@ class CredentialSource(Protocol):
         """The user's credentials (for ``provider`` when given), without secrets."""
         ...
 
+    async def update_secret(self, user_id: str, credential_id: str, secret: dict[str, Any]) -> None:
+        """Replace the secret of the user's credential ``credential_id`` (a refreshed OAuth2 token)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What one call of a tool produced: the outputs of the tool's node execution, or its error."""
+
+    node_execution_id: str
+    """The node execution that ran the tool (stored and streamed like every other)."""
+    outputs: list[tuple[str, Any]]
+    """``(output pin, value)`` in the order the tool yielded them (``error`` included when it failed)."""
+    error: str | None = None
+    """Why the tool failed (invalid input, the block's error, its time limit); None when it ran."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the tool ran without error."""
+        return self.error is None
+
+    def by_pin(self) -> dict[str, list[Any]]:
+        """The values of each output pin (``error`` left out), in the order they came."""
+        found: dict[str, list[Any]] = {}
+        for pin, value in self.outputs:
+            if pin != "error":
+                found.setdefault(pin, []).append(value)
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class Tool:
     """A node this block may call as a tool: what a model needs to know about it, and how to call it.
 
-    A block calls a tool by yielding the pairs :attr:`invoke` returns: the engine routes each value to
-    the tool's input pin along the link that joins them, and the tool runs as a node of the graph.
+    Two ways to call it. Through the graph: yield the pairs :attr:`invoke` returns; the engine routes
+    each value to the tool's input pin along the link that joins them, and the tool runs later as a
+    node of the graph. Or at once: ``await tool.call(arguments)`` runs the tool's node inside the
+    calling node's execution (its own defaults and static links fill the other pins) and returns
+    what it produced; the call is recorded as a node execution of the tool's node, with its events
+    and stats, within the run's limits.
     """
 
     name: str
@@ -102,6 +139,18 @@ class Tool:
     """A JSON Schema object: one property per linked input pin, self-contained (no ``$ref``)."""
     invoke: ToolCall
     """``invoke({pin: value, ...})``: the ``(output pin, value)`` pairs to yield to call the tool."""
+    runner: ToolRunner | None = None
+    """Runs the tool inside the calling node's execution; set by the engine in a graph run."""
+
+    async def call(self, arguments: Mapping[str, Any]) -> ToolResult:
+        """Run the tool now with ``arguments`` by input pin (only its linked pins are taken).
+
+        A tool that fails gives a result with its ``error``; a run that must stop (cancelled, out
+        of node executions, past its time limit) raises.
+        """
+        if self.runner is None:
+            raise BlockError(f"the tool {self.name!r} can be called only inside a graph run")
+        return await self.runner(arguments)
 
 
 @dataclass(slots=True)
@@ -236,6 +285,16 @@ class RunContext:
             f"several {provider!r} credentials ({ids}); choose one in the node's "
             f"{field_name!r} input or the execution's credentials"
         )
+
+    async def update_credential(self, credential_id: str, secret: dict[str, Any]) -> None:
+        """Store a new secret for the user's credential ``credential_id``, e.g. an OAuth2 access token
+        the block refreshed, so later runs use it; CredentialsError when the run has no vault."""
+        vault = self.services.vault if self.services is not None else None
+        if vault is None:
+            raise CredentialsError(
+                f"no credentials vault in this run; cannot update credential {credential_id}"
+            )
+        await vault.update_secret(self.user_id, credential_id, secret)
 
     def stream(self, pin: str, chunk: Any) -> None:
         """Send a partial output of ``pin`` (a token, a progress note) to watchers; not stored."""

@@ -13,6 +13,7 @@
     wb.create_knowledge_base("handbook")                   # knowledge bases: documents to search
     wb.add_document("handbook", Path("leave.md"))
     hits = wb.search("handbook", "how many vacation days?", mode="hybrid", top_k=3)
+    photo = wb.files.upload(Path("photo.png"))             # files: photo.ref is workspace://<id>
 """
 
 from __future__ import annotations

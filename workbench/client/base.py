@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
+from workbench.client.files import AsyncFiles
 from workbench.client.types import (
     BlockInfo,
     CredentialInfo,
@@ -71,6 +72,8 @@ class AsyncClient(ABC):
     """The workbench client API; use as ``async with`` (or call :meth:`start` and :meth:`close`)."""
 
     kind: Literal["local", "remote"]
+    files: AsyncFiles
+    """Your files in the file store: ``upload``, ``list``, ``get``, ``download``, ``delete``."""
 
     @abstractmethod
     async def start(self) -> AsyncClient:

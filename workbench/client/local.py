@@ -17,6 +17,7 @@ from workbench.app import Workbench
 from workbench.auth import LOCAL_USER_ID
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
+from workbench.client.files import LocalFiles
 from workbench.client.types import (
     BlockInfo,
     CredentialInfo,
@@ -65,6 +66,7 @@ class LocalClient(AsyncClient):
         self.settings = settings
         self.wb = Workbench(settings, registry=registry or default_registry())
         self.user_id = user_id
+        self.files = LocalFiles(self)
         self._want_scheduler = scheduler
         self.scheduler: Any = None
         self._schedules: ScheduleService | None = None

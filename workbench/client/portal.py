@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from anyio.from_thread import start_blocking_portal
 
 from workbench.client.base import AsyncClient, GraphRef
+from workbench.client.files import BlockingFiles
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import ExecutionResult
 
@@ -223,6 +224,11 @@ class Client:
     def where(self) -> str:
         """The data folder or the server URL."""
         return self.inner.where
+
+    @property
+    def files(self) -> BlockingFiles:
+        """Your files in the file store: ``upload``, ``list``, ``get``, ``download``, ``delete``."""
+        return BlockingFiles(lambda: self.inner.files, self.portal.call)
 
     def open(self) -> Client:
         """Connect (``connect()`` already did)."""

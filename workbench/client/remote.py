@@ -24,6 +24,7 @@ import websockets
 from workbench import jsonutil
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
+from workbench.client.files import RemoteFiles
 from workbench.client.types import (
     BlockInfo,
     CredentialInfo,
@@ -140,6 +141,7 @@ class RemoteClient(AsyncClient):
         self.registry = registry
         self._http: httpx.AsyncClient | None = None
         self._catalogue: dict[str, BlockInfo] | None = None
+        self.files = RemoteFiles(self, _raise_for)
 
     @property
     def where(self) -> str:

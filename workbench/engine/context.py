@@ -3,29 +3,37 @@
 The context itself (:class:`~workbench.block.context.RunContext` and what it carries) is part of the
 block contract and lives in :mod:`workbench.block.context`; blocks never see the plan. For a node with
 tool links (a SmartDecisionMaker), :func:`node_tools` turns each node those links lead to into a
-:class:`~workbench.block.context.Tool`: its name, description, the JSON Schema of the linked input pins
-and a callable giving the outputs that call it.
+:class:`~workbench.block.context.Tool`: its name, description, the JSON Schema of the linked input pins,
+a callable giving the outputs that call it through the graph, and (in a run) one that runs it at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from workbench.block import pins
 from workbench.block.base import BlockType
-from workbench.block.context import Tool, ToolCall
+from workbench.block.context import Tool, ToolCall, ToolResult
 
 if TYPE_CHECKING:
     from workbench.engine.plan import PlannedNode
 
-__all__ = ["node_tools"]
+__all__ = ["SinkRunner", "node_tools"]
 
 _MAX_REF_DEPTH = 8
 
+SinkRunner = Callable[["PlannedNode", tuple[str, ...], Mapping[str, Any]], Awaitable[ToolResult]]
+"""``runner(sink, pins, arguments)``: runs the node ``sink`` as a tool with ``arguments`` for ``pins``."""
 
-def node_tools(node: PlannedNode) -> tuple[Tool, ...]:
-    """The tools of ``node``: one per node its tool pins (``tools_^_{sink}_~_{pin}``) link to."""
+
+def node_tools(node: PlannedNode, runner: SinkRunner | None = None) -> tuple[Tool, ...]:
+    """The tools of ``node``: one per node its tool pins (``tools_^_{sink}_~_{pin}``) link to.
+
+    With ``runner`` (in a run), each tool's :meth:`~workbench.block.context.Tool.call` runs its node
+    through it, taking only the tool's linked pins from the arguments.
+    """
     if not node.selector_out:
         return ()
     linked: dict[str, list[str]] = {}
@@ -36,10 +44,10 @@ def node_tools(node: PlannedNode) -> tuple[Tool, ...]:
             if route.sink_name not in fields:
                 fields.append(route.sink_name)
             sinks[route.sink.id] = route.sink
-    return tuple(_tool(sinks[sink_id], fields) for sink_id, fields in linked.items())
+    return tuple(_tool(sinks[sink_id], fields, runner) for sink_id, fields in linked.items())
 
 
-def _tool(sink: PlannedNode, fields: list[str]) -> Tool:
+def _tool(sink: PlannedNode, fields: list[str], runner: SinkRunner | None = None) -> Tool:
     """A tool for the node ``sink``, whose input pins ``fields`` are linked from the tool pins."""
     block = sink.block
     metadata = sink.metadata if isinstance(sink.metadata, dict) else {}
@@ -67,6 +75,7 @@ def _tool(sink: PlannedNode, fields: list[str]) -> Tool:
             "required": [f for f in fields if f in required_source],
         },
         invoke=_caller(sink.id, tuple(fields)),
+        runner=None if runner is None else functools.partial(runner, sink, tuple(fields)),
     )
 
 

@@ -142,7 +142,7 @@ class Plan:
                 prop["default"] = node.defaults["value"]
             elif name not in required:
                 required.append(name)
-            props[name] = prop
+            props[name] = node.block.graph_input_schema(prop, node.defaults)
         return {"type": "object", "properties": props, "required": required}
 
     def output_schema(self) -> dict[str, Any]:

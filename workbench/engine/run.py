@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from workbench import jsonutil
 from workbench.block import pins
 from workbench.block.base import BlockType
-from workbench.block.context import BlockServices, RunContext, SubgraphRunner
+from workbench.block.context import BlockServices, RunContext, SubgraphRunner, ToolResult
 from workbench.config import Settings
 from workbench.engine.context import node_tools
 from workbench.engine.plan import Plan, PlannedNode
@@ -422,8 +423,9 @@ class GraphRun:
         if block.cache_ttl and await self._from_cache(ne):
             return
         kwargs: dict[str, Any] = {"context": self._context(ne)}
-        # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents.
-        limiter = self.limiter if node.block_type != BlockType.AGENT else _NO_LIMIT
+        # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents. A
+        # tool call runs in its caller's slot.
+        limiter = self.limiter if node.block_type != BlockType.AGENT and ne.called_by is None else _NO_LIMIT
         deadline: _Deadline | None = None
         try:
             async with limiter:
@@ -491,6 +493,50 @@ class GraphRun:
                     self._output(ne, name, value)
             return
 
+    # ---- tool calls inside a node execution (agent mode) ----------------------------------------
+
+    async def _call_tool(
+        self, caller: NodeExec, sink: PlannedNode, linked: tuple[str, ...], arguments: Mapping[str, Any]
+    ) -> ToolResult:
+        """Run ``sink`` as a tool of the running ``caller``, at once, with ``arguments`` for its
+        ``linked`` pins (:meth:`workbench.block.context.Tool.call`).
+
+        The call is a node execution of ``sink`` like any other (counted against the node execution
+        limit, recorded, published with ``called_by``, its stats summed, its outputs routed along its
+        links, a stored finished one replayed on resume) except that it runs in the caller's task and
+        slot, under its own time limit within the caller's, and that its failure is the caller's to
+        handle (the result's ``error``) rather than the run's. Its input: the node's defaults, the last
+        values of its static links, then the arguments, only for the linked pins. Raises ``_Abort`` past
+        the node execution limit and ``CancelledError`` when the caller is cancelled or out of time.
+        """
+        ne = self._new_exec(sink)
+        ne.called_by = caller.id
+        statics = self._static_values.get(sink.id)
+        if statics:
+            ne.inputs.update(statics)
+        for pin in linked:
+            value = arguments.get(pin)
+            if value is not None:
+                ne.inputs[pin] = value
+        ne.queued_at = time.time()
+        if self._prepare(ne):
+            async with self._slot_lent(caller, sink):
+                await self._execute(ne)
+        return ToolResult(ne.id, list(ne.outputs), ne.error if ne.status == S.FAILED else None)
+
+    @contextlib.asynccontextmanager
+    async def _slot_lent(self, caller: NodeExec, sink: PlannedNode) -> AsyncIterator[None]:
+        """While a sub-graph tool runs, its child's nodes may use the caller's slot of the node limit:
+        holding it while they wait for one could deadlock a full process, as for agent nodes."""
+        if sink.block_type != BlockType.AGENT or caller.node.block_type == BlockType.AGENT:
+            yield
+            return
+        self.limiter.release()
+        try:
+            yield
+        finally:
+            await self.limiter.acquire()
+
     def _output(self, ne: NodeExec, name: str, value: Any) -> None:
         if name == "error":
             raise BlockError(str(value))
@@ -556,9 +602,13 @@ class GraphRun:
         validator = block.output_validators.get(name)
         if validator is not None:
             try:
-                value = validator.validate_python(value)
+                checked = validator.validate_python(value)
             except ValidationError as exc:
                 raise BlockError(f"output {name!r} has the wrong type: {exc.errors()[0]['msg']}") from None
+            # A whole number stays one on a float pin: JSON's "number" (AutoGPT checks outputs by
+            # JSON Schema, which does not turn 2 into 2.0).
+            if not (type(value) is int and type(checked) is float):
+                value = checked
         ne.outputs.append((name, value))
         if name == "output" and node.block_type == BlockType.OUTPUT:
             out_name = (ne.data or {}).get("name") or node.defaults.get("name")
@@ -576,7 +626,8 @@ class GraphRun:
                 self._deliver(r.sink, r.sink_name, selected, r.is_static)
 
     def _node_failed(self, ne: NodeExec, message: str) -> None:
-        """Store the error as the node's ``error`` output and route it; fail the run if unlinked."""
+        """Store the error as the node's ``error`` output and route it; fail the run if unlinked
+        (a tool call's failure goes back to its caller instead)."""
         ne.status = S.FAILED
         ne.error = message
         ne.outputs.append(("error", message))
@@ -585,7 +636,7 @@ class GraphRun:
             self._publish_node(EventType.NODE_EXECUTED, ne)
         if ne.node.error_linked:
             self._route(ne.node, "error", message)
-        else:
+        elif ne.called_by is None:
             self._abort_run(f"node {ne.node.id!r} ({ne.node.block.name}) failed: {message}", ne.node.id)
 
     def _abort_run(self, message: str, node_id: str | None) -> None:
@@ -611,7 +662,7 @@ class GraphRun:
             logger=log,
             services=self.services,
             credentials=spec.credentials,
-            tools=node_tools(ne.node),
+            tools=node_tools(ne.node, functools.partial(self._call_tool, ne)) if ne.node.selector_out else (),
             node_seq=ne.seq,
         )
         ne.stats = ctx.stats
@@ -645,7 +696,7 @@ class GraphRun:
         if ne.status == S.FAILED:
             if ne.node.error_linked:
                 self._route(ne.node, "error", ne.error)
-            else:
+            elif ne.called_by is None:
                 self._abort_run(f"node {ne.node.id!r} ({ne.node.block.name}) failed: {ne.error}", ne.node.id)
         return True
 
@@ -688,6 +739,8 @@ class GraphRun:
 
     def _publish_node(self, kind: EventType, ne: NodeExec) -> None:
         data: dict[str, Any] = {"seq": ne.seq, "block_name": ne.node.block.name}
+        if ne.called_by is not None:
+            data["called_by"] = ne.called_by
         if kind == EventType.NODE_EXECUTED:
             data.update(
                 inputs=ne.data,

@@ -40,6 +40,7 @@ class NodeExec:
 
     __slots__ = (
         "attempts",
+        "called_by",
         "data",
         "ended_at",
         "error",
@@ -75,6 +76,9 @@ class NodeExec:
         self.replayed = False
         self.stats: dict[str, float] | None = None
         """Numbers the block reported (tokens, cost) through ``RunContext.add_stats``."""
+        self.called_by: str | None = None
+        """The node execution that ran this one as a tool, inside its own run (agent mode); None for
+        node executions the data flow started."""
 
     def __repr__(self) -> str:
         return f"<NodeExec {self.node.id}#{self.seq} {self.status}>"

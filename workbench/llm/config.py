@@ -7,7 +7,10 @@ carry ``base_url`` and ``model``), or from the environment (:func:`config_from_e
   OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio, OpenRouter...);
 - ``OPENAI_API_KEY`` (+ ``OPENAI_BASE_URL``): OpenAI or a compatible endpoint;
 - ``ANTHROPIC_API_KEY`` (+ ``ANTHROPIC_BASE_URL``): Anthropic's Messages API;
-- ``WORKBENCH_LLM_MODEL``: the model used by AI blocks that leave their model at the default.
+- ``WORKBENCH_LLM_MODEL``: the model used by AI blocks that leave their model at the default;
+- ``WORKBENCH_LLM_CONTEXT_WINDOW``: the context window (tokens) of the environment's models, for
+  models the table in :mod:`.windows` does not know (a credential's secret may carry
+  ``context_window`` for its endpoint's models).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class ProviderConfig:
         policy: the SSRF guard applied to user-chosen base URLs (None: trusted).
         users_own: True when ``api_key`` and ``headers`` are the user's own (from their credential);
             False for the operator's (environment), which never go to an endpoint a user chose.
+        context_window: tokens the endpoint's models take in one call, when configured (a
+            credential's ``context_window``, ``WORKBENCH_LLM_CONTEXT_WINDOW``); None: by model name.
     """
 
     provider: str = "openai"
@@ -83,6 +88,7 @@ class ProviderConfig:
     loopback addresses are refused unless ``WORKBENCH_HTTP_ALLOW`` allows them. None for the
     operator's own configuration (environment), which is trusted."""
     users_own: bool = False
+    context_window: int | None = None
 
     def __repr__(self) -> str:  # never print the key
         key = "set" if self.api_key else "none"
@@ -133,7 +139,8 @@ class ProviderConfig:
 
     @classmethod
     def from_secret(cls, provider: str, secret: dict[str, object], policy: HttpPolicy) -> ProviderConfig:
-        """A config from a vault credential's secret: ``api_key``, optional ``base_url`` and ``model``.
+        """A config from a vault credential's secret: ``api_key``, optional ``base_url``, ``model`` and
+        ``context_window``.
 
         A user chose that base URL, so requests to it go through ``policy`` (the SSRF guard); the key
         is theirs (``users_own``)."""
@@ -147,7 +154,21 @@ class ProviderConfig:
             model=str(model) if model else None,
             policy=policy,
             users_own=True,
+            context_window=_window(secret.get("context_window"), "the credential's 'context_window'"),
         )
+
+
+def _window(value: object, where: str) -> int | None:
+    """A configured context window: a positive number of tokens, or None when not given."""
+    if value is None or value == "":
+        return None
+    try:
+        tokens = int(str(value))
+    except ValueError:
+        tokens = 0
+    if tokens <= 0:
+        raise ConfigError(f"{where} must be a positive number of tokens, got {value!r}")
+    return tokens
 
 
 def model_family(model: str) -> str:
@@ -163,6 +184,12 @@ def config_from_env(env: dict[str, str] | None = None, *, model: str | None = No
     Each key goes with its own endpoint only (``WORKBENCH_LLM_BASE_URL`` with ``WORKBENCH_LLM_API_KEY``).
     """
     env = dict(os.environ if env is None else env)
+    found = _env_config(env, model)
+    window = _window(env.get("WORKBENCH_LLM_CONTEXT_WINDOW"), "WORKBENCH_LLM_CONTEXT_WINDOW")
+    return found.with_(context_window=window) if found is not None and window else found
+
+
+def _env_config(env: dict[str, str], model: str | None) -> ProviderConfig | None:
     default_model = env.get("WORKBENCH_LLM_MODEL") or None
     anthropic_key = env.get("ANTHROPIC_API_KEY")
     anthropic = (

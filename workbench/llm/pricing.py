@@ -42,13 +42,17 @@ IMAGE_PRICES: dict[str, float] = {"dall-e-3": 0.04, "dall-e-2": 0.02, "gpt-image
 _SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 
 
+def base_model_name(name: str) -> str:
+    """``name`` without a date or ``-latest`` suffix (``gpt-4o-2024-08-06`` -> ``gpt-4o``)."""
+    return _SUFFIX.sub("", name)
+
+
 def price_of(model: str) -> tuple[float, float] | None:
     """(input, output) USD per million tokens of ``model``, or None when it is not in the table."""
     name = model.rsplit("/", 1)[-1].lower()
     if name in PRICES:
         return PRICES[name]
-    base = _SUFFIX.sub("", name)
-    return PRICES.get(base)
+    return PRICES.get(base_model_name(name))
 
 
 def cost_usd(model: str, input_tokens: int, output_tokens: int) -> float:

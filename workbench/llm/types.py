@@ -49,6 +49,11 @@ class ToolCall:
             "function": {"name": self.name, "arguments": self.arguments},
         }
 
+    def result_message(self, content: str) -> Message:
+        """The tool's answer to this call, to append after the assistant message that made it (the
+        Anthropic client sends it as a ``tool_result`` block)."""
+        return {"role": "tool", "tool_call_id": self.id, "content": content}
+
 
 @dataclass(slots=True)
 class ChatResponse:

@@ -11,12 +11,17 @@ connected to is checked). Redirects are followed here, one hop at a time, so eac
 for its scheme and connects through the guard again; httpx drops ``Authorization`` when a redirect
 leaves the origin. The body is streamed and reading stops past ``max_bytes``; the whole exchange runs
 under one deadline. Proxy variables of the environment are ignored (a proxy would connect for us).
+
+Headers that belong to some hosts only (a host-scoped credential) go through ``hop_headers``: a
+function of each hop's URL, asked again after every redirect; what it gave the previous hop is
+removed first, so a redirect to another host carries none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +37,8 @@ SCHEMES = ("http", "https")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 """Methods without effects (RFC 9110 9.2.1): no idempotency key is sent with them."""
+HopHeaders = Callable[[str], Mapping[str, str]]
+"""``hop_headers(url)``: extra headers for one hop of a request (the first one and each redirect)."""
 
 
 def with_idempotency_key(
@@ -144,12 +151,16 @@ class SafeClient:
         content: bytes | str | None = None,
         follow_redirects: bool = True,
         idempotency_key: str | None = None,
+        hop_headers: HopHeaders | None = None,
     ) -> HttpResult:
         """Send a request, follow redirects (each hop checked), read the body within the limits.
 
         ``idempotency_key`` (a block passes ``context.idempotency_key``) goes out as the
         ``Idempotency-Key`` header of a request with effects, unless ``headers`` has one: a server
         that deduplicates then applies a repeated attempt once (see :func:`with_idempotency_key`).
+
+        ``hop_headers`` adds headers per hop, given the hop's URL (see the module docstring); a
+        header the caller set in ``headers`` wins over one it gives.
         """
         method = method.upper()
         try:
@@ -167,7 +178,8 @@ class SafeClient:
             raise HttpError(f"{method} {url}: not a valid request: {exc}") from exc
         try:
             async with asyncio.timeout(self.policy.timeout):
-                return await self._exchange(request, follow_redirects)
+                own = frozenset(name.lower() for name in headers or {})
+                return await self._exchange(request, follow_redirects, hop_headers, own)
         except TimeoutError as exc:
             raise RequestTimeout(f"{method} {url} took longer than {self.policy.timeout:g} s") from exc
         except httpx.TimeoutException as exc:
@@ -175,9 +187,18 @@ class SafeClient:
         except httpx.HTTPError as exc:
             raise HttpError(f"{method} {url} failed: {exc or type(exc).__name__}") from exc
 
-    async def _exchange(self, request: httpx.Request, follow_redirects: bool) -> HttpResult:
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        follow_redirects: bool,
+        hop_headers: HopHeaders | None = None,
+        own: frozenset[str] = frozenset(),
+    ) -> HttpResult:
+        added: list[str] = []
         for _hop in range(self.policy.max_redirects + 1):
             _check_scheme(request.url)
+            if hop_headers is not None:
+                added = _set_hop_headers(request, hop_headers(str(request.url)), added, own)
             response = await self.client.send(request, stream=True)
             try:
                 if follow_redirects and response.next_request is not None:
@@ -190,6 +211,22 @@ class SafeClient:
         raise TooManyRedirects(
             f"{request.method} {request.url}: more than {self.policy.max_redirects} redirects"
         )
+
+
+def _set_hop_headers(
+    request: httpx.Request, headers: Mapping[str, str], previous: list[str], own: frozenset[str]
+) -> list[str]:
+    """Remove the ``previous`` hop's extra headers from ``request`` (a redirect copies them), then
+    add ``headers``, except those the caller named itself (``own``, lower case); returns the names
+    added."""
+    for name in previous:
+        request.headers.pop(name, None)
+    added = []
+    for name, value in headers.items():
+        if name.lower() not in own:
+            request.headers[name] = value
+            added.append(name)
+    return added
 
 
 def _check_scheme(url: httpx.URL) -> None:

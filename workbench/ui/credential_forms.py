@@ -8,7 +8,12 @@ The fields are the ones the consumers of the vault read at run time:
   ``base_url`` (as ``HOW_TO_CONFIGURE`` says), the named ones under their own name;
 - GitHub (``blocks/github.py``): ``api_key`` (a token), optional ``base_url`` (GitHub Enterprise);
 - PostgreSQL (``blocks/database.py``): a ``dsn``, or ``host``, ``port``, ``user``, ``password``,
-  ``database``, ``sslmode``.
+  ``database``, ``sslmode``;
+- Jina (``blocks/_jina.py``): ``api_key``, optional ``base_url`` (search) and ``reader_url``;
+  SearXNG (``blocks/_searxng.py``): ``base_url``;
+- host-scoped headers (``http``, type ``host_scoped``, ``SendAuthenticatedWebRequestBlock``): the
+  form's host and header fields make the secret ``{"host", "headers": {name: value}}``
+  (:mod:`workbench.net.hostscope`).
 
 Secret fields are password inputs; nothing of a stored secret is ever shown again (the vault lists
 metadata only).
@@ -18,9 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from workbench.errors import ConfigError, InputError
 from workbench.llm.config import DEFAULT_BASE_URLS, KEYLESS_PROVIDERS, ProviderConfig
+from workbench.net.hostscope import HostScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +57,12 @@ class ProviderForm:
     help: str
     check: Callable[[dict[str, str]], None] | None = field(default=None, compare=False)
     """Checks across fields of a filled secret (InputError naming the field)."""
+    build: Callable[[dict[str, str]], dict[str, Any]] | None = field(default=None, compare=False)
+    """Makes the stored secret of the checked fields, when it is not the fields themselves."""
 
-    def secret(self, values: Mapping[str, str]) -> dict[str, str]:
-        """The secret from the form's values: the filled fields, trimmed (secrets as typed);
-        InputError naming the first required field left empty."""
+    def secret(self, values: Mapping[str, str]) -> dict[str, Any]:
+        """The secret from the form's values: the filled fields, trimmed (secrets as typed), or what
+        :attr:`build` makes of them; InputError naming the first required field left empty."""
         secret: dict[str, str] = {}
         for spec in self.fields:
             raw = values.get(spec.key) or ""
@@ -64,7 +73,7 @@ class ProviderForm:
                 raise InputError(f"{spec.label}: required for {self.label}")
         if self.check is not None:
             self.check(secret)
-        return secret
+        return self.build(secret) if self.build is not None else secret
 
 
 def _check_llm(provider: str) -> Callable[[dict[str, str]], None]:
@@ -95,6 +104,31 @@ def _check_postgres(secret: dict[str, str]) -> None:
     port = secret.get("port")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         raise InputError(f"Port: {port!r} is not a port number")
+
+
+def _check_urls(*keys: str) -> Callable[[dict[str, str]], None]:
+    def check(secret: dict[str, str]) -> None:
+        for key in keys:
+            url = secret.get(key)
+            if url and not url.startswith(("http://", "https://")):
+                raise InputError(f"{key}: must start with https:// (or http://), got {url!r}")
+
+    return check
+
+
+def _host_scoped_secret(values: dict[str, str]) -> dict[str, Any]:
+    """``{"host", "headers"}`` from the host and header fields; InputError when it is not valid."""
+    headers: dict[str, str] = {}
+    for name_key, value_key in (("header_name", "header_value"), ("header2_name", "header2_value")):
+        name, value = values.get(name_key, ""), values.get(value_key, "")
+        if name and not value:
+            raise InputError(f"Header value: required for the header {name!r}")
+        if value and not name:
+            raise InputError("Header name: required for a header value")
+        if name:
+            headers[name] = value
+    scope = HostScope.from_secret({"host": values.get("host", ""), "headers": headers})  # or InputError
+    return {"host": scope.pattern, "headers": headers}
 
 
 NAMES = {
@@ -223,6 +257,46 @@ FORMS: tuple[ProviderForm, ...] = (
         ),
         "For the PostgreSQL blocks: a connection URL, or a host, user and password.",
         _check_postgres,
+    ),
+    ProviderForm(
+        "jina",
+        "Jina AI (web search, page reader)",
+        "jina",
+        "api_key",
+        (
+            SecretField(API_KEY, "API key", hidden=True, required=True, placeholder="jina_…"),
+            SecretField("base_url", "Search URL (optional)", placeholder="https://s.jina.ai"),
+            SecretField("reader_url", "Reader URL (optional)", placeholder="https://r.jina.ai"),
+        ),
+        "For SearchTheWebBlock (Jina Search) and ExtractWebsiteContentBlock (Jina Reader).",
+        _check_urls("base_url", "reader_url"),
+    ),
+    ProviderForm(
+        "searxng",
+        "SearXNG instance (web search)",
+        "searxng",
+        "api_key",
+        (SecretField("base_url", "Instance URL", required=True, placeholder="https://searx.example.org"),),
+        "For SearchTheWebBlock on your own SearXNG instance (its settings.yml must list json under "
+        "search.formats).",
+        _check_urls("base_url"),
+    ),
+    ProviderForm(
+        "http_host_scoped",
+        "Web request headers for one host",
+        "http",
+        "host_scoped",
+        (
+            SecretField("host", "Host", required=True, placeholder="api.example.com or *.example.com"),
+            SecretField("header_name", "Header name", required=True, placeholder="Authorization"),
+            SecretField("header_value", "Header value", hidden=True, required=True, placeholder="Bearer …"),
+            SecretField("header2_name", "Second header name (optional)", placeholder="X-API-Key"),
+            SecretField("header2_value", "Second header value", hidden=True),
+        ),
+        "For SendAuthenticatedWebRequestBlock: headers (an API key, a token) sent only to this host, or "
+        "with *.example.com to that domain and its subdomains; never to another host, not even on a "
+        "redirect.",
+        build=_host_scoped_secret,
     ),
 )
 """Every form, in the order the provider menu lists them."""
