@@ -105,6 +105,13 @@ async def test_new_inputs_feed_a_run(ewb: Workbench) -> None:
     assert jsonutil.normalize(picked) == {**SHEET, "iconUrl": None, "isFolder": None}
 
 
+async def test_a_text_that_is_no_drive_file_fails_its_input_node(ewb: Workbench) -> None:
+    inputs = {"day": "2025-01-02", "people": [], "sheet": "not a file"}
+    result = await ewb.executions.run(agent(), inputs, timeout=10)
+    assert result.status == "FAILED"
+    assert "input 'sheet' expects a Google Drive file" in (result.error or ""), result.error
+
+
 async def test_drive_input_takes_a_url_typed_in(ewb: Workbench) -> None:
     inputs = {"day": "2025-01-02", "people": [], "sheet": "https://drive.google.com/open?id=1DriveFileIdXyz"}
     result = await ewb.executions.run(agent(), inputs, timeout=10)
@@ -118,25 +125,25 @@ async def test_drive_input_takes_a_url_typed_in(ewb: Workbench) -> None:
     [
         (
             {"day": "19/03/2025"},
-            "node 'day' (AgentDateInputBlock) failed: invalid input: pin 'value': input 'day' expects a date "
+            "input 'day' (node 'day'): input 'day' expects a date "
             "in the form YYYY-MM-DD (e.g. 2025-03-19), got '19/03/2025'",
         ),
         (
             {"at": "8.15pm"},
-            "node 'at' (AgentTimeInputBlock) failed: invalid input: pin 'value': input 'at' expects a time in "
+            "input 'at' (node 'at'): input 'at' expects a time in "
             "the form HH:MM:SS or HH:MM, 24-hour (e.g. 09:30:00), got '8.15pm'",
         ),
-        ({"sheet": "not a file"}, "input 'sheet' expects a Google Drive file"),
-        ({"sheet": {"name": "no id"}}, """got '{"name": "no id"}' (id: Field required)"""),
+        ({"sheet": {"name": "no id"}}, "input 'sheet' expects a Google Drive file"),
+        ({"sheet": {"name": "no id"}}, "got {'name': 'no id'} (GoogleDriveFile.id: Field required)"),
     ],
 )
-async def test_a_bad_value_fails_naming_the_input_and_the_form(
+async def test_a_bad_value_is_refused_before_the_run_naming_the_input_and_the_form(
     ewb: Workbench, inputs: dict[str, Any], message: str
 ) -> None:
     good = {"day": "2025-03-19", "people": [], "sheet": SHEET}
-    result = await ewb.executions.run(agent(), {**good, **inputs}, timeout=10)
-    assert result.status == "FAILED"
-    assert message in (result.error or ""), result.error
+    with pytest.raises(InputError) as refused:
+        await ewb.executions.run(agent(), {**good, **inputs}, timeout=10)
+    assert message in str(refused.value), str(refused.value)
 
 
 async def test_a_missing_required_date_is_refused_before_the_run(ewb: Workbench) -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, get_origin
+from typing import Any, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core.core_schema import ErrorType
 
 from workbench.block import pins
 from workbench.block.base import Block, BlockType
@@ -78,7 +79,14 @@ def _adapter(annotation: Any) -> TypeAdapter[Any]:
     return TypeAdapter(annotation)
 
 
-def _check_default(block: Block, key: str, annotation: Any, value: Any, convertible: bool) -> None:
+def _check_default(
+    block: Block,
+    key: str,
+    annotation: Any,
+    value: Any,
+    convertible: bool,
+    defaults: dict[str, Any] | None = None,
+) -> None:
     """Raise ValidationError when ``value`` is not what pin ``key`` takes when the block runs.
 
     The pin's type is checked first (fast, cached per type). A value it refuses gets a second chance
@@ -95,7 +103,39 @@ def _check_default(block: Block, key: str, annotation: Any, value: Any, converti
         if convertible and container and needs_conversion(value, annotation):
             value = convert(value, annotation)
     model = block.Input
-    model.__pydantic_validator__.validate_assignment(model.model_construct(), key, value)
+    model.__pydantic_validator__.validate_assignment(model.model_construct(**(defaults or {})), key, value)
+
+
+_PYDANTIC_ERROR_TYPES = frozenset(get_args(ErrorType))
+
+
+def pin_value_problem(
+    block: Block, key: str, value: Any, defaults: dict[str, Any] | None = None
+) -> str | None:
+    """Why ``value`` cannot go to input pin ``key`` of ``block`` (None when it can, or is not checked).
+
+    The same check as a node's defaults get (:func:`validate_graph`), for a run's inputs: a bad date
+    is refused when the run is asked for, not when its input node runs. ``defaults`` are the node's
+    other inputs, which the block's own validators may use (an input's ``name``); the block's own
+    message is kept when it has one."""
+    pin = block.input_pins.get(key)
+    if pin is None or value is None or pin.annotation is Any:
+        return None
+    expected = f"expected {_type_name(pin.annotation)}, got {type(value).__name__} {_short(value)}"
+    try:
+        _check_default(block, key, pin.annotation, value, pin.convertible, defaults)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "value_error":
+            return str(error.get("ctx", {}).get("error") or error["msg"])
+        if error["type"] not in _PYDANTIC_ERROR_TYPES:  # the block's own error: its message says it all
+            return str(error["msg"])
+        return f"{expected} ({error['msg']})"
+    except (ValueError, TypeError) as exc:
+        return f"{expected} ({exc})"
+    except Exception:  # annotations pydantic cannot build a validator for are not checked
+        return None
+    return None
 
 
 def _type_name(annotation: Any) -> str:

@@ -25,6 +25,7 @@ from workbench.engine.run import RunSpec
 from workbench.engine.state import fast_uuid
 from workbench.errors import ConflictError, InputError, NotFoundError
 from workbench.graph.model import Graph
+from workbench.graph.validate import pin_value_problem
 from workbench.runtime.bus import EventBus
 from workbench.runtime.events import ExecutionEvent
 from workbench.runtime.queue import ExecutionQueue, Job, LocalQueue
@@ -44,7 +45,8 @@ FINISH_SHARE = 0.75
 
 
 def check_inputs(plan: Plan, inputs: Mapping[str, Any]) -> None:
-    """Refuse unknown input names and missing required inputs, naming them and the valid ones."""
+    """Refuse unknown input names, missing required inputs and values an input cannot take (a date
+    input given "19/03/2025"), naming them, their nodes and the valid ones."""
     schema = plan.input_schema()
     known = schema["properties"]
     unknown = [k for k in inputs if k not in known]
@@ -58,6 +60,12 @@ def check_inputs(plan: Plan, inputs: Mapping[str, Any]) -> None:
         problems.append(
             "missing required input(s): " + ", ".join(f"{k!r} (node {where.get(k)!r})" for k in missing)
         )
+    for node in plan.input_nodes:
+        name = node.defaults.get("name")
+        if name in inputs and name not in unknown:
+            problem = pin_value_problem(node.block, "value", inputs[name], node.defaults)
+            if problem:
+                problems.append(f"input {name!r} (node {node.id!r}): {problem}")
     if problems:
         raise InputError("; ".join(problems))
 
