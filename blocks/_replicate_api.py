@@ -21,17 +21,20 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from blocks._vendor_http import (
     VendorAccess,
-    file_name,
     keep_media,
+    media_type,
+    request,
     status_error,
     unreachable,
     vendor_access,
 )
+from workbench.block import Block, BlockCategory, BlockOutput
+from workbench.block.base import get_context
 from workbench.block.context import RunContext
 from workbench.errors import BlockError, RetryableError
 
@@ -183,14 +186,16 @@ class ReplicateApi:
             ceiling = max(1, min(MAX_WAIT, int(context.settings.http_timeout) - 1))
             headers["Prefer"] = f"wait={max(1, min(wait, ceiling))}"
         what = f"creating a prediction of {model}"
-        try:
-            result = await http.request(
-                "POST", url, json=body, headers=headers, idempotency_key=context.idempotency_key
-            )
-        except BlockError as exc:
-            raise unreachable(self.access, exc, what) from exc
-        if result.status_code >= 300:
-            raise status_error(self.access, result, what)
+        result = await request(
+            self.access,
+            http,
+            "POST",
+            url,
+            what,
+            json=body,
+            headers=headers,
+            idempotency_key=context.idempotency_key,
+        )
         return Prediction.from_json(_json(result))
 
     def _url(self, prediction: Prediction, kind: str) -> str:
@@ -274,8 +279,52 @@ async def replicate_api(
     return ReplicateApi(access, poll)
 
 
-async def keep_output(api: ReplicateApi, value: str, *, fallback: str, content_type: str) -> str:
-    """Keep a prediction's output file in the file store; its ``workspace://`` reference."""
-    return await keep_media(
-        api.access, value, name=file_name(value, fallback), content_type=content_type, headers=api.headers
-    )
+class ReplicateMediaBlock(Block):
+    """What a block that runs one Replicate model and keeps the file it makes shares: a subclass says
+    what to run (:meth:`prediction`) and how the kept file is named and typed.
+
+    It yields ``result``, the output's URL (Replicate's, which expires; a data: URI is no URL worth
+    passing on, so the stored copy stands in for it), and ``file``, the ``workspace://`` copy.
+    """
+
+    categories = (BlockCategory.AI, BlockCategory.MULTIMEDIA)
+    max_retries = 2
+    poll: ClassVar[PollPolicy] = PollPolicy()
+    """How often the running prediction is polled."""
+    file_stem: ClassVar[str] = "output"
+    """The kept file's name before the extension, when the output's URL gives none."""
+    default_type: ClassVar[str] = "application/octet-stream"
+    """The kept file's media type when its format is none of :data:`~blocks._vendor_http.MEDIA_TYPES`."""
+
+    def prediction(self, input_data: Any) -> tuple[str, dict[str, Any], str]:
+        """The model to run (``owner/name`` or ``owner/name:version``), its input and the output's
+        file format."""
+        raise NotImplementedError(f"block {self.name} does not say what to run")
+
+    async def connect(self, context: RunContext, credentials: Any) -> ReplicateApi:
+        """The Replicate API for the run's credential."""
+        return await replicate_api(context, credentials, self.poll)
+
+    async def run_model(self, api: ReplicateApi, model: str, model_input: dict[str, Any]) -> str:
+        """Run the prediction; the first output file's URL (or data: URI)."""
+        prediction = await api.run(model, model_input)
+        return first_output(prediction, model)
+
+    async def keep_file(self, api: ReplicateApi, url: str, file_format: str) -> str:
+        """Keep the output file in the file store; its workspace:// reference."""
+        return await keep_media(
+            api.access,
+            url,
+            fallback=f"{self.file_stem}.{file_format}",
+            content_type=media_type(file_format, self.default_type),
+            headers=api.headers,
+        )
+
+    async def run(self, input_data: Any, **kwargs: Any) -> BlockOutput:
+        context = get_context(kwargs)
+        model, model_input, file_format = self.prediction(input_data)
+        api = await self.connect(context, input_data.credentials)
+        url = await self.run_model(api, model, model_input)
+        ref = await self.keep_file(api, url, file_format)
+        yield "result", url if url.startswith(("http://", "https://")) else ref
+        yield "file", ref

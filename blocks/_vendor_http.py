@@ -149,28 +149,37 @@ def unreachable(access: VendorAccess, exc: Exception, what: str) -> BlockError:
     return RetryableError(f"{access.vendor} {kind} while {what}: {exc}")
 
 
+async def request(
+    access: VendorAccess, http: SafeClient, method: str, url: str, what: str, **kwargs: Any
+) -> HttpResult:
+    """``http.request(method, url, **kwargs)`` for ``what``, answered with a 2xx; no answer is
+    :func:`unreachable`'s error, another status :func:`status_error`'s."""
+    try:
+        result = await http.request(method, url, **kwargs)
+    except BlockError as exc:
+        raise unreachable(access, exc, what) from exc
+    if result.status_code >= 300:
+        raise status_error(access, result, what)
+    return result
+
+
 async def keep_media(
-    access: VendorAccess, value: str, *, name: str, content_type: str, headers: dict[str, str]
+    access: VendorAccess, value: str, *, fallback: str, content_type: str, headers: dict[str, str]
 ) -> str:
     """Keep a file the vendor produced in the file store; its ``workspace://`` reference.
 
-    ``value`` is the vendor's URL or data: URI. A file served by the API's own host is fetched here,
-    with the vendor's ``headers`` (its files may need the key) and the API's guard policy; any other URL
-    is left to :func:`workbench.files.store_media`, which fetches it without our key.
+    ``value`` is the vendor's URL or data: URI; the file is named as :func:`file_name` says, else
+    ``fallback``. A file served by the API's own host is fetched here, with the vendor's ``headers``
+    (its files may need the key) and the API's guard policy; any other URL is left to
+    :func:`workbench.files.store_media`, which fetches it without our key.
     """
     from workbench.files import store_media
 
     data: str | bytes = value
     if value.startswith(("http://", "https://")) and access.same_origin(value):
-        what = f"downloading {value}"
         async with access.client(headers) as http:
-            try:
-                result = await http.request("GET", value)
-            except BlockError as exc:
-                raise unreachable(access, exc, what) from exc
-        if result.status_code >= 300:
-            raise status_error(access, result, what)
-        data = result.content
+            data = (await request(access, http, "GET", value, f"downloading {value}")).content
+    name = file_name(value, fallback)
     return await store_media(access.context, data, name=name, content_type=content_type)
 
 

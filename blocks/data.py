@@ -667,20 +667,30 @@ def _check_lists(lists: Iterable[Any]) -> str | None:
     return None
 
 
-def _identity(value: Any) -> Hashable:
-    """A hashable structural key that tells types apart (``True`` vs ``1``, ``{}`` vs ``[]``).
+def structural_key(value: Any, *, by_type: bool) -> Hashable:
+    """A hashable key of ``value``'s structure, the same for equal values.
+
+    With ``by_type``, values of different types differ (``True`` vs ``1``, ``1`` vs ``1.0``, ``{}`` vs
+    ``[]``, a list vs a tuple); without, values match by equality (``1`` and ``1.0``, a list and a
+    tuple), except that booleans only match booleans.
 
     Raises:
         TypeError: ``value`` holds an unhashable leaf.
     """
+
+    def key(part: Any) -> Hashable:
+        return structural_key(part, by_type=by_type)
+
     if isinstance(value, dict):
-        return (dict, frozenset((_identity(k), _identity(v)) for k, v in value.items()))
+        return (dict if by_type else "dict", frozenset((key(k), key(v)) for k, v in value.items()))
     if isinstance(value, builtins.list | tuple):
-        return (type(value), tuple(_identity(v) for v in value))
+        return (type(value) if by_type else "list", tuple(key(v) for v in value))
     if isinstance(value, set | frozenset):
-        return (type(value), frozenset(_identity(v) for v in value))
+        return (type(value) if by_type else "set", frozenset(key(v) for v in value))
     hash(value)
-    return (type(value), value)
+    if by_type:
+        return (type(value), value)
+    return ("bool" if isinstance(value, bool) else "value", value)
 
 
 def _deduplicate(items: Iterable[Any]) -> builtins.list[Any]:
@@ -690,7 +700,7 @@ def _deduplicate(items: Iterable[Any]) -> builtins.list[Any]:
     out = []
     for item in items:
         try:
-            key = _identity(item)
+            key = structural_key(item, by_type=True)
         except TypeError:
             if any(type(other) is type(item) and other == item for other in unhashable):
                 continue

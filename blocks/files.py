@@ -8,7 +8,8 @@ is what to pass along (it is small, and the file stays the user's own).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -34,7 +35,33 @@ async def as_data_uri(context: RunContext, value: str) -> str:
     return (await read_media(context, value)).data_uri()
 
 
-class FileStoreBlock(Block):
+def _base_64_pin() -> Any:
+    """The ``base_64`` input pin of the blocks that output a file."""
+    return Field(
+        default=False,
+        title="Produce Base64 Output",
+        description="Output the content as a base64 data: URI instead of a reference (not "
+        "recommended: a reference passes between blocks just as well).",
+        json_schema_extra={"advanced": True},
+    )
+
+
+class _KeepsFiles:
+    """What the blocks that output a file share: the file kept in the store (its reference) or, with
+    ``base_64``, its content."""
+
+    test_mock: ClassVar[dict[str, Callable[..., Any]] | None] = {"keep": lambda _ctx, _value: _SELFTEST_REF}
+
+    async def keep(self, context: RunContext, value: str) -> str:
+        """Store the file (the self-test replaces this: it runs without a file store)."""
+        return await keep_file(context, value)
+
+    async def file_out(self, context: RunContext, value: str, base_64: bool) -> str:
+        """``value`` as a data: URI with ``base_64``, else kept in the store: its reference."""
+        return await as_data_uri(context, value) if base_64 else await self.keep(context, value)
+
+
+class FileStoreBlock(_KeepsFiles, Block):
     """Keeps a file in the user's file store and outputs its reference (or its content)."""
 
     id = "cbb50872-625b-42f0-8203-a2ae78242d8a"
@@ -51,13 +78,7 @@ class FileStoreBlock(Block):
             description="The file to store: a URL, a data: URI, or a workspace:// reference.",
             json_schema_extra=FILE_FORMAT,
         )
-        base_64: bool = Field(
-            default=False,
-            title="Produce Base64 Output",
-            description="Output the content as a base64 data: URI instead of a reference (not "
-            "recommended: a reference passes between blocks just as well).",
-            json_schema_extra={"advanced": True},
-        )
+        base_64: bool = _base_64_pin()
 
     class Output(BlockSchema):
         file_out: str = Field(
@@ -75,18 +96,9 @@ class FileStoreBlock(Block):
         ("file_out", "data:text/plain;base64,SGVsbG8gV29ybGQ="),
         ("file_out", "data:text/plain;base64,SGkgdGhlcmU="),
     ]
-    test_mock = {"keep": lambda _ctx, _value: _SELFTEST_REF}
-
-    async def keep(self, context: RunContext, value: str) -> str:
-        """Store the file (the self-test replaces this: it runs without a file store)."""
-        return await keep_file(context, value)
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
-        ctx = get_context(kwargs)
-        if input_data.base_64:
-            yield "file_out", await as_data_uri(ctx, input_data.file_in)
-        else:
-            yield "file_out", await self.keep(ctx, input_data.file_in)
+        yield "file_out", await self.file_out(get_context(kwargs), input_data.file_in, input_data.base_64)
 
 
 def _chunks(text: str, size: int) -> list[str]:
@@ -181,7 +193,7 @@ class FileReadBlock(Block):
             yield "content", chunk
 
 
-class AgentFileInputBlock(AgentInputBlock):
+class AgentFileInputBlock(_KeepsFiles, AgentInputBlock):
     """A graph input whose value is a file: it is kept in the file store and its reference passed on."""
 
     id = "95ead23f-8283-4654-aef3-10c053b74a31"
@@ -199,13 +211,7 @@ class AgentFileInputBlock(AgentInputBlock):
             "a URL.",
             json_schema_extra=FILE_FORMAT,
         )
-        base_64: bool = Field(
-            default=False,
-            title="Produce Base64 Output",
-            description="Output the content as a base64 data: URI instead of a reference (not "
-            "recommended: a reference passes between blocks just as well).",
-            json_schema_extra={"advanced": True},
-        )
+        base_64: bool = _base_64_pin()
 
     class Output(BlockSchema):
         result: str = Field(description="File reference/path result.", json_schema_extra=FILE_FORMAT)
@@ -223,17 +229,7 @@ class AgentFileInputBlock(AgentInputBlock):
         ("result", str),
         ("result", "data:image/png;base64,MQ=="),
     ]
-    test_mock = {"keep": lambda _ctx, _value: _SELFTEST_REF}
-
-    async def keep(self, context: RunContext, value: str) -> str:
-        """Store the file (the self-test replaces this: it runs without a file store)."""
-        return await keep_file(context, value)
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
-        if not input_data.value:
-            return
-        ctx = get_context(kwargs)
-        if input_data.base_64:
-            yield "result", await as_data_uri(ctx, input_data.value)
-        else:
-            yield "result", await self.keep(ctx, input_data.value)
+        if input_data.value:
+            yield "result", await self.file_out(get_context(kwargs), input_data.value, input_data.base_64)

@@ -20,14 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from blocks._vendor_http import (
-    VendorAccess,
-    file_name,
-    keep_media,
-    status_error,
-    unreachable,
-    vendor_access,
-)
+from blocks._vendor_http import VendorAccess, keep_media, request, vendor_access
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.block.context import RunContext
@@ -161,43 +154,33 @@ class IdeogramApi:
     async def generate(self, data: IdeogramModelBlock.Input) -> str:
         """Generate one image; its URL."""
         path, body = self.request_for(data)
+        what = f"generating an image with {data.ideogram_model_name.value}"
         async with self.access.client(self.headers) as http:
-            what = f"generating an image with {data.ideogram_model_name.value}"
-            try:
-                result = await http.request("POST", self.access.base_url + path, json=body)
-            except BlockError as exc:
-                raise unreachable(self.access, exc, what) from exc
-        return _image_url(self.access, result, what)
+            result = await request(self.access, http, "POST", self.access.base_url + path, what, json=body)
+        return _image_url(result, what)
 
     async def upscale(self, image_url: str) -> str:
         """Upscale the image at ``image_url``; the new image's URL."""
-        what = "downloading the image to upscale"
         # the key goes only to the API's own host: an image elsewhere is fetched without it
         own = self.access.same_origin(image_url)
         async with self.access.client(self.headers if own else {"User-Agent": "agent-workbench"}) as http:
-            try:
-                image = await http.request("GET", image_url)
-            except BlockError as exc:
-                raise unreachable(self.access, exc, what) from exc
-        if image.status_code >= 300:
-            raise status_error(self.access, image, what)
+            image = await request(self.access, http, "GET", image_url, "downloading the image to upscale")
+        what = "upscaling the image"
         async with self.access.client(self.headers) as http:
-            what = "upscaling the image"
-            try:
-                result = await http.request(
-                    "POST",
-                    f"{self.access.base_url}/upscale",
-                    data={"image_request": json.dumps({})},
-                    files={"image_file": ("image.png", image.content, "image/png")},
-                )
-            except BlockError as exc:
-                raise unreachable(self.access, exc, what) from exc
-        return _image_url(self.access, result, what)
+            result = await request(
+                self.access,
+                http,
+                "POST",
+                f"{self.access.base_url}/upscale",
+                what,
+                data={"image_request": json.dumps({})},
+                files={"image_file": ("image.png", image.content, "image/png")},
+            )
+        return _image_url(result, what)
 
 
-def _image_url(access: VendorAccess, result: Any, what: str) -> str:
-    if result.status_code >= 300:
-        raise status_error(access, result, what)
+def _image_url(result: Any, what: str) -> str:
+    """The URL of the first image of Ideogram's (2xx) answer to ``what``."""
     try:
         items = result.json().get("data") or []
     except (BlockError, AttributeError) as exc:
@@ -316,11 +299,7 @@ class IdeogramModelBlock(Block):
     async def keep_image(self, api: IdeogramApi, url: str) -> str:
         """Keep the image in the file store; its workspace:// reference."""
         return await keep_media(
-            api.access,
-            url,
-            name=file_name(url, "ideogram.png"),
-            content_type="image/png",
-            headers=api.headers,
+            api.access, url, fallback="ideogram.png", content_type="image/png", headers=api.headers
         )
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:

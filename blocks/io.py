@@ -167,6 +167,19 @@ def _input_error(
     )
 
 
+def _value_form(form: str, *, with_cause: bool = False) -> Any:
+    """A wrap validator of the ``value`` pin: a value that fails its type is :func:`_input_error`'s
+    error, saying ``form`` (and, ``with_cause``, which part is wrong)."""
+
+    def check(cls: type, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            raise _input_error(info, form, value, exc if with_cause else None) from None
+
+    return field_validator("value", mode="wrap")(classmethod(check))
+
+
 def _only_value_schema(schema: dict[str, Any], **typed: Any) -> dict[str, Any]:
     """``schema`` with its type keywords (``anyOf``, ``type``, ``format``...) replaced by ``typed``."""
     kept = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf", "type", "format", "items", "$ref")}
@@ -192,13 +205,7 @@ class AgentDateInputBlock(AgentInputBlock):
             default=None, description="Date input (YYYY-MM-DD).", json_schema_extra={"format": "date"}
         )
 
-        @field_validator("value", mode="wrap")
-        @classmethod
-        def _date(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-            try:
-                return handler(value)
-            except ValidationError:
-                raise _input_error(info, DATE_FORM, value) from None
+        _date = _value_form(DATE_FORM)
 
     class Output(BlockSchema):
         result: date = Field(description="Date result.")
@@ -235,13 +242,7 @@ class AgentTimeInputBlock(AgentInputBlock):
             default=None, description="Time input (HH:MM:SS).", json_schema_extra={"format": "time"}
         )
 
-        @field_validator("value", mode="wrap")
-        @classmethod
-        def _time(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-            try:
-                return handler(value)
-            except ValidationError:
-                raise _input_error(info, TIME_FORM, value) from None
+        _time = _value_form(TIME_FORM)
 
     class Output(BlockSchema):
         result: time = Field(description="Time result.")
@@ -286,13 +287,7 @@ class AgentTableInputBlock(AgentInputBlock):
             default_factory=lambda: list(DEFAULT_COLUMNS), description="The table's column headers."
         )
 
-        @field_validator("value", mode="wrap")
-        @classmethod
-        def _table(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
-            try:
-                return handler(value)
-            except ValidationError as exc:
-                raise _input_error(info, TABLE_FORM, value, exc) from None
+        _table = _value_form(TABLE_FORM, with_cause=True)
 
     class Output(BlockSchema):
         result: list[dict[str, Any]] = Field(description="The table rows, as dictionaries keyed by header.")

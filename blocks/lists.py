@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from blocks.data import _check_lists, _skip_none_lists
+from blocks.data import _check_lists, _skip_none_lists, structural_key
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 
 # ---- replace, is empty ----------------------------------------------------------------------------
@@ -304,24 +304,6 @@ class InterleaveListsBlock(Block):
 # ---- difference, intersection -----------------------------------------------------------------------
 
 
-def _equality_key(value: Any) -> Hashable:
-    """A hashable key equal for values that are equal (``1`` and ``1.0``), booleans apart.
-
-    Raises:
-        TypeError: ``value`` holds an unhashable leaf.
-    """
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, dict):
-        return ("dict", frozenset((_equality_key(k), _equality_key(v)) for k, v in value.items()))
-    if isinstance(value, builtins.list | tuple):
-        return ("list", tuple(_equality_key(v) for v in value))
-    if isinstance(value, set | frozenset):
-        return ("set", frozenset(_equality_key(v) for v in value))
-    hash(value)
-    return ("value", value)
-
-
 def _equal(left: Any, right: Any) -> bool:
     """``left == right`` with booleans only equal to booleans; an equality that raises is False."""
     if isinstance(left, bool) != isinstance(right, bool):
@@ -346,13 +328,13 @@ class _Members:
         """Remember ``item``."""
         self._all.append(item)
         try:
-            self._keys.add(_equality_key(item))
+            self._keys.add(structural_key(item, by_type=False))
         except TypeError:
             self._unhashable.append(item)
 
     def __contains__(self, item: Any) -> bool:
         try:
-            key = _equality_key(item)
+            key = structural_key(item, by_type=False)
         except TypeError:
             return any(_equal(item, other) for other in self._all)
         return key in self._keys or any(_equal(item, other) for other in self._unhashable)

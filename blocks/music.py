@@ -13,16 +13,13 @@ are retried by the engine (``max_retries``), so a failed prediction is not run a
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
-from blocks._replicate_api import PollPolicy, ReplicateApi, first_output, keep_output, replicate_api
-from blocks._vendor_http import media_type
+from blocks._replicate_api import ReplicateMediaBlock
 from blocks.replicate import REPLICATE_CREDENTIALS_HELP
-from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
-from workbench.block.base import get_context
-from workbench.block.context import RunContext
+from workbench.block import BlockSchema
 
 MUSICGEN = "meta/musicgen:671ac645ce5e552cc63a54a2bbff63fcf798043055d2dac5fc9e36a837eedcfb"
 """The MusicGen version AutoGPT runs."""
@@ -52,7 +49,7 @@ class NormalizationStrategy(enum.StrEnum):
     RMS = "rms"
 
 
-class AIMusicGeneratorBlock(Block):
+class AIMusicGeneratorBlock(ReplicateMediaBlock):
     """Generates music with MusicGen on Replicate; the vendor's URL and our stored copy."""
 
     id = "44f6c8ad-d75c-4ae1-8209-aad1c0326928"
@@ -62,11 +59,9 @@ class AIMusicGeneratorBlock(Block):
         "file store (workspace://...). API root: the credential's base_url, else "
         "WORKBENCH_REPLICATE_BASE_URL, else api.replicate.com."
     )
-    categories = (BlockCategory.AI, BlockCategory.MULTIMEDIA)
-    max_retries = 2
-    poll: ClassVar[PollPolicy] = PollPolicy()
-    """How often the running prediction is polled."""
     retry_backoff = 5.0
+    file_stem = "music"
+    default_type = "audio/wav"
 
     class Input(BlockSchema):
         credentials: Any = Field(default=None, description=REPLICATE_CREDENTIALS_HELP)
@@ -124,27 +119,12 @@ class AIMusicGeneratorBlock(Block):
     ]
     test_mock = {
         "connect": lambda context, credentials: None,
-        "run_model": lambda api, model_input: "https://replicate.com/output/generated-audio-url.wav",
-        "keep_audio": lambda api, url, audio_format: "workspace://test-music",
+        "run_model": lambda api, model, model_input: "https://replicate.com/output/generated-audio-url.wav",
+        "keep_file": lambda api, url, file_format: "workspace://test-music",
     }
 
-    async def connect(self, context: RunContext, credentials: Any) -> ReplicateApi:
-        """The Replicate API for the run's credential."""
-        return await replicate_api(context, credentials, self.poll)
-
-    async def run_model(self, api: ReplicateApi, model_input: dict[str, Any]) -> str:
-        """Run MusicGen; the audio file's URL (or data: URI)."""
-        prediction = await api.run(MUSICGEN, model_input)
-        return first_output(prediction, MUSICGEN)
-
-    async def keep_audio(self, api: ReplicateApi, url: str, audio_format: str) -> str:
-        """Keep the audio in the file store; its workspace:// reference."""
-        return await keep_output(
-            api, url, fallback=f"music.{audio_format}", content_type=media_type(audio_format, "audio/wav")
-        )
-
-    async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
-        context = get_context(kwargs)
+    def prediction(self, input_data: Input) -> tuple[str, dict[str, Any], str]:
+        """MusicGen's version, the pins as its input, the audio format."""
         model_input = {
             "prompt": input_data.prompt,
             "music_gen_model_version": input_data.music_gen_model_version.value,
@@ -156,8 +136,4 @@ class AIMusicGeneratorBlock(Block):
             "output_format": input_data.output_format.value,
             "normalization_strategy": input_data.normalization_strategy.value,
         }
-        api = await self.connect(context, input_data.credentials)
-        url = await self.run_model(api, model_input)
-        ref = await self.keep_audio(api, url, input_data.output_format.value)
-        yield "result", url if url.startswith(("http://", "https://")) else ref
-        yield "file", ref
+        return MUSICGEN, model_input, input_data.output_format.value

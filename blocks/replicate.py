@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import enum
 import secrets
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import Field
 
-from blocks._replicate_api import PollPolicy, ReplicateApi, first_output, keep_output, replicate_api
-from blocks._vendor_http import media_type
-from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
-from workbench.block.base import get_context
-from workbench.block.context import RunContext
+from blocks._replicate_api import ReplicateMediaBlock
+from workbench.block import BlockSchema
 
 REPLICATE_CREDENTIALS_HELP = (
     "The 'replicate' credential ({id, provider, type} or an id; its secret holds api_key, the API "
@@ -51,7 +48,7 @@ class ImageType(enum.StrEnum):
     PNG = "png"
 
 
-class ReplicateFluxAdvancedModelBlock(Block):
+class ReplicateFluxAdvancedModelBlock(ReplicateMediaBlock):
     """Runs a Flux model on Replicate; the vendor's URL and our stored copy."""
 
     id = "90f8c45e-e983-4644-aa0b-b4ebe2f531bc"
@@ -61,11 +58,9 @@ class ReplicateFluxAdvancedModelBlock(Block):
         "'file' the image kept in your file store (workspace://...). API root: the credential's "
         "base_url, else WORKBENCH_REPLICATE_BASE_URL, else api.replicate.com."
     )
-    categories = (BlockCategory.AI, BlockCategory.MULTIMEDIA)
-    max_retries = 2
-    poll: ClassVar[PollPolicy] = PollPolicy()
-    """How often the running prediction is polled."""
     retry_backoff = 2.0
+    file_stem = "flux"
+    default_type = "image/webp"
 
     class Input(BlockSchema):
         credentials: Any = Field(default=None, description=REPLICATE_CREDENTIALS_HELP)
@@ -129,26 +124,11 @@ class ReplicateFluxAdvancedModelBlock(Block):
     test_mock = {
         "connect": lambda context, credentials: None,
         "run_model": lambda api, model, model_input: "https://replicate.com/output/generated-image-url.jpg",
-        "keep_image": lambda api, url, image_format: "workspace://test-flux-image",
+        "keep_file": lambda api, url, file_format: "workspace://test-flux-image",
     }
 
-    async def connect(self, context: RunContext, credentials: Any) -> ReplicateApi:
-        """The Replicate API for the run's credential."""
-        return await replicate_api(context, credentials, self.poll)
-
-    async def run_model(self, api: ReplicateApi, model: str, model_input: dict[str, Any]) -> str:
-        """Run the prediction; the first output file's URL (or data: URI)."""
-        prediction = await api.run(model, model_input)
-        return first_output(prediction, model)
-
-    async def keep_image(self, api: ReplicateApi, url: str, image_format: str) -> str:
-        """Keep the image in the file store; its workspace:// reference."""
-        return await keep_output(
-            api, url, fallback=f"flux.{image_format}", content_type=media_type(image_format, "image/webp")
-        )
-
-    async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
-        context = get_context(kwargs)
+    def prediction(self, input_data: Input) -> tuple[str, dict[str, Any], str]:
+        """The chosen Flux model, the pins as its input (a random seed when none), the image format."""
         seed = input_data.seed if input_data.seed is not None else secrets.randbits(32)
         model = input_data.replicate_model_name.api_name
         model_input = {
@@ -162,9 +142,4 @@ class ReplicateFluxAdvancedModelBlock(Block):
             "output_quality": input_data.output_quality,
             "safety_tolerance": input_data.safety_tolerance,
         }
-        api = await self.connect(context, input_data.credentials)
-        url = await self.run_model(api, model, model_input)
-        ref = await self.keep_image(api, url, input_data.output_format.value)
-        # a data: URI is no URL worth passing on: then the stored copy stands in for it
-        yield "result", url if url.startswith(("http://", "https://")) else ref
-        yield "file", ref
+        return model, model_input, input_data.output_format.value

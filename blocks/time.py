@@ -170,7 +170,8 @@ def _iso_timespec(include_microseconds: bool) -> str:
 
 def _recent(pattern: str, tz: str = "UTC", days_ago: int = 0) -> set[str]:
     now = datetime.now(ZoneInfo(tz)) - timedelta(days=days_ago)
-    return {(now - timedelta(seconds=s)).strftime(pattern) for s in (0, 60, 120)}
+    # Every second of the last three minutes: the check may run a while after the block did.
+    return {(now - timedelta(seconds=s)).strftime(pattern) for s in range(181)}
 
 
 def _is_recent(pattern: str, tz: str = "UTC", days_ago: int = 0) -> Any:

@@ -14,8 +14,7 @@ from urllib.parse import quote
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import UploadFile
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.types import Message
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import ErrorOut, Page
+from server.uploads import body_type, form_with_file
 from workbench.files import FileRecord, FileTooLarge
 from workbench.services.files import FileService
 
@@ -96,17 +96,10 @@ def _limit_body(request: Request[Any, Any, Any], max_bytes: int) -> None:
 
 async def _upload(request: Request[Any, Any, Any], max_bytes: int) -> tuple[bytes, str, str]:
     """The uploaded file's bytes, name and declared type (``""`` when the client declared none)."""
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if kind != "multipart/form-data":
+    if body_type(request) != "multipart/form-data":
         raise HTTPException(status_code=415, detail="upload a file as multipart/form-data (field 'file')")
     _limit_body(request, max_bytes)
-    form = await request.form()
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ValidationException(
-            detail="the request is not valid",
-            extra=[{"key": "file", "message": "a multipart upload needs a file field named 'file'"}],
-        )
+    form, upload = await form_with_file(request)
     data = await upload.read()
     name = form.get("name") if isinstance(form.get("name"), str) else ""
     declared = form.get("content_type") if isinstance(form.get("content_type"), str) else ""

@@ -10,7 +10,6 @@ from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
@@ -19,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from server.deps import caller, errors, workbench_of
 from server.schemas import Body, ErrorOut, Page
+from server.uploads import body_type, form_with_file
 from workbench.knowledge import KnowledgeInputError, KnowledgeService, hit_to_dict
 from workbench.knowledge.chunking import (
     DEFAULT_CHUNK_OVERLAP,
@@ -211,12 +211,9 @@ def _service(request: Request[Any, Any, Any]) -> KnowledgeService:
 
 async def _document_fields(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """The document of a JSON or a multipart request, validated."""
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    kind = body_type(request)
     if kind == "multipart/form-data":
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise _invalid([("file", "a multipart upload needs a file field named 'file'")])
+        form, upload = await form_with_file(request)
         fields: dict[str, Any] = {"content": await upload.read(), "filename": upload.filename or None}
         for key in ("title", "source", "content_type"):
             value = form.get(key)

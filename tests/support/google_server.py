@@ -35,7 +35,7 @@ from urllib.parse import parse_qsl
 
 from litestar import Litestar, Request, Response, get, post
 
-from tests.support.threaded_app import ThreadedApp
+from tests.support.lookalike import ServedApp
 
 READONLY = "https://www.googleapis.com/auth/calendar.readonly"
 _UNAUTHENTICATED = (
@@ -115,7 +115,7 @@ def _start_of(event: dict[str, Any], key: str) -> datetime:
     return datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00"))
 
 
-class GoogleServer:
+class GoogleServer(ServedApp):
     """The lookalike; ``start()`` it, point the token URL at :attr:`token_url` and the API root at
     :attr:`url`."""
 
@@ -131,26 +131,11 @@ class GoogleServer:
         self._failures: deque[tuple[str, int]] = deque()
         self._pages: dict[str, tuple[str, int]] = {}
         self._ids = itertools.count(1)
-        self._app = ThreadedApp(self.app(), "google-lookalike")
-
-    @property
-    def url(self) -> str:
-        """The API root (once started)."""
-        return self._app.url
 
     @property
     def token_url(self) -> str:
         """The token endpoint."""
-        return f"{self._app.url}/token"
-
-    def start(self) -> GoogleServer:
-        """Serve in a background thread."""
-        self._app.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._app.stop()
+        return f"{self.url}/token"
 
     # ---- setup ---------------------------------------------------------------------------------
 

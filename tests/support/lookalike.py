@@ -1,5 +1,6 @@
 """What the vendor lookalike servers share: a Litestar app served by uvicorn in a thread on a free port
-of 127.0.0.1, a record of the requests it received, scripted failures, and tiny media files.
+of 127.0.0.1 (:class:`Served`, for any ASGI app), a record of the requests it received, scripted
+failures, and tiny media files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import wave
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import uvicorn
@@ -51,6 +52,63 @@ def tiny_wav(seconds: float = 0.05, rate: int = 8000, pitch: float = 440.0) -> b
 
 
 @dataclass(slots=True)
+class Served:
+    """An ASGI app served by uvicorn in a background thread on a free port of 127.0.0.1."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str
+    """``http://127.0.0.1:<port>``."""
+
+    @classmethod
+    def start(cls, app: Any, name: str) -> Served:
+        """Serve ``app`` in a thread called ``name``; returns once the port is bound."""
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name=name, daemon=True)
+        thread.start()
+        for _ in range(500):
+            if server.started:
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise RuntimeError(f"{name} did not start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return cls(server, thread, f"http://127.0.0.1:{port}")
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class ServedApp:
+    """The lifecycle of a lookalike that builds its app in :meth:`app`: :meth:`start`, :meth:`stop`,
+    :attr:`url`."""
+
+    _served: Served | None = None
+
+    def app(self) -> Litestar:
+        """The Litestar application (subclasses)."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` once started, else ``""``."""
+        return self._served.url if self._served is not None else ""
+
+    def start(self) -> Self:
+        """Serve in a background thread; returns once the port is bound."""
+        self._served = Served.start(self.app(), type(self).__name__)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._served is not None:
+            self._served.stop()
+
+
+@dataclass(slots=True)
 class Recorded:
     """One request the server received."""
 
@@ -73,43 +131,12 @@ class Failure:
 
 
 @dataclass
-class LookalikeServer:
+class LookalikeServer(ServedApp):
     """Base of the lookalikes: lifecycle, request log and scripted failures. Subclasses build :meth:`app`."""
 
     requests: list[Recorded] = field(default_factory=list)
-    url: str = ""
-    """``http://127.0.0.1:<port>`` once started."""
     _failures: deque[Failure] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
-
-    def app(self) -> Litestar:
-        """The Litestar application (subclasses)."""
-        raise NotImplementedError
-
-    def start(self) -> LookalikeServer:
-        """Serve in a background thread; returns once the port is bound."""
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=type(self).__name__, daemon=True)
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                break
-            threading.Event().wait(0.01)
-        else:
-            raise RuntimeError(f"{type(self).__name__} did not start")
-        port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def fail_next(self, failure: Failure, times: int = 1) -> None:
         """The next ``times`` matching requests get ``failure``'s answer."""

@@ -301,25 +301,29 @@ class ReplicateServer(LookalikeServer):
                 return bad
             return server._create(request, token, model, str(version), body)
 
-        @get("/v1/predictions/{pid:str}")
-        async def get_prediction(request: Request) -> Response:
+        async def owned(request: Request) -> Prediction | Response:
+            """The prediction of the path, if the caller's token created it; else the error answer."""
             token, failed = await guard(request, None)
             if failed is not None or token is None:
                 return failed  # type: ignore[return-value]
             p = server.predictions.get(request.path_params["pid"])
             if p is None or p.token != token:
                 return not_found()
+            return p
+
+        @get("/v1/predictions/{pid:str}")
+        async def get_prediction(request: Request) -> Response:
+            p = await owned(request)
+            if isinstance(p, Response):
+                return p
             server._advance(p)
             return json_response(server._json(p))
 
         @post("/v1/predictions/{pid:str}/cancel")
         async def cancel(request: Request) -> Response:
-            token, failed = await guard(request, None)
-            if failed is not None or token is None:
-                return failed  # type: ignore[return-value]
-            p = server.predictions.get(request.path_params["pid"])
-            if p is None or p.token != token:
-                return not_found()
+            p = await owned(request)
+            if isinstance(p, Response):
+                return p
             if p.status in ("starting", "processing"):
                 p.status = "canceled"
             return json_response(server._json(p))

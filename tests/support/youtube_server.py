@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from litestar import Litestar, Request, Response, get, post
 
-from tests.support.threaded_app import ThreadedApp
+from tests.support.lookalike import ServedApp
 
 REAL_ROOT = "https://www.youtube.com"
 
@@ -70,7 +70,7 @@ class Recorded:
     body: bytes
 
 
-class YouTubeServer:
+class YouTubeServer(ServedApp):
     """The lookalike; ``start()`` it and point ``WORKBENCH_YOUTUBE_BASE_URL`` at :attr:`url`."""
 
     def __init__(self) -> None:
@@ -84,21 +84,6 @@ class YouTubeServer:
         self._failures: deque[tuple[str, int]] = deque()
         self._consent_value = "cb.20210328-17-p0.de+FX+" + secrets.token_hex(2)
         self._secret = secrets.token_bytes(16)
-        self._app = ThreadedApp(self.app(), "youtube-lookalike")
-
-    @property
-    def url(self) -> str:
-        """The base URL (once started)."""
-        return self._app.url
-
-    def start(self) -> YouTubeServer:
-        """Serve in a background thread."""
-        self._app.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._app.stop()
 
     # ---- setup ---------------------------------------------------------------------------------
 
