@@ -228,7 +228,7 @@ async def test_import_an_autogpt_export_lays_it_out(builder_server: ServerProces
     for i, a in enumerate(boxes):  # laid out: no two nodes overlap
         for b in boxes[i + 1 :]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
-    assert await page.locator(".react-flow__edge").count() == len(doc["links"])
+    await wait_count(page, ".react-flow__edge", len(doc["links"]))  # the edges follow the nodes
     await browser.shot(page, "builder-imported")
 
 

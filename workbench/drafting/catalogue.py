@@ -77,13 +77,16 @@ def search(registry: BlockRegistry, query: str, limit: int = SEARCH_LIMIT) -> li
     wanted = {_stem(w) for w in words | {_SYNONYMS[w] for w in words if w in _SYNONYMS}}
     if not wanted:
         return []
-    scored: list[tuple[int, str, Block]] = []
+    scored: list[tuple[int, int, int, str, Block]] = []
     for block in registry:
         name = {_stem(w) for w in _words(block.name)}
         categories = {_stem(w) for c in block.categories for w in _words(str(c))}
         description = {_stem(w) for w in _words(block.description)}
+        in_name = len(wanted & name)
         score = sum(3 * (w in name) + 2 * (w in categories) + (w in description) for w in wanted)
         if score:
-            scored.append((-score, block.name, block))
-    scored.sort(key=lambda item: (item[0], item[1]))
-    return [describe(block) for _, _, block in scored[:limit]]
+            # The query's words in the name first, then the name that says least beyond them ("send
+            # web request": SendWebRequestBlock before SendAuthenticatedWebRequestBlock), then the rest.
+            scored.append((-in_name, len(name - wanted), -score, block.name, block))
+    scored.sort(key=lambda item: item[:4])
+    return [describe(block) for *_, block in scored[:limit]]
