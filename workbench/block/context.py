@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from workbench.config import Settings
-from workbench.errors import BlockError, CredentialsError, ServiceUnavailable
+from workbench.errors import BlockError, CredentialsError, NotFoundError, ServiceUnavailable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -83,7 +83,8 @@ class CredentialSource(Protocol):
     """Where a run's credentials come from: the platform's vault."""
 
     async def resolve(self, user_id: str, credential_id: str) -> Credential:
-        """The user's credential ``credential_id``, decrypted."""
+        """The user's credential ``credential_id``, decrypted; NotFoundError when the user has none
+        with that id."""
         ...
 
     async def list(self, user_id: str, provider: str | None = None) -> Sequence[CredentialInfo]:
@@ -93,6 +94,19 @@ class CredentialSource(Protocol):
     async def update_secret(self, user_id: str, credential_id: str, secret: dict[str, Any]) -> None:
         """Replace the secret of the user's credential ``credential_id`` (a refreshed OAuth2 token)."""
         ...
+
+
+async def _resolve_known(vault: CredentialSource, user_id: str, credential_id: str) -> Credential | None:
+    """The user's credential ``credential_id``, or None when the vault has no such id (ids that are
+    not UUIDs, as other platforms may write, are never in it)."""
+    try:
+        uuid.UUID(credential_id)
+    except ValueError:
+        return None
+    try:
+        return await vault.resolve(user_id, credential_id)
+    except NotFoundError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,33 +270,37 @@ class RunContext:
 
         ``ref`` is what the node's credentials input holds: AutoGPT's ``{"id", "provider", ...}``
         object or a bare id. Without one, the id chosen for ``field_name`` in the execution request
-        is used; without that, the user's only credential for ``provider``. Anything else is a
-        :class:`CredentialsError` that says how to add or choose one.
+        is used; without that, or when that id is not in the user's vault (an agent imported from
+        AutoGPT names credentials of the platform it came from), the user's only credential for
+        ``provider``. Anything else is a :class:`CredentialsError` that says how to add or choose one.
         """
         vault = self.services.vault if self.services is not None else None
         if vault is None:
             raise CredentialsError(f"no credentials vault in this run; cannot get {provider} credentials")
         cred_id = ref.get("id") if isinstance(ref, dict) else ref
         cred_id = cred_id or self.credentials.get(field_name)
+        unknown = ""
         if cred_id:
-            cred = await vault.resolve(self.user_id, str(cred_id))
-            if cred.meta.provider != provider:
-                raise CredentialsError(
-                    f"credential {cred.meta.id} is for provider {cred.meta.provider!r}, "
-                    f"this block needs {provider!r}"
-                )
-            return cred
+            cred = await _resolve_known(vault, self.user_id, str(cred_id))
+            if cred is not None:
+                if cred.meta.provider != provider:
+                    raise CredentialsError(
+                        f"credential {cred.meta.id} is for provider {cred.meta.provider!r}, "
+                        f"this block needs {provider!r}"
+                    )
+                return cred
+            unknown = f"credential {str(cred_id)[:64]} is not in your vault, and "
         found = await vault.list(self.user_id, provider)
         if len(found) == 1:
             return await vault.resolve(self.user_id, found[0].id)
         if not found:
             raise CredentialsError(
-                f"no {provider!r} credentials: add one (POST /api/v1/credentials "
+                f"{unknown}no {provider!r} credentials: add one (POST /api/v1/credentials "
                 "or client.credentials.add in a notebook) and run again"
             )
         ids = ", ".join(c.id for c in found)
         raise CredentialsError(
-            f"several {provider!r} credentials ({ids}); choose one in the node's "
+            f"{unknown}several {provider!r} credentials ({ids}); choose one in the node's "
             f"{field_name!r} input or the execution's credentials"
         )
 

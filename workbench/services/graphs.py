@@ -117,10 +117,11 @@ class GraphService:
         A graph id that another user already owns gets a fresh id. One the caller owns is the stored
         graph when the content is the same (posting a file twice is harmless), else a ConflictError
         pointing to :meth:`update` (``PUT /api/v1/graphs/{id}``): creating never adds a version
-        silently.
+        silently. The stored version is the active one whatever the document says (an AutoGPT
+        export of a version that was not active there says ``"is_active": false``).
         """
         repo = self._require_repo()
-        graph = await self.check(graph, user_id)
+        graph = await self.check(graph.model_copy(update={"is_active": True}), user_id)
         owner = await repo.owner(graph.id)
         if owner is not None and owner != user_id:
             graph = graph.model_copy(update={"id": _new_id()})
