@@ -136,14 +136,48 @@ def credentials_table(credentials: Sequence[CredentialMeta], zone: str) -> str:
     )
 
 
+def on_page(apply: Callable[[], object]) -> None:
+    """Make the widget changes of ``apply`` in a locked callback of the page's document, held, so that
+    Bokeh sends them as one patch when the callback ends.
+
+    Left to itself, Panel sends a change made outside a hold on its own (``panel.io.document.unlocked``),
+    and queues it when the websocket is busy writing; in Panel 1.9.4 a queued message can be stranded (a
+    finishing ``_dispatch_msgs`` clears the write block while a newer dispatch is pending, which then
+    returns without writing) until the page's next change: a click's outcome never reached the browser
+    (the revoked key still listed, no "Saved", the deleted credential still there). Without a live
+    session (the page being built, tests) ``apply`` runs at once.
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        apply()
+        return
+
+    def held() -> None:
+        doc.hold("combine")
+        try:
+            apply()
+        finally:
+            doc.unhold()
+
+    doc.add_next_tick_callback(held)
+
+
+def _set(obj: param.Parameterized, **values: object) -> None:
+    """Set parameters of a widget or pane through :func:`on_page`."""
+    on_page(lambda: obj.param.update(**values))
+
+
 def _alert(kind: str = "danger") -> pn.pane.Alert:
     return pn.pane.Alert("", alert_type=kind, visible=False, sizing_mode="stretch_width")
 
 
 def _say(alert: pn.pane.Alert, text: str | None, kind: str = "danger") -> None:
-    alert.alert_type = kind
-    alert.object = text or ""
-    alert.visible = text is not None
+    def show() -> None:
+        alert.alert_type = kind
+        alert.object = text or ""
+        alert.visible = text is not None
+
+    on_page(show)
 
 
 class ConfirmBar(Viewer):
@@ -168,13 +202,17 @@ class ConfirmBar(Viewer):
     def ask(self, target: str, question_html: str) -> None:
         """Show the question about ``target``."""
         self.target = target
-        self._text.object = question_html
-        self._layout.visible = True
+
+        def show() -> None:
+            self._text.object = question_html
+            self._layout.visible = True
+
+        on_page(show)
 
     def close(self) -> None:
         """Hide it."""
         self.target = None
-        self._layout.visible = False
+        on_page(lambda: setattr(self._layout, "visible", False))
 
     def __panel__(self) -> pn.viewable.Viewable:
         """The bar."""
@@ -227,7 +265,7 @@ class Profile(Viewer):
 
     async def save_account(self) -> None:
         """Store the name and timezone as typed."""
-        self.save_button.loading = True
+        _set(self.save_button, loading=True)
         try:
             async with reaching_database("save your profile"):
                 user = await self.accounts.update_profile(
@@ -240,7 +278,7 @@ class Profile(Viewer):
             _say(self.account_alert, problem_text(exc, "saving the profile"))
             return
         finally:
-            self.save_button.loading = False
+            _set(self.save_button, loading=False)
         self.timezone = user.timezone
         _say(self.account_alert, f"Saved: timezone {user.timezone}.", "success")
         await self.refresh_tables()
@@ -294,7 +332,7 @@ class Profile(Viewer):
         """Create a key from the form and show it once."""
         days = EXPIRIES.get(self.key_expiry.value, 0)
         expires = datetime.now(UTC) + timedelta(days=days) if days else None
-        self.create_button.loading = True
+        _set(self.create_button, loading=True)
         try:
             async with reaching_database("create the key"):
                 _record, key = await self.accounts.create_key(
@@ -308,18 +346,18 @@ class Profile(Viewer):
             _say(self.keys_alert, problem_text(exc, "creating the key"))
             return
         finally:
-            self.create_button.loading = False
+            _set(self.create_button, loading=False)
         _say(self.keys_alert, None)
-        self.key_name.value = ""
-        self.new_key.value = key
-        self.copy_button.name = "Copy"
-        self.new_key_box.visible = True
+        _set(self.key_name, value="")
+        _set(self.new_key, value=key)
+        _set(self.copy_button, name="Copy")
+        _set(self.new_key_box, visible=True)
         await self.refresh_tables()
 
     def forget_new_key(self) -> None:
         """Take the shown key off the page."""
-        self.new_key.value = ""
-        self.new_key_box.visible = False
+        _set(self.new_key, value="")
+        _set(self.new_key_box, visible=False)
 
     async def _on_create_key(self, _event: object) -> None:
         await self.create_key()
@@ -367,7 +405,7 @@ class Profile(Viewer):
         self.cred_table = ActionTable(on_action=self._on_cred_action, html="<p class='wb-empty'>Loading…</p>")
         self.delete_bar = ConfirmBar("Yes, delete")
         self.delete_bar.yes.on_click(self._on_delete)
-        self.provider.param.watch(lambda _event: self._show_form(), "value")
+        self.provider.param.watch(lambda _event: on_page(self._show_form), "value")
         self._show_form()
 
     @property
@@ -392,16 +430,15 @@ class Profile(Viewer):
 
     def _clear_form(self) -> None:
         for widget in self.cred_fields.values():
-            widget.value = ""
-            widget.value_input = ""
-        self.cred_title.value = ""
+            _set(widget, value="", value_input="")
+        _set(self.cred_title, value="")
 
     async def add_credential(self) -> None:
         """Store the form's secret in the vault; the fields are emptied once it is stored (kept, to be
         corrected, when it is refused)."""
         form = self.form
         values = {key: widget.value_input or widget.value for key, widget in self.cred_fields.items()}
-        self.add_button.loading = True
+        _set(self.add_button, loading=True)
         try:
             secret = form.secret(values)
             async with reaching_database("store the credential"):
@@ -412,7 +449,7 @@ class Profile(Viewer):
             _say(self.cred_alert, problem_text(exc, "adding the credential"))
             return
         finally:
-            self.add_button.loading = False
+            _set(self.add_button, loading=False)
         self._clear_form()
         _say(
             self.cred_alert,
@@ -467,8 +504,8 @@ class Profile(Viewer):
                 generation=None if self.is_local else user.token_generation,
             )
             self.timezone = user.timezone
-            self.name_input.value = user.name or ""
-            self.zone_input.value = user.timezone
+            _set(self.name_input, value=user.name or "")
+            _set(self.zone_input, value=user.timezone)
         await self.refresh_tables()
 
     async def refresh_tables(self) -> None:
@@ -480,7 +517,7 @@ class Profile(Viewer):
             _say(self.keys_alert, problem_text(exc, "reading your API keys"))
         else:
             self._keys = {key.id: key for key in keys}
-            self.keys_table.html = keys_table(keys, self.timezone, datetime.now(UTC))
+            _set(self.keys_table, html=keys_table(keys, self.timezone, datetime.now(UTC)))
         try:
             async with reaching_database("read your credentials"):
                 credentials = await self.vault.list(self.user_id)
@@ -488,7 +525,7 @@ class Profile(Viewer):
             _say(self.cred_alert, problem_text(exc, "reading your credentials"))
         else:
             self._credentials = {cred.id: cred for cred in credentials}
-            self.cred_table.html = credentials_table(credentials, self.timezone)
+            _set(self.cred_table, html=credentials_table(credentials, self.timezone))
 
     # ---- layout ----------------------------------------------------------------------------------
 
