@@ -123,6 +123,7 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
         ("b1ab9b19-67a6-406d-abf5-2dba76d00c79", "CalculatorBlock", "CalculatorBlock"),
         ("f66a3543-28d3-4ab5-8945-9b336371e2ce", "StepThroughItemsBlock", "StepThroughItemsBlock"),
     ],
+    "blocks.mcp": [("41f47a2e-7218-4262-8a8d-b2b30aa48332", "MCPToolBlock", "MCPToolBlock")],
     "blocks.music": [
         ("44f6c8ad-d75c-4ae1-8209-aad1c0326928", "AIMusicGeneratorBlock", "AIMusicGeneratorBlock")
     ],

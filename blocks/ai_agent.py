@@ -21,6 +21,14 @@ pins of those links. Two modes, chosen by ``agent_mode_max_iterations``:
   events on the pins ``tool_call``, ``tool_result`` and ``compaction``); each model call's tokens and
   cost are added to the node's stats. At the limit, ``finished`` says so.
 
+**MCP servers** (``mcp_servers``: ``mcp`` credentials, each an MCP server) add their tools to the
+graph's: each is a function ``mcp__<server>__<tool>`` (:mod:`blocks._mcp`), called by the block
+itself in both modes, its answer (or why it failed) given to the model like a graph tool's. In
+traditional mode a turn whose calls are all MCP calls is answered at once and the model asked again
+(at most :data:`MCP_ROUNDS_CAP` times per execution); calls of graph tools leave on the tool pins as
+above. The servers are connected once per execution (their tool lists read then) and closed at its
+end. Without MCP servers nothing changes.
+
 With ``conversation_compaction`` on, a conversation that outgrows half the model's context window
 (:mod:`workbench.llm.windows`) is compacted before the model sees it (:mod:`workbench.llm.compaction`):
 old tool results first, then old turns; the system prompt, the task and the latest turn stay.
@@ -35,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from blocks._mcp import McpFunction, open_toolbox
 from blocks.ai import LLMBlock, LLMInput, _mock_response, render_prompt
 from workbench import jsonutil
 from workbench.block import BlockCategory, BlockOutput, BlockSchema
@@ -69,6 +78,8 @@ LAST_ITERATION_PROMPT = (
 """Added (for that call only) to the last model call an agent-mode limit allows."""
 STREAMED_CONTENT_CHARS = 2000
 """How much of a tool's answer a ``tool_result`` stream event carries (the conversation has it all)."""
+MCP_ROUNDS_CAP = 20
+"""Traditional mode: turns of MCP calls only that one execution answers itself before it stops."""
 
 
 def clean_name(name: str) -> str:
@@ -171,7 +182,11 @@ def tool_functions(tools: Sequence[Tool]) -> list[ToolFunction]:
     return functions
 
 
-def _check_call(call: Any, functions: list[ToolFunction]) -> str | None:
+Function = ToolFunction | McpFunction
+"""A function the model may call: a linked graph tool, or a tool of an MCP server."""
+
+
+def _check_call(call: Any, functions: Sequence[Function]) -> str | None:
     """What is wrong with a tool call (unknown function, bad JSON, missing argument), or None."""
     fn = next((f for f in functions if f.name == call.name), None)
     if fn is None:
@@ -232,6 +247,15 @@ class SmartDecisionMakerBlock(LLMBlock):
             title="Context window auto-compaction",
             description="Compact the conversation once it outgrows the model's context window.",
         )
+        mcp_servers: list[Any] = Field(
+            default_factory=list,
+            title="MCP servers",
+            description=(
+                "'mcp' credentials ({id, provider} or ids), each an MCP server whose tools the model "
+                "may call too, as functions named mcp__<server>__<tool>; the block calls them itself."
+            ),
+            json_schema_extra={"advanced": True},
+        )
 
     class Output(BlockSchema):
         tools: Any = Field(description="Link to a tool block's input pins: the model's arguments for it.")
@@ -254,7 +278,20 @@ class SmartDecisionMakerBlock(LLMBlock):
 
     async def run(self, input_data: Input, **kwargs: Any) -> BlockOutput:
         ctx = get_context(kwargs)
-        functions = tool_functions(ctx.tools)
+        functions: list[Function] = list(tool_functions(ctx.tools))
+        if not input_data.mcp_servers:
+            async for output in self._run(ctx, input_data, functions):
+                yield output
+            return
+        taken = {f.name for f in functions}
+        # The MCP connections live within this block: the outputs are yielded once they are closed.
+        async with open_toolbox(ctx, input_data.mcp_servers, taken) as mcp:
+            outputs = [output async for output in self._run(ctx, input_data, [*functions, *mcp])]
+        for output in outputs:
+            yield output
+
+    async def _run(self, ctx: RunContext, input_data: Input, functions: list[Function]) -> BlockOutput:
+        """One execution, with the model's functions (graph tools first, then MCP tools)."""
         conversation: list[Message] = [dict(m) for m in input_data.conversation_history or []]
         pending = pending_tool_calls(conversation)
         if pending and input_data.last_tool_output is None:
@@ -291,25 +328,36 @@ class SmartDecisionMakerBlock(LLMBlock):
             async for output in self._agent_mode(ctx, input_data, conversation, functions):
                 yield output
             return
-        if input_data.conversation_compaction and any(m.get("role") == "assistant" for m in conversation):
-            conversation = self._compacted(ctx, conversation, await self._window(ctx, input_data))
-        response = await self._decide(ctx, input_data, conversation, functions)
-        if not response.tool_calls:
-            yield "finished", response.text
-            return
-        calls = response.tool_calls if input_data.multiple_tool_calls else response.tool_calls[:1]
-        for call in calls:
-            fn = next(f for f in functions if f.name == call.name)
-            for output in fn.call(jsonutil.loads(call.arguments or "{}")):
-                yield output
-        if response.reasoning:
-            conversation.append({"role": "assistant", "content": f"[Reasoning]: {response.reasoning}"})
-        response.tool_calls = list(calls)
-        conversation.append(response.message())
+        for turn in range(1, MCP_ROUNDS_CAP + 1):
+            if input_data.conversation_compaction and any(m.get("role") == "assistant" for m in conversation):
+                conversation = self._compacted(ctx, conversation, await self._window(ctx, input_data))
+            response = await self._decide(ctx, input_data, conversation, functions)
+            if not response.tool_calls:
+                yield "finished", response.text
+                return
+            calls = response.tool_calls if input_data.multiple_tool_calls else response.tool_calls[:1]
+            mcp_calls = []
+            for call in calls:
+                fn = next(f for f in functions if f.name == call.name)
+                if isinstance(fn, McpFunction):
+                    mcp_calls.append(call)
+                    continue
+                for output in fn.call(jsonutil.loads(call.arguments or "{}")):
+                    yield output
+            if response.reasoning:
+                conversation.append({"role": "assistant", "content": f"[Reasoning]: {response.reasoning}"})
+            response.tool_calls = list(calls)
+            conversation.append(response.message())
+            for call in mcp_calls:  # answered here; the graph's tools answer through the graph
+                conversation.append(await self._run_tool(ctx, call, functions, turn))
+            if len(mcp_calls) < len(calls):  # a graph tool was called: the graph answers it
+                yield "conversations", conversation
+                return
+        yield "finished", f"Stopped after {MCP_ROUNDS_CAP} turns of MCP tool calls in one execution"
         yield "conversations", conversation
 
     async def _decide(
-        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[ToolFunction]
+        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[Function]
     ) -> ChatResponse:
         """Ask the model; when it calls a tool wrongly, tell it why and ask again (``retry`` times)."""
         messages = list(conversation)
@@ -339,7 +387,7 @@ class SmartDecisionMakerBlock(LLMBlock):
     # ---- agent mode ---------------------------------------------------------------------------
 
     async def _agent_mode(
-        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[ToolFunction]
+        self, ctx: RunContext, input_data: Input, conversation: list[Message], functions: list[Function]
     ) -> BlockOutput:
         """Ask the model, run the tools it calls, give it their answers; again until it is done."""
         limit = input_data.agent_mode_max_iterations
@@ -378,7 +426,7 @@ class SmartDecisionMakerBlock(LLMBlock):
         yield "conversations", conversation
 
     async def _run_tool(
-        self, ctx: RunContext, call: ToolCall, functions: list[ToolFunction], iteration: int
+        self, ctx: RunContext, call: ToolCall, functions: list[Function], iteration: int
     ) -> Message:
         """Run one tool call; its answer for the model (the tool's outputs, or what went wrong)."""
         ctx.stream(
@@ -391,6 +439,9 @@ class SmartDecisionMakerBlock(LLMBlock):
             content = f"Error: {error}. Call a listed function with valid arguments, or answer."
         else:
             fn = next(f for f in functions if f.name == call.name)
+            if isinstance(fn, McpFunction):
+                content, error = await fn.answer(jsonutil.loads(call.arguments or "{}"))
+                return self._told(ctx, call, iteration, content, error, None)
             result = await fn.tool.call(fn.by_pin(jsonutil.loads(call.arguments or "{}")))
             node_execution_id = result.node_execution_id
             error = result.error
@@ -399,6 +450,18 @@ class SmartDecisionMakerBlock(LLMBlock):
                 content = f"Tool execution failed: {error}"
             else:
                 content = jsonutil.dumps(outputs) if outputs else "Tool executed successfully"
+        return self._told(ctx, call, iteration, content, error, node_execution_id)
+
+    @staticmethod
+    def _told(
+        ctx: RunContext,
+        call: ToolCall,
+        iteration: int,
+        content: str,
+        error: str | None,
+        node_execution_id: str | None,
+    ) -> Message:
+        """The answer to a call for the model, streamed as a ``tool_result`` step first."""
         ctx.stream(
             "tool_result",
             {

@@ -208,6 +208,39 @@ async def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
 
 
+async def cmd_mcp(args: argparse.Namespace) -> int:
+    from workbench.app import Workbench
+    from workbench.auth import LOCAL_PRINCIPAL
+    from workbench.mcp.stdio import claim_stdout, serve_stdio
+
+    serving = not (args.list or args.enable or args.disable or args.default)
+    protocol_out = claim_stdout() if serving else None
+    async with Workbench(role="cli") as wb:
+        tools = wb.agent_tools
+        for value, graph_id in ((True, args.enable), (False, args.disable), (None, args.default)):
+            if graph_id:
+                tool = await tools.set_served(graph_id, LOCAL_PRINCIPAL, value)
+                print(f"{graph_id}: {'served as ' + tool.name if tool else 'not served'}", file=sys.stderr)
+        if args.enable or args.disable or args.default:
+            return EXIT_OK
+        if args.list:
+            listed = await tools.list(LOCAL_PRINCIPAL)
+            if args.json:
+                _print_json([_tool_dict(t) for t in listed])
+            else:
+                for t in listed:
+                    inputs = ", ".join(t.input_schema.get("properties") or {}) or "no inputs"
+                    print(f"{t.name}  ({inputs})  graph {t.graph_id} v{t.version}")
+            return EXIT_OK
+        assert protocol_out is not None
+        await serve_stdio(wb, LOCAL_PRINCIPAL, protocol_out)
+    return EXIT_OK
+
+
+def _tool_dict(tool: Any) -> dict[str, Any]:
+    return {name: getattr(tool, name) for name in tool.__slots__}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from launch.serve import run
     from server.config import ServerConfig
@@ -312,6 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
         )
         _log_level_option(p)
         p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser(
+        "mcp",
+        help="serve your agents as MCP tools over stdio (for desktop clients), on this data folder",
+        description="Serve the local user's agents as MCP tools on stdin/stdout (logs go to stderr). "
+        "With --list, print the tools instead; with --enable/--disable/--default, change which "
+        "agents are tools (every agent is one unless disabled).",
+    )
+    p.add_argument("--list", action="store_true", help="print the tools and exit")
+    p.add_argument("--json", action="store_true", help="with --list: as JSON")
+    p.add_argument("--enable", metavar="GRAPH_ID", help="serve this agent as a tool")
+    p.add_argument("--disable", metavar="GRAPH_ID", help="stop serving this agent as a tool")
+    p.add_argument("--default", metavar="GRAPH_ID", help="this agent follows the default (served)")
+    p.set_defaults(handler=cmd_mcp)
 
     p = sub.add_parser("executor", help="take executions from RabbitMQ (AMQP_URL) and run them")
     p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")

@@ -23,9 +23,11 @@ from server.auth import auth_middleware
 from server.config import ServerConfig
 from server.errors import EXCEPTION_HANDLERS
 from server.guard import DocsPage, GuardedRequest, guard_middleware, security_headers
+from server.mcp import McpEndpoint
 from server.middleware import request_context_middleware
 from server.pages import docs_assets, home, static_asset
 from server.routes.accounts import AccountController
+from server.routes.agent_tools import list_agent_tools, set_agent_tool
 from server.routes.apikeys import ApiKeyController
 from server.routes.blocks import BlockController
 from server.routes.credentials import CredentialController
@@ -67,6 +69,7 @@ def create_app(
     wb = workbench or Workbench(settings)
     run_scheduler = enabled_from_env() if enable_scheduler is None else enable_scheduler
     schedulers: list[Scheduler] = []
+    mcp = McpEndpoint(wb, config.max_body_size)
 
     async def start(app: Litestar) -> None:
         wb.presence_extras.append(lambda: ws_info(app))
@@ -97,6 +100,8 @@ def create_app(
             KnowledgeController,
             FileController,
             TemplateController,
+            list_agent_tools,
+            set_agent_tool,
         ],
     )
     # Outermost first: the request id and access log see everything; the guard refuses foreign
@@ -131,7 +136,7 @@ def create_app(
         security=[{"bearer": []}, {"apiKey": []}] if config.auth == "accounts" else None,
     )
     return Litestar(
-        route_handlers=[api, websocket_handler, home, static_asset],
+        route_handlers=[api, websocket_handler, mcp.route, home, static_asset],
         middleware=middleware,
         request_class=GuardedRequest,
         before_send=[security_headers],
@@ -145,6 +150,7 @@ def create_app(
         stores={"rate_limit": rate_limit_store()},
         on_startup=[start],
         on_shutdown=[stop],
+        lifespan=[mcp.lifespan],
         state=State({"workbench": wb, "config": config}),
         logging_config=None,  # logging is configured by the process (JSON lines), not by Litestar
         debug=False,

@@ -67,12 +67,42 @@ class GraphSummaryOut(BaseModel):
     updated_at: datetime
     node_count: int
     note: str = ""
+    mcp_tool: bool | None = Field(
+        default=None, description="Served as an MCP tool: true, false, or null for the server's default."
+    )
 
 
 class ActiveVersionIn(Body):
     """Which version to make active."""
 
     version: int = Field(ge=1)
+
+
+class McpToolIn(Body):
+    """Whether an agent is served as an MCP tool."""
+
+    enabled: bool | None = Field(description="true: served; false: not; null: the server's default.")
+
+
+class AgentToolOut(BaseModel):
+    """An agent as an MCP tool."""
+
+    name: str = Field(description="The tool's name at /mcp.")
+    graph_id: str
+    graph_version: int = Field(description="The active version, which a call runs.")
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+
+class McpToolStateOut(BaseModel):
+    """An agent's MCP tool setting and what it gives."""
+
+    graph_id: str
+    enabled: bool | None
+    served: bool = Field(description="Whether the agent is now one of your tools at /mcp.")
+    tool: AgentToolOut | None = None
 
 
 # ---- executions --------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from workbench.runtime.queue import ExecutionQueue
 from workbench.runtime.shared_state import SharedState
 from workbench.secrets import Keys
 from workbench.services.accounts import AccountService
+from workbench.services.agent_tools import AgentToolService
 from workbench.services.credentials import CredentialVault
 from workbench.services.executions import EXECUTOR_LOCK_CLASS, ExecutionService
 from workbench.services.files import FileService
@@ -226,6 +227,11 @@ class Workbench:
             await self.db.stop(timeout=left())
         await _within(self.shared.stop(), left(), "leaving the shared state")
         await _within(self.bus.stop(), max(left(), 0.5), "disconnecting the event bus")
+
+    @property
+    def agent_tools(self) -> AgentToolService:
+        """The user's agents as tools (MCP): which, under which names, and calling them."""
+        return AgentToolService(self.graphs, self.executions)
 
     def _presence_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"running": self.executions.running_count()}

@@ -123,6 +123,11 @@ class Settings:
             (``WORKBENCH_JINA_READER_URL``); a ``jina`` credential's ``reader_url`` wins; None: r.jina.ai.
         searxng_url: a SearXNG instance SearchTheWebBlock queries (JSON API) when the user has no
             ``jina`` or ``searxng`` credential (``WORKBENCH_SEARXNG_URL``).
+        mcp_allow_commands: let agents start MCP servers that are commands (stdio transport) on this
+            machine, as an ``mcp`` credential names them (``WORKBENCH_MCP_ALLOW_COMMANDS=1``); off by
+            default: such a server runs with this process's rights.
+        mcp_timeout: seconds connecting to an MCP server, and each of its answers (a tool list, a
+            tool's result), may take (``WORKBENCH_MCP_TIMEOUT``).
     """
 
     home: Path
@@ -163,6 +168,8 @@ class Settings:
     jina_search_url: str | None = None
     jina_reader_url: str | None = None
     searxng_url: str | None = None
+    mcp_allow_commands: bool = False
+    mcp_timeout: float = 60.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -213,6 +220,8 @@ class Settings:
             jina_search_url=_url(env, "WORKBENCH_JINA_SEARCH_URL", ("http://", "https://")),
             jina_reader_url=_url(env, "WORKBENCH_JINA_READER_URL", ("http://", "https://")),
             searxng_url=_url(env, "WORKBENCH_SEARXNG_URL", ("http://", "https://")),
+            mcp_allow_commands=env.get("WORKBENCH_MCP_ALLOW_COMMANDS", "").lower() in ("1", "true", "yes"),
+            mcp_timeout=_float(env, "WORKBENCH_MCP_TIMEOUT", 60.0),
         )
 
     def with_(self, **changes: object) -> Settings:

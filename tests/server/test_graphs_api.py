@@ -118,8 +118,10 @@ def test_list_is_paginated_newest_first_and_searchable_by_name(alice: User) -> N
         "updated_at",
         "node_count",
         "note",
+        "mcp_tool",
     }
     assert summary["node_count"] == 5 and summary["is_active"] and summary["version"] == 1
+    assert summary["mcp_tool"] is None  # the server's default (with accounts: not an MCP tool)
 
     first = alice.client.get("/graphs", params={"search": tag, "limit": 2}).json()
     assert [g["id"] for g in first["items"]] == ids[:0:-1] and first["total"] == 3 and first["limit"] == 2

@@ -66,6 +66,10 @@ class Api:
     def cancel(self, execution_id: str) -> None:
         assert self.http.post(f"/executions/{execution_id}/cancel").status_code == 200
 
+    def tool_graphs(self) -> set[str]:
+        """The graphs served as MCP tools at /mcp."""
+        return {t["graph_id"] for t in self.http.get("/mcp/tools").json()}
+
     def graph_exists(self, graph_id: str) -> bool:
         return self.http.get(f"/graphs/{graph_id}").status_code == 200
 
@@ -126,6 +130,21 @@ async def test_agents_schedules_and_deleting(ui_local_server: ServerProcess, bro
     assert await page.locator(".wb-version-2").get_by_text("active", exact=True).is_visible()
     builder = page.locator(f'a[href="/builder?graph={greeter}&version=1"]')
     assert await builder.count() == 1
+
+    # As an MCP tool: served by default in the no-login mode; switched off and on again.
+    await page.get_by_role("heading", name="As an MCP tool").wait_for(timeout=TIMEOUT)
+    await browser.shot(page, "library-detail")
+    switch = page.locator(".wb-mcp-switch input[type=checkbox]")  # Bokeh's label is a sibling
+    await page.get_by_text("Serve this agent as an MCP tool at /mcp").wait_for(timeout=TIMEOUT)
+    await page.get_by_text("Served as Library_greeter").wait_for(timeout=TIMEOUT)
+    assert await switch.is_checked()
+    await switch.uncheck()
+    await page.get_by_text("Not served: MCP clients do not see it.").wait_for(timeout=TIMEOUT)
+    assert greeter not in api.tool_graphs()
+    await browser.shot(page, "library-mcp-off")
+    await switch.check()
+    await page.get_by_text("Served as Library_greeter").wait_for(timeout=TIMEOUT)
+    assert greeter in api.tool_graphs()
 
     # A schedule: the preview follows what is typed, in the schedule's timezone.
     cron = page.get_by_placeholder("min hour day month weekday")

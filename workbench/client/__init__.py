@@ -14,6 +14,7 @@
     wb.add_document("handbook", Path("leave.md"))
     hits = wb.search("handbook", "how many vacation days?", mode="hybrid", top_k=3)
     photo = wb.files.upload(Path("photo.png"))             # files: photo.ref is workspace://<id>
+    tools = wb.mcp_tools("https://mcp.example.com/mcp", token="…")  # an MCP server's tools
 """
 
 from __future__ import annotations

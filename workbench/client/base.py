@@ -1,5 +1,5 @@
 """The client API both transports implement: blocks, graphs, runs, executions, schedules, credentials,
-knowledge bases.
+knowledge bases; and, from this process, the tools of MCP servers.
 
 ``LocalClient`` runs the services in this process on the embedded database (the one ``make run``
 uses); ``RemoteClient`` talks to a server over HTTP and WebSocket. Same methods, same return types::
@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from workbench.client.files import AsyncFiles
 from workbench.client.types import (
+    AgentToolInfo,
     BlockInfo,
     CredentialInfo,
     DocumentInfo,
@@ -30,6 +31,7 @@ from workbench.client.types import (
     SearchResult,
     TemplateInfo,
 )
+from workbench.config import Settings
 from workbench.drafting import DraftNotAccepted, Proposal
 from workbench.errors import InputError
 from workbench.graph.autogpt import load_graph_file, parse_graph
@@ -38,6 +40,7 @@ from workbench.graph.model import Graph
 from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
+from workbench.mcp.client import McpServer, McpTool
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import BlockRun, ExecutionResult
 
@@ -135,6 +138,15 @@ class AsyncClient(ABC):
     @abstractmethod
     async def delete_graph(self, graph_id: str) -> None:
         """Delete a graph, every version and its executions."""
+
+    @abstractmethod
+    async def agent_tools(self) -> list[AgentToolInfo]:
+        """Your agents served as MCP tools (what an MCP client on ``/mcp`` or ``workbench mcp`` sees)."""
+
+    @abstractmethod
+    async def serve_as_tool(self, graph_id: str, enabled: bool | None = True) -> AgentToolInfo | None:
+        """Serve a graph as an MCP tool (True), stop (False), or follow the default (None: served in
+        the local no-login mode, not with accounts); the tool it now is, or None."""
 
     # ---- runs ------------------------------------------------------------------------------------
 
@@ -397,3 +409,33 @@ class AsyncClient(ABC):
         """The ``top_k`` passages that best answer ``query``, best first. ``mode``: ``vector`` (meaning),
         ``keyword`` (full-text, web search syntax) or ``hybrid`` (both, fused by reciprocal rank);
         ``filter`` keeps documents whose metadata contains it."""
+
+    # ---- MCP servers -----------------------------------------------------------------------------
+
+    def _mcp_settings(self) -> Settings:
+        """The settings the MCP calls of this client follow (the environment's)."""
+        return Settings.from_env()
+
+    async def mcp_tools(
+        self,
+        url: str | McpServer,
+        token: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        allow_private: bool | None = None,
+        timeout: float | None = None,
+    ) -> list[McpTool]:
+        """The tools of the MCP server at ``url`` (streamable HTTP): name, description, input schema.
+
+        ``token`` is sent as ``Authorization: Bearer``, ``headers`` as they are. The connection is
+        made from this process, through the same outbound guard as blocks: a private or loopback
+        address is refused unless ``WORKBENCH_HTTP_ALLOW``/``WORKBENCH_HTTP_ALLOW_PRIVATE`` allow it
+        or you pass ``allow_private=True`` (a server on your own machine). An
+        :class:`~workbench.mcp.client.McpServer` may stand for the URL (a stdio one needs
+        ``WORKBENCH_MCP_ALLOW_COMMANDS=1``). ``timeout``: seconds for connecting and each answer
+        (default ``WORKBENCH_MCP_TIMEOUT``).
+        """
+        from workbench.mcp.client import list_tools
+
+        server = url if isinstance(url, McpServer) else McpServer.http(url, token=token, headers=headers)
+        return await list_tools(server, self._mcp_settings(), allow_private=allow_private, timeout=timeout)

@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workbench.app import Workbench
-from workbench.auth import LOCAL_USER_ID
+from workbench.auth import LOCAL_USER_ID, Principal
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
 from workbench.client.files import LocalFiles
 from workbench.client.types import (
+    AgentToolInfo,
     BlockInfo,
     CredentialInfo,
     DocumentInfo,
@@ -38,6 +39,7 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
+from workbench.services.agent_tools import AgentTool
 from workbench.services.executions import BlockRun, ExecutionResult
 from workbench.services.marketplace import Marketplace, template_dict
 from workbench.services.schedules import ScheduleService
@@ -70,6 +72,10 @@ class LocalClient(AsyncClient):
         self._want_scheduler = scheduler
         self.scheduler: Any = None
         self._schedules: ScheduleService | None = None
+
+    def _mcp_settings(self) -> Settings:
+        """This client's settings (its outbound guard and MCP settings)."""
+        return self.settings
 
     @property
     def where(self) -> str:
@@ -142,6 +148,19 @@ class LocalClient(AsyncClient):
         """Delete a graph with its versions and executions (ConflictError while a run of it is queued
         or running: cancel it first)."""
         await self.wb.graphs.delete(graph_id, self.user_id)
+
+    @property
+    def _principal(self) -> Principal:
+        return Principal(self.user_id, via="local")
+
+    async def agent_tools(self) -> list[AgentToolInfo]:
+        """Your agents served as MCP tools (``workbench mcp`` serves them on this data folder)."""
+        return [_tool_info(t) for t in await self.wb.agent_tools.list(self._principal)]
+
+    async def serve_as_tool(self, graph_id: str, enabled: bool | None = True) -> AgentToolInfo | None:
+        """Serve a graph as an MCP tool, or not (None: the default, which is served here)."""
+        tool = await self.wb.agent_tools.set_served(graph_id, self._principal, enabled)
+        return _tool_info(tool) if tool is not None else None
 
     # ---- runs ------------------------------------------------------------------------------------
 
@@ -451,3 +470,15 @@ class LocalClient(AsyncClient):
             knowledge_base, self.user_id, query, mode=mode, top_k=top_k, metadata_filter=filter or None
         )
         return [SearchResult.from_dict(hit_to_dict(h)) for h in hits]
+
+
+def _tool_info(tool: AgentTool) -> AgentToolInfo:
+    return AgentToolInfo(
+        name=tool.name,
+        graph_id=tool.graph_id,
+        graph_version=tool.version,
+        title=tool.title,
+        description=tool.description,
+        input_schema=tool.input_schema,
+        output_schema=tool.output_schema,
+    )

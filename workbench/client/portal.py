@@ -284,6 +284,8 @@ class Client:
     load_graph = _bridge("load_graph")
     export_graph = _bridge("export_graph")
     delete_graph = _bridge("delete_graph")
+    agent_tools = _bridge("agent_tools")
+    serve_as_tool = _bridge("serve_as_tool")
     submit = _bridge("submit")
     wait = _bridge("wait")
     run = _bridge("run")
@@ -318,6 +320,7 @@ class Client:
     documents = _bridge("documents")
     delete_document = _bridge("delete_document")
     search = _bridge("search")
+    mcp_tools = _bridge("mcp_tools")
 
     def __repr__(self) -> str:
         return f"<workbench Client {self.kind} {self.where}>"

@@ -26,6 +26,7 @@ from workbench.block.registry import BlockRegistry, default_registry
 from workbench.client.base import AsyncClient, GraphLike, GraphRef, as_graph, graph_ref
 from workbench.client.files import RemoteFiles
 from workbench.client.types import (
+    AgentToolInfo,
     BlockInfo,
     CredentialInfo,
     DocumentInfo,
@@ -301,6 +302,15 @@ class RemoteClient(AsyncClient):
     async def delete_graph(self, graph_id: str) -> None:
         """Delete a graph on the server."""
         await self._request("DELETE", f"/graphs/{graph_id}")
+
+    async def agent_tools(self) -> list[AgentToolInfo]:
+        """Your agents the server offers at ``/mcp``."""
+        return [AgentToolInfo.from_dict(d) for d in await self._request("GET", "/mcp/tools")]
+
+    async def serve_as_tool(self, graph_id: str, enabled: bool | None = True) -> AgentToolInfo | None:
+        """Serve a graph as an MCP tool on the server, or not (None: the server's default)."""
+        state = await self._request("PUT", f"/graphs/{graph_id}/mcp-tool", json={"enabled": enabled})
+        return AgentToolInfo.from_dict(state["tool"]) if state.get("tool") else None
 
     # ---- runs ------------------------------------------------------------------------------------
 

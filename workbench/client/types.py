@@ -100,6 +100,8 @@ class GraphInfo:
     node_count: int
     created_at: datetime | None
     updated_at: datetime | None
+    mcp_tool: bool | None = None
+    """Served as an MCP tool: True, False, or None for the server's default."""
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> GraphInfo:
@@ -113,6 +115,7 @@ class GraphInfo:
             node_count=int(doc.get("node_count") or 0),
             created_at=when(doc.get("created_at")),
             updated_at=when(doc.get("updated_at")),
+            mcp_tool=doc.get("mcp_tool"),
         )
 
 
@@ -354,3 +357,33 @@ class TemplateInfo:
     def providers(self) -> list[str]:
         """The credential providers it needs."""
         return [str(c["provider"]) for c in self.credentials]
+
+
+@dataclass
+class AgentToolInfo:
+    """One of your agents as an MCP tool: its name at ``/mcp`` and what it takes and gives."""
+
+    name: str
+    graph_id: str
+    graph_version: int
+    title: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> AgentToolInfo:
+        """From the API's document (``GET /mcp/tools``)."""
+        return cls(
+            name=doc["name"],
+            graph_id=str(doc["graph_id"]),
+            graph_version=int(doc["graph_version"]),
+            title=doc.get("title") or doc["name"],
+            description=doc.get("description") or "",
+            input_schema=dict(doc.get("input_schema") or {}),
+            output_schema=dict(doc.get("output_schema") or {}),
+        )
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(self.input_schema.get("properties") or {}) or "no inputs"
+        return f"<AgentToolInfo {self.name} ({inputs}) graph {self.graph_id} v{self.graph_version}>"

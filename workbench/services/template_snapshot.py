@@ -35,7 +35,10 @@ def is_agent(block: Block) -> bool:
 
 
 def _looks_like_credential(value: Any) -> bool:
-    """AutoGPT's credential reference: ``{"id", "provider", ...}``."""
+    """AutoGPT's credential reference ``{"id", "provider", ...}``, or a list of them (the decision
+    maker's ``mcp_servers``)."""
+    if isinstance(value, list):
+        return bool(value) and all(_looks_like_credential(v) for v in value)
     return isinstance(value, dict) and "provider" in value and "id" in value
 
 

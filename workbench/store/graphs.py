@@ -25,6 +25,8 @@ class GraphSummary:
     updated_at: datetime
     node_count: int
     note: str = ""
+    mcp_tool: bool | None = None
+    """Served as an MCP tool: True, False, or None for the server's default."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -38,6 +40,7 @@ class GraphSummary:
             "updated_at": self.updated_at.isoformat(),
             "node_count": self.node_count,
             "note": self.note,
+            "mcp_tool": self.mcp_tool,
         }
 
 
@@ -52,6 +55,7 @@ def _summary(row: asyncpg.Record) -> GraphSummary:
         updated_at=row["updated_at"],
         node_count=row["node_count"],
         note=row["note"],
+        mcp_tool=row["mcp_tool"],
     )
 
 
@@ -78,8 +82,9 @@ class GraphRepository:
             )
         await conn.execute(
             """INSERT INTO graphs (id, version, user_id, name, description, is_active, input_schema,
-                                   output_schema, note)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                                   output_schema, note, mcp_tool)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+                       (SELECT mcp_tool FROM graphs WHERE id = $1 ORDER BY version DESC LIMIT 1))""",
             graph.id,
             graph.version,
             user_id,
@@ -251,6 +256,26 @@ class GraphRepository:
                 version,
             )
         return True
+
+    async def set_mcp_tool(self, graph_id: str, user_id: str, value: bool | None) -> bool:
+        """Serve the graph as an MCP tool (True), not (False), or as the server's default (None), on
+        every version; False when the user has no such graph."""
+        status = await self.pool.execute(
+            "UPDATE graphs SET mcp_tool = $3 WHERE id = $1 AND user_id = $2", graph_id, user_id, value
+        )
+        return status != "UPDATE 0"
+
+    async def mcp_tools(self, user_id: str, default: bool) -> list[asyncpg.Record]:
+        """The active versions of the user's graphs served as MCP tools (``default`` for those the
+        owner left unset), the oldest graph first: id, version, name, description, input and output schemas."""
+        return await self.pool.fetch(
+            """SELECT id::text AS id, version, name, description, input_schema, output_schema
+               FROM graphs
+               WHERE user_id = $1 AND is_active AND coalesce(mcp_tool, $2)
+               ORDER BY (SELECT min(f.created_at) FROM graphs f WHERE f.id = graphs.id), id""",
+            user_id,
+            default,
+        )
 
     async def delete(self, graph_id: str, user_id: str) -> bool:
         """Delete every version of a graph (and its executions); False when the user has no such graph.

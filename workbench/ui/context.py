@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from workbench.app import Workbench
+from workbench.auth import Principal
 
 
 @dataclass(frozen=True)
@@ -18,3 +19,8 @@ class UiContext:
     links: Mapping[str, str] = field(default_factory=dict)
     """Where things are, by the label the header shows: ``Home``, ``Chat``, ``Monitor`` (the pages
     present), ``API docs`` and ``Notebooks`` (URLs on other ports). Filled by the UI server."""
+
+    @property
+    def principal(self) -> Principal:
+        """Who is looking, as the services check callers: the local no-login user, or a signed-in one."""
+        return Principal(self.user_id, via="local" if self.email is None else "token")

@@ -13,7 +13,11 @@ The fields are the ones the consumers of the vault read at run time:
   SearXNG (``blocks/_searxng.py``): ``base_url``;
 - host-scoped headers (``http``, type ``host_scoped``, ``SendAuthenticatedWebRequestBlock``): the
   form's host and header fields make the secret ``{"host", "headers": {name: value}}``
-  (:mod:`workbench.net.hostscope`).
+  (:mod:`workbench.net.hostscope`);
+- MCP servers (``mcp``, ``MCPToolBlock`` and the decision maker's ``mcp_servers``,
+  :meth:`workbench.mcp.client.McpServer.from_secret`): over HTTP ``{"url", "token"?, "headers"?}``,
+  or a command ``{"command", "args", "env"?}`` (its command line split as a shell would), each with an
+  optional ``name``.
 
 Secret fields are password inputs; nothing of a stored secret is ever shown again (the vault lists
 metadata only).
@@ -27,6 +31,7 @@ from typing import Any
 
 from workbench.errors import ConfigError, InputError
 from workbench.llm.config import DEFAULT_BASE_URLS, KEYLESS_PROVIDERS, ProviderConfig
+from workbench.mcp.client import McpServer, parse_command_line, parse_env
 from workbench.net.hostscope import HostScope
 
 
@@ -129,6 +134,39 @@ def _host_scoped_secret(values: dict[str, str]) -> dict[str, Any]:
             headers[name] = value
     scope = HostScope.from_secret({"host": values.get("host", ""), "headers": headers})  # or InputError
     return {"host": scope.pattern, "headers": headers}
+
+
+def _mcp_http_secret(values: dict[str, str]) -> dict[str, Any]:
+    """``{"url", "token"?, "headers"?, "name"?}`` from the MCP HTTP form; InputError when not valid."""
+    name, value = values.get("header_name", ""), values.get("header_value", "")
+    if name and not value:
+        raise InputError(f"Header value: required for the header {name!r}")
+    if value and not name:
+        raise InputError("Header name: required for a header value")
+    headers = {name: value} if name else {}
+    server = McpServer.http(
+        values.get("url", ""), token=values.get("token"), headers=headers
+    )  # or InputError
+    secret: dict[str, Any] = {"url": server.url}
+    for key in ("token", "name"):
+        if values.get(key):
+            secret[key] = values[key]
+    if headers:
+        secret["headers"] = headers
+    return secret
+
+
+def _mcp_stdio_secret(values: dict[str, str]) -> dict[str, Any]:
+    """``{"command", "args", "env"?, "name"?}`` from the MCP command form; InputError when not valid."""
+    command, args = parse_command_line(values.get("command", ""))
+    env = parse_env(values.get("env", ""))
+    McpServer.stdio(command, args, env=env)  # or InputError
+    secret: dict[str, Any] = {"command": command, "args": list(args)}
+    if env:
+        secret["env"] = env
+    if values.get("name"):
+        secret["name"] = values["name"]
+    return secret
 
 
 NAMES = {
@@ -297,6 +335,40 @@ FORMS: tuple[ProviderForm, ...] = (
         "with *.example.com to that domain and its subdomains; never to another host, not even on a "
         "redirect.",
         build=_host_scoped_secret,
+    ),
+    ProviderForm(
+        "mcp_http",
+        "MCP server (URL)",
+        "mcp",
+        "api_key",
+        (
+            SecretField("url", "Server URL", required=True, placeholder="https://mcp.example.com/mcp"),
+            SecretField(
+                "token", "Token (optional)", hidden=True, placeholder="sent as Authorization: Bearer …"
+            ),
+            SecretField("name", "Name (optional)", placeholder="a short name, e.g. docs"),
+            SecretField("header_name", "Other header name (optional)", placeholder="X-API-Key"),
+            SecretField("header_value", "Other header value", hidden=True),
+        ),
+        "An MCP server over streamable HTTP, for MCPToolBlock and the decision maker's MCP servers. "
+        "Private and local addresses need the operator's WORKBENCH_HTTP_ALLOW.",
+        build=_mcp_http_secret,
+    ),
+    ProviderForm(
+        "mcp_stdio",
+        "MCP server (command)",
+        "mcp",
+        "api_key",
+        (
+            SecretField(
+                "command", "Command", required=True, placeholder="npx -y @modelcontextprotocol/server-memory"
+            ),
+            SecretField("env", "Environment (optional)", hidden=True, placeholder="API_KEY=… OTHER=…"),
+            SecretField("name", "Name (optional)", placeholder="a short name, e.g. memory"),
+        ),
+        "An MCP server the platform starts as a command on its own machine (stdio). It runs only where "
+        "the operator sets WORKBENCH_MCP_ALLOW_COMMANDS=1.",
+        build=_mcp_stdio_secret,
     ),
 )
 """Every form, in the order the provider menu lists them."""

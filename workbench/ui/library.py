@@ -21,6 +21,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from workbench.services.agent_tools import AgentTool
 from workbench.store.executions import ExecutionRecord
 from workbench.store.graphs import GraphSummary
 from workbench.store.schedules import ScheduleRecord
@@ -158,6 +159,13 @@ class LibraryPage(Viewer):
         self._form_slot = pn.Column(sizing_mode="stretch_width")
         self._form: ScheduleForm | None = None
         self._runs = pn.pane.HTML("", stylesheets=[LIBRARY_CSS], sizing_mode="stretch_width")
+        self._tool_switch = pn.widgets.Checkbox(
+            label="Serve this agent as an MCP tool at /mcp", width=360, css_classes=["wb-mcp-switch"]
+        )
+        self._tool_switch.param.watch(self._on_tool_switch, "value")
+        self._tool_state = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._tool_message = _alert()
+        self._showing_tool = False
         self._delete = pn.widgets.Button(
             label="Delete agent", icon="trash", color="danger", variant="outline", width=150
         )
@@ -182,6 +190,10 @@ class LibraryPage(Viewer):
                 f"### Recent runs\nThe latest ten; the success rate counts the last {RECENT_RUNS} finished."
             ),
             self._runs,
+            pn.pane.Markdown("### As an MCP tool"),
+            self._tool_message,
+            self._tool_switch,
+            self._tool_state,
             pn.pane.Markdown("### Delete"),
             self._delete_message,
             pn.Row(self._delete, self._confirm_row),
@@ -275,6 +287,7 @@ class LibraryPage(Viewer):
             versions = await self.store.versions(graph_id)
             schedules = await self.store.schedules(graph_id)
             runs = await self.store.runs(graph_id)
+            tool = await self.store.agent_tool(graph_id)
             inputs = await self.store.input_template(graph_id) if new_form else {}
         except Exception as exc:  # the page's boundary
             self._title.object = f"## Agent {html.escape(graph_id[:8])}"
@@ -306,6 +319,7 @@ class LibraryPage(Viewer):
             self._form_slot.objects = [form]
             await form.refresh_preview()
         self._runs.object = runs_table(runs)
+        self._show_tool(tool)
         self._detail.visible = True
 
     def _version_rows(self, graph_id: str, versions: Sequence[GraphSummary]) -> list[Any]:
@@ -394,6 +408,36 @@ class LibraryPage(Viewer):
                 )
             )
         return rows
+
+    def _show_tool(self, tool: AgentTool | None) -> None:
+        self._showing_tool = True
+        try:
+            self._tool_switch.value = tool is not None
+        finally:
+            self._showing_tool = False
+        self._tool_state.object = (
+            f"Served as `{tool.name}`: MCP clients connected to `/mcp` with your credentials can call it."
+            if tool is not None
+            else "Not served: MCP clients do not see it."
+        )
+
+    async def _on_tool_switch(self, event: param.parameterized.Event) -> None:
+        if self._showing_tool or not self.selected:
+            return
+        self._tool_message.visible = False
+        try:
+            tool = await self.store.serve_as_tool(self.selected, bool(event.new))
+        except Exception as exc:  # the page's boundary
+            self._tool_message.object = describe_error(exc)
+            self._tool_message.visible = True
+            tool = await self._tool_or_none()
+        self._show_tool(tool)
+
+    async def _tool_or_none(self) -> AgentTool | None:
+        try:
+            return await self.store.agent_tool(self.selected or "")
+        except Exception:  # already said above
+            return None
 
     async def _act(self, message: pn.pane.Alert, action: Awaitable[Any]) -> None:
         """Do an action; its refusal is said in ``message``; then the detail and the table are read again."""

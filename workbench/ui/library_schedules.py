@@ -103,16 +103,20 @@ class ScheduleForm(Viewer):
         self.name_input = pn.widgets.TextInput(label="Name", placeholder="optional", width=200)
         self.kind = pn.widgets.Select(label="Runs", options=KINDS, value="CRON", width=170)
         self.cron = pn.widgets.TextInput(
-            label="Cron expression", value="0 9 * * 1-5", placeholder="min hour day month weekday", width=180
+            label="Cron expression",
+            value="0 9 * * 1-5",
+            value_input="0 9 * * 1-5",
+            placeholder="min hour day month weekday",
+            width=180,
         )
         self.interval = pn.widgets.TextInput(
-            label="Interval (seconds)", value="3600", placeholder="seconds", width=150
+            label="Interval (seconds)", value="3600", value_input="3600", placeholder="seconds", width=150
         )
         self.run_at = pn.widgets.TextInput(
             label="Start at", placeholder="YYYY-MM-DD HH:MM", width=170, visible=False
         )
         self.time_of_day = pn.widgets.TextInput(
-            label="Time of day", value="09:00", placeholder="HH:MM", width=110
+            label="Time of day", value="09:00", value_input="09:00", placeholder="HH:MM", width=110
         )
         self.weekdays = pn.widgets.CheckButtonGroup(
             label="Weekdays", options=WEEKDAYS, value=["mon"], width=330

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from workbench.scheduler.triggers import zone
+from workbench.services.agent_tools import AgentTool
 from workbench.services.schedules import ScheduleService
 from workbench.store.database import reaching_database
 from workbench.store.executions import ExecutionRecord
@@ -166,6 +167,17 @@ class LibraryStore:
         service's rule, as at ``DELETE /api/v1/graphs/{id}``)."""
         async with reaching_database("delete the agent"):
             await self.ctx.wb.graphs.delete(graph_id, self.user_id)
+
+    async def agent_tool(self, graph_id: str) -> AgentTool | None:
+        """The agent as an MCP tool (what ``/mcp`` offers), or None when it is not one."""
+        async with reaching_database("read your MCP tools"):
+            tools = await self.ctx.wb.agent_tools.list(self.ctx.principal)
+        return next((t for t in tools if t.graph_id == graph_id), None)
+
+    async def serve_as_tool(self, graph_id: str, enabled: bool) -> AgentTool | None:
+        """Serve the agent as an MCP tool, or stop (the rule ``PUT /graphs/{id}/mcp-tool`` applies)."""
+        async with reaching_database("change the MCP tool setting"):
+            return await self.ctx.wb.agent_tools.set_served(graph_id, self.ctx.principal, enabled)
 
     async def runs(self, graph_id: str, limit: int = 10) -> list[ExecutionRecord]:
         """The agent's latest top-level runs, newest first."""
