@@ -12,6 +12,7 @@ import pytest
 
 from blocks.ai_agent import SmartDecisionMakerBlock
 from blocks.logic import CalculatorBlock
+from blocks.mcp import MCPToolBlock
 from tests.blocks.test_ai_blocks import ENV_KEYS
 from tests.engine.graphs import execs, graph, inp, link, node, out
 from tests.mcp.conftest import TOKEN
@@ -53,10 +54,11 @@ def call(call_id: str, name: str, **arguments: Any) -> dict[str, Any]:
     return {"id": call_id, "name": name, "arguments": arguments}
 
 
-def sdm_graph(creds: dict[str, Any], *, loop: bool, **sdm: Any):
+def sdm_graph(creds: dict[str, Any], *, loop: bool, also: tuple[list, list] = ([], []), **sdm: Any):
     """Task -> decision maker (with the MCP server, and a calculator as the graph's tool) -> answer.
 
-    ``loop``: traditional mode's links back (the tool's result and the conversation)."""
+    ``loop``: traditional mode's links back (the tool's result and the conversation); ``also``: more
+    nodes and links."""
     links = [
         link("task.result", "sdm.prompt"),
         link("sdm.tools_^_calc_~_operation", "calc.operation"),
@@ -81,8 +83,9 @@ def sdm_graph(creds: dict[str, Any], *, loop: bool, **sdm: Any):
             ),
             node("calc", CalculatorBlock, metadata={"customized_name": "Calculator"}),
             out("answer", "answer"),
+            *also[0],
         ],
-        links,
+        [*links, *also[1]],
     )
 
 
@@ -101,11 +104,18 @@ async def test_agent_mode_calls_mcp_tools_beside_the_graphs_own(wb, llm, creds):
         },
         {"content": "42, then 43"},
     )
-    graph_ = sdm_graph(creds, loop=False, agent_mode_max_iterations=5, multiple_tool_calls=True)
+    # One agent, two users of the MCP server: the decision maker's tools, and an MCPToolBlock that
+    # says the answer back through the server's echo tool.
+    say = (
+        [node("say", MCPToolBlock, credentials=creds["mcp"], tool_name="echo"), out("said", "said")],
+        [link("sdm.finished", "say.arguments_#_text"), link("say.result", "said.value")],
+    )
+    graph_ = sdm_graph(creds, loop=False, also=say, agent_mode_max_iterations=5, multiple_tool_calls=True)
     events = [e async for e in wb.executions.stream(graph_, {"task": "Add 40 and 2, then 1"})]
     final = events[-1]
     assert final.type == EventType.EXECUTION_COMPLETED, final.data
     assert final.data["outputs"]["answer"] == ["42, then 43"]
+    assert final.data["outputs"]["said"] == [{"result": "42, then 43"}]
     first, second, third = llm.chat_requests()
     offered = {t["function"]["name"]: t["function"] for t in first["tools"]}
     assert set(offered) == {

@@ -57,6 +57,16 @@ EXPECTED: dict[str, list[str]] = {
         "saved version 1",
         "COMPLETED {'greeting': ['Hello, Ada!'], 'shouted': ['HEY, Ada!']}",
     ],
+    "08_mcp_tools.ipynb": [
+        "<AgentToolInfo Lesson_greeter (name) graph",
+        "listed: True - Greets someone by name, politely.",
+        "result: {'greeting': 'Good morning, Ada!'}",
+        "run: COMPLETED",
+        "seen by wb.mcp_tools: Lesson_greeter ['name']",
+        "after switching off: False",
+        "back to the default: Lesson_greeter",
+        "server stopped",
+    ],
     "rag_agent.ipynb": [
         "knowledge base 'handbook': local:all-MiniLM-L6-v2, 384 dimensions",
         "leave.md: 'Time off', 3 chunks",
