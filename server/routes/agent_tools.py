@@ -15,15 +15,7 @@ from workbench.services.agent_tools import AgentTool
 
 def tool_out(tool: AgentTool) -> AgentToolOut:
     """The API form of an agent tool."""
-    return AgentToolOut(
-        name=tool.name,
-        graph_id=tool.graph_id,
-        graph_version=tool.version,
-        title=tool.title,
-        description=tool.description,
-        input_schema=tool.input_schema,
-        output_schema=tool.output_schema,
-    )
+    return AgentToolOut(**tool.to_dict())
 
 
 @get("/mcp/tools", tags=["mcp"], responses=errors(), summary="List your agents served as MCP tools")

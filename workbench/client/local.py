@@ -39,7 +39,6 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
-from workbench.services.agent_tools import AgentTool
 from workbench.services.executions import BlockRun, ExecutionResult
 from workbench.services.marketplace import Marketplace, template_dict
 from workbench.services.schedules import ScheduleService
@@ -155,12 +154,12 @@ class LocalClient(AsyncClient):
 
     async def agent_tools(self) -> list[AgentToolInfo]:
         """Your agents served as MCP tools (``workbench mcp`` serves them on this data folder)."""
-        return [_tool_info(t) for t in await self.wb.agent_tools.list(self._principal)]
+        return [AgentToolInfo.from_dict(t.to_dict()) for t in await self.wb.agent_tools.list(self._principal)]
 
     async def serve_as_tool(self, graph_id: str, enabled: bool | None = True) -> AgentToolInfo | None:
         """Serve a graph as an MCP tool, or not (None: the default, which is served here)."""
         tool = await self.wb.agent_tools.set_served(graph_id, self._principal, enabled)
-        return _tool_info(tool) if tool is not None else None
+        return AgentToolInfo.from_dict(tool.to_dict()) if tool is not None else None
 
     # ---- runs ------------------------------------------------------------------------------------
 
@@ -471,14 +470,3 @@ class LocalClient(AsyncClient):
         )
         return [SearchResult.from_dict(hit_to_dict(h)) for h in hits]
 
-
-def _tool_info(tool: AgentTool) -> AgentToolInfo:
-    return AgentToolInfo(
-        name=tool.name,
-        graph_id=tool.graph_id,
-        graph_version=tool.version,
-        title=tool.title,
-        description=tool.description,
-        input_schema=tool.input_schema,
-        output_schema=tool.output_schema,
-    )

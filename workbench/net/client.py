@@ -29,7 +29,7 @@ import httpcore
 import httpx
 
 from workbench.config import Settings
-from workbench.net.backend import GuardedBackend, Resolver
+from workbench.net.backend import GuardedBackend, Resolver, guarded_pool
 from workbench.net.errors import HttpError, RequestTimeout, ResponseTooLarge, TooManyRedirects
 from workbench.net.policy import HttpPolicy
 
@@ -101,15 +101,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, policy: HttpPolicy, resolver: Resolver | None = None) -> None:
         super().__init__(trust_env=False)
-        # httpx does not take a network backend yet (encode/httpx#3749), so replace the pool it built
-        # by an equivalent one on our backend; request mapping and error translation stay httpx's.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=20,
-            max_keepalive_connections=10,
-            keepalive_expiry=5.0,
-            network_backend=GuardedBackend(policy, resolver),
-        )
+        ssl = httpx.create_ssl_context(trust_env=False)
+        self._pool = guarded_pool(httpcore, GuardedBackend, ssl, policy, resolver)
 
 
 class SafeClient:

@@ -50,6 +50,18 @@ class AgentTool:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the API's and the client's)."""
+        return {
+            "name": self.name,
+            "graph_id": self.graph_id,
+            "graph_version": self.version,
+            "title": self.title,
+            "description": self.description,
+            "input_schema": self.input_schema,
+            "output_schema": self.output_schema,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ToolOutcome:
