@@ -27,7 +27,7 @@ from server.mcp import McpEndpoint
 from server.middleware import request_context_middleware
 from server.pages import docs_assets, home, static_asset
 from server.routes.accounts import AccountController
-from server.routes.agent_tools import list_agent_tools, set_agent_tool
+from server.routes.agent_tools import list_agent_tools, list_server_tools, set_agent_tool
 from server.routes.apikeys import ApiKeyController
 from server.routes.blocks import BlockController
 from server.routes.credentials import CredentialController
@@ -102,6 +102,7 @@ def create_app(
             TemplateController,
             list_agent_tools,
             set_agent_tool,
+            list_server_tools,
         ],
     )
     # Outermost first: the request id and access log see everything; the guard refuses foreign

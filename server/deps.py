@@ -36,6 +36,7 @@ def errors(*codes: int) -> dict[int, ResponseSpec]:
         413: "Body too large.",
         422: "Invalid input; located problems listed.",
         429: "Rate limited; see Retry-After.",
+        502: "A server this one talks to failed.",
         503: "A dependency is unavailable.",
     }
     base = {400, 401, 403, 429}

@@ -16,6 +16,7 @@ from server.schemas import ErrorDetail, ErrorOut
 from workbench.errors import (
     GraphValidationError,
     InvalidFields,
+    ServerError,
     StoreUnavailable,
     TooManyAttempts,
     UserError,
@@ -65,7 +66,8 @@ def _response(
 
 def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Our own errors, with the status and code their class carries (``workbench.errors``): user
-    mistakes are 4xx with what and where; the database gone is 503; anything else is a bug (500)."""
+    mistakes are 4xx with what and where; another server failing is 502; the database gone is 503;
+    anything else is a bug (500)."""
     assert isinstance(exc, WorkbenchError)
     status, code = exc.http_status, exc.error_code
     if isinstance(exc, InvalidFields):  # located like Litestar's own field errors
@@ -79,6 +81,9 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
         if isinstance(exc, TooManyAttempts):
             return _response(request, detail, {"Retry-After": str(exc.retry_after)})
         return _response(request, detail)
+    if isinstance(exc, ServerError):  # another server (an MCP server, say) failed: 502 saying which
+        log.warning("upstream failure: %s", exc)
+        return _response(request, ErrorDetail(status=status, code=code, message=str(exc)))
     if isinstance(exc, StoreUnavailable):
         log.error("database unavailable: %s", exc)
         return _response(

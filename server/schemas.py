@@ -96,6 +96,16 @@ class AgentToolOut(BaseModel):
     output_schema: dict[str, Any]
 
 
+class McpServerToolOut(BaseModel):
+    """A tool of an MCP server."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+    server: str = Field(description="The server's name (the credential's).")
+
+
 class McpToolStateOut(BaseModel):
     """An agent's MCP tool setting and what it gives."""
 

@@ -1,4 +1,5 @@
-"""/api/v1/mcp/tools and /api/v1/graphs/{id}/mcp-tool: which agents are served as MCP tools at ``/mcp``."""
+"""MCP on the REST API: which agents are served as MCP tools at ``/mcp`` (``/mcp/tools``,
+``/graphs/{id}/mcp-tool``), and the tools of an MCP server saved as a credential (``/mcp/servers/{id}/tools``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from litestar import Request, get, put
 from litestar.params import FromPath, JSONBody
 
 from server.deps import caller, errors, workbench_of
-from server.schemas import AgentToolOut, McpToolIn, McpToolStateOut
+from server.schemas import AgentToolOut, McpServerToolOut, McpToolIn, McpToolStateOut
+from workbench.errors import NotFoundError
 from workbench.services.agent_tools import AgentTool
+from workbench.services.mcp_servers import credential_server_tools
 
 
 def tool_out(tool: AgentTool) -> AgentToolOut:
@@ -44,3 +47,22 @@ async def set_agent_tool(
         served=tool is not None,
         tool=tool_out(tool) if tool else None,
     )
+
+
+@get(
+    "/mcp/servers/{credential_id:uuid}/tools",
+    tags=["mcp"],
+    responses=errors(404, 422, 502),
+    summary="List the tools of an MCP server saved as a credential",
+)
+async def list_server_tools(
+    request: Request[Any, Any, Any], credential_id: FromPath[UUID]
+) -> list[McpServerToolOut]:
+    """Each tool of the MCP server your ``mcp`` credential describes, with its input schema (what an
+    ``MCPToolBlock``'s ``arguments`` take). 502 when the server cannot be reached."""
+    principal = caller(request, "blocks:read")
+    wb = workbench_of(request)
+    if wb.credentials is None:
+        raise NotFoundError(f"credential {credential_id} not found")
+    tools = await credential_server_tools(wb.credentials, wb.settings, principal.user_id, str(credential_id))
+    return [McpServerToolOut(**t.to_dict()) for t in tools]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,7 +28,8 @@ from tests.server.api_support import (
     timer_graph,
     wait_status,
 )
-from tests.support.servers import ServerProcess
+from tests.support.mcp_server import serve_http
+from tests.support.servers import ServerProcess, start_server, stop_server
 
 
 def _hello(name: str | None = None) -> dict[str, Any]:
@@ -237,3 +238,60 @@ async def test_each_user_sees_and_calls_only_their_own_opted_in_agents(
 def _opt_in(user: User, graph_id: str) -> None:
     r = user.client.put(f"/graphs/{graph_id}/mcp-tool", json={"enabled": True})
     assert r.status_code == 200 and r.json()["served"] is True, r.text
+
+
+# ---- the tools of an MCP server saved as a credential (what the Builder shows) ------------------------
+
+
+@pytest.fixture(scope="module")
+def reaching_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A no-login server whose blocks may reach this machine (the test MCP server is on 127.0.0.1)."""
+    server = start_server(
+        tmp_path_factory.mktemp("srv-mcp") / "home",
+        "none",
+        {"WORKBENCH_RATE_LIMIT": "off", "WORKBENCH_HTTP_ALLOW_PRIVATE": "1"},
+    )
+    yield server
+    stop_server(server)
+
+
+def _mcp_credential(client: httpx.Client, secret: dict[str, Any]) -> str:
+    r = client.post("/credentials", json={"provider": "mcp", "title": "test tools", "secret": secret})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_a_saved_mcp_servers_tools_are_listed_with_their_schemas(reaching_server: ServerProcess) -> None:
+    with serve_http(token="s3cret") as tools_server, api(reaching_server) as client:
+        good = _mcp_credential(client, {"url": tools_server.url, "token": "s3cret", "name": "tt"})
+        tools = {t["name"]: t for t in client.get(f"/mcp/servers/{good}/tools").json()}
+        assert {"add", "echo", "forecast", "fail", "pause"} <= set(tools)
+        assert tools["forecast"]["input_schema"]["required"] == ["city"]
+        assert tools["forecast"]["server"] == "tt"
+        wrong = _mcp_credential(client, {"url": tools_server.url, "token": "nope"})
+        refused = client.get(f"/mcp/servers/{wrong}/tools")
+        assert refused.status_code == 422 and "refused" in refused.json()["error"]["message"]
+        assert "nope" not in refused.text
+        other = client.post("/credentials", json={"provider": "openai", "secret": {"api_key": "sk-x"}})
+        not_mcp = client.get(f"/mcp/servers/{other.json()['id']}/tools")
+        assert not_mcp.status_code == 422 and "not an MCP server" in not_mcp.json()["error"]["message"]
+        assert client.get(f"/mcp/servers/{uuid.uuid4()}/tools").status_code == 404
+    # The test server has stopped: a 502 (another server failed), in the error shape, naming it.
+    unreachable = httpx.get(f"{reaching_server.base_url}/api/v1/mcp/servers/{good}/tools", timeout=30)
+    assert unreachable.status_code == 502
+    error = unreachable.json()["error"]
+    assert (
+        error["code"] == "server_error"
+        and "'tt'" in error["message"]
+        and "could not be reached" in error["message"]
+    )
+    assert "s3cret" not in unreachable.text
+
+
+def test_listing_a_servers_tools_goes_through_the_outbound_guard(local_server: ServerProcess) -> None:
+    with serve_http() as tools_server, api(local_server) as client:
+        cred = _mcp_credential(client, {"url": tools_server.url})
+        refused = client.get(f"/mcp/servers/{cred}/tools")
+    assert refused.status_code == 422
+    assert "WORKBENCH_HTTP_ALLOW" in refused.json()["error"]["message"]
+    assert tools_server.authorizations == []  # nothing reached it
