@@ -174,6 +174,25 @@ async def test_two_agents_with_one_name_get_two_stable_tool_names(local_server: 
     assert tools[second["id"]] == f"{_tool_name(second)}_{second['id'].replace('-', '')[:8]}"
 
 
+def test_a_foreign_web_page_cannot_call_tools_in_the_no_login_mode(local_server: ServerProcess) -> None:
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+    foreign_origin = httpx.post(
+        local_server.base_url + "/mcp", json=call, headers={**accept, "Origin": "http://evil.example"}
+    )
+    assert foreign_origin.status_code == 403
+    rebound_host = httpx.post(
+        local_server.base_url + "/mcp", json=call, headers={**accept, "Host": "evil.example"}
+    )
+    assert rebound_host.status_code == 403
+    form = httpx.post(
+        local_server.base_url + "/mcp",
+        content=b"x=1",
+        headers={**accept, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 415
+
+
 # ---- accounts: authentication, scope, tenancy, opt-in -------------------------------------------------
 
 
