@@ -40,6 +40,7 @@ from server.routes.knowledge import KnowledgeController
 from server.routes.marketplace import TemplateController
 from server.routes.oauth import OAuthController
 from server.routes.schedules import ScheduleController
+from server.routes.triggers import TriggerController, fire_hook
 from server.stores import rate_limit_store
 from server.ws import websocket_handler, ws_info
 from workbench import __version__
@@ -97,6 +98,8 @@ def create_app(
             AccountController,
             OAuthController,
             ScheduleController,
+            TriggerController,
+            fire_hook,
             KnowledgeController,
             FileController,
             TemplateController,

@@ -12,9 +12,11 @@ from workbench.app import Workbench
 from workbench.auth import LOCAL_PRINCIPAL, Principal
 from workbench.errors import AuthError
 
-# Reachable without credentials: health, docs, and the login flows themselves.
+# Reachable without credentials: health, docs, the login flows themselves, and webhook calls (which
+# prove their trigger's secret instead: workbench.services.triggers).
 PUBLIC_PATHS = [
     "^/api/v1/health$",
+    "^/api/v1/hooks/[^/]+$",
     "^/api/docs",
     "^/api/openapi",
     "^/api/v1/auth/(signup|login|refresh|logout|password-reset|password-reset/confirm|verify-email|oauth/.*)$",

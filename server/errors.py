@@ -16,9 +16,9 @@ from server.schemas import ErrorDetail, ErrorOut
 from workbench.errors import (
     GraphValidationError,
     InvalidFields,
+    RateLimited,
     ServerError,
     StoreUnavailable,
-    TooManyAttempts,
     UserError,
     WorkbenchError,
 )
@@ -78,7 +78,7 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
         problems = [p.to_dict() for p in exc.problems] if isinstance(exc, GraphValidationError) else []
         message = "the graph has problems" if problems else str(exc)
         detail = ErrorDetail(status=status, code=code, message=message, problems=problems)
-        if isinstance(exc, TooManyAttempts):
+        if isinstance(exc, RateLimited):
             return _response(request, detail, {"Retry-After": str(exc.retry_after)})
         return _response(request, detail)
     if isinstance(exc, ServerError):  # another server (an MCP server, say) failed: 502 saying which

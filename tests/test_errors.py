@@ -18,10 +18,12 @@ from workbench.errors import (
     InvalidFields,
     NotFoundError,
     PermissionDenied,
+    RateLimited,
     RegistryError,
     ServerError,
     StoreError,
     StoreUnavailable,
+    TooManyAttempts,
     UserError,
     WorkbenchError,
     error_class,
@@ -39,6 +41,7 @@ TABLE = [
     (ConflictError, 409, "conflict", EXIT_USER),
     (AuthError, 401, "unauthorized", EXIT_USER),
     (PermissionDenied, 403, "forbidden", EXIT_USER),
+    (RateLimited, 429, "rate_limited", EXIT_USER),
     (RegistryError, 500, "internal", EXIT_FAILED),
     (StoreError, 500, "internal", EXIT_CONFIG),
     (StoreUnavailable, 503, "unavailable", EXIT_CONFIG),
@@ -59,6 +62,9 @@ def test_each_class_carries_its_status_code_and_exit_code(
 def test_a_class_with_two_parents_takes_the_first() -> None:
     # Missing blocks are a graph's problems first (422, located), not a 404.
     assert (BlocksNotInstalled.http_status, BlocksNotInstalled.error_code) == (422, "invalid_graph")
+    # Too many failed logins: a 429 with Retry-After like any rate limit, and still an AuthError.
+    assert issubclass(TooManyAttempts, AuthError) and TooManyAttempts("wait", 3).retry_after == 3
+    assert (TooManyAttempts.http_status, TooManyAttempts.error_code) == (429, "rate_limited")
 
 
 @pytest.mark.parametrize(

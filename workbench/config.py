@@ -53,6 +53,23 @@ def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None
     return raw
 
 
+def _mail(env: dict[str, str]) -> tuple[str | None, str | None]:
+    """``WORKBENCH_SMTP_URL`` and ``WORKBENCH_MAIL_FROM``, checked (a sender is required with a server)."""
+    from workbench.notify.smtp_config import SmtpConfig, check_mail_from
+
+    smtp_url = env.get("WORKBENCH_SMTP_URL") or None
+    mail_from = env.get("WORKBENCH_MAIL_FROM") or None
+    if smtp_url is not None:
+        SmtpConfig.from_url(smtp_url, "WORKBENCH_SMTP_URL")
+        if mail_from is None:
+            raise ConfigError(
+                "WORKBENCH_MAIL_FROM must be set when WORKBENCH_SMTP_URL is (the sender address)"
+            )
+    if mail_from is not None:
+        mail_from = check_mail_from(mail_from, "WORKBENCH_MAIL_FROM")
+    return smtp_url, mail_from
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Configuration of one Workbench process.
@@ -128,6 +145,15 @@ class Settings:
             default: such a server runs with this process's rights.
         mcp_timeout: seconds connecting to an MCP server, and each of its answers (a tool list, a
             tool's result), may take (``WORKBENCH_MCP_TIMEOUT``).
+        webhook_tolerance: how far, in seconds, a signed webhook call's timestamp may be from this
+            server's clock, either way (``WORKBENCH_WEBHOOK_TOLERANCE``); also how long its signature is
+            remembered against replays.
+        webhook_max_bytes: largest body a webhook call (``POST /api/v1/hooks/{id}``) may carry
+            (``WORKBENCH_WEBHOOK_MAX_BYTES``).
+        smtp_url: the mail server notifications and account mails go through (``WORKBENCH_SMTP_URL``:
+            ``smtp://user:pass@host:587``, ``smtps://user:pass@host:465``, ``smtp://host:25``; see
+            :mod:`workbench.notify.smtp_config`; never printed); None: no mail.
+        mail_from: the sender address of those mails (``WORKBENCH_MAIL_FROM``); required with ``smtp_url``.
     """
 
     home: Path
@@ -170,6 +196,10 @@ class Settings:
     searxng_url: str | None = None
     mcp_allow_commands: bool = False
     mcp_timeout: float = 60.0
+    webhook_tolerance: int = 300
+    webhook_max_bytes: int = 1_000_000
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -181,6 +211,7 @@ class Settings:
             raise ConfigError(
                 f"DATABASE_URL must be a postgresql:// URL, got scheme {url.split(':', 1)[0]!r}"
             )
+        smtp_url, mail_from = _mail(env)
         return cls(
             home=home,
             database_url=url,
@@ -222,6 +253,10 @@ class Settings:
             searxng_url=_url(env, "WORKBENCH_SEARXNG_URL", ("http://", "https://")),
             mcp_allow_commands=env.get("WORKBENCH_MCP_ALLOW_COMMANDS", "").lower() in ("1", "true", "yes"),
             mcp_timeout=_float(env, "WORKBENCH_MCP_TIMEOUT", 60.0),
+            webhook_tolerance=_int(env, "WORKBENCH_WEBHOOK_TOLERANCE", 300),
+            webhook_max_bytes=_int(env, "WORKBENCH_WEBHOOK_MAX_BYTES", 1_000_000),
+            smtp_url=smtp_url,
+            mail_from=mail_from,
         )
 
     def with_(self, **changes: object) -> Settings:

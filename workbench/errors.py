@@ -12,7 +12,8 @@ are translated where they are caught (``raise StoreUnavailable(...) from exc``):
     │   ├── NotFoundError         an unknown id, or another user's resource (graph, execution...)
     │   ├── ConflictError         the resource exists already (an email taken)
     │   ├── AuthError             not authenticated: bad or missing credentials or token (401)
-    │   └── PermissionDenied      authenticated, but a scope is missing (403)
+    │   ├── PermissionDenied      authenticated, but a scope is missing (403)
+    │   └── RateLimited           too many requests: retry after ``retry_after`` seconds (429)
     ├── RegistryError             block registration clash (names both sources)
     ├── StoreError                the database failed
     │   └── StoreUnavailable      it cannot be reached
@@ -39,6 +40,7 @@ NotFoundError          404     not_found       2
 ConflictError          409     conflict        2
 AuthError              401     unauthorized    2
 PermissionDenied       403     forbidden       2
+RateLimited            429     rate_limited    2
 StoreError             500     internal        3
 StoreUnavailable       503     unavailable     3
 ServerError            502     server_error    1
@@ -161,8 +163,8 @@ class AuthError(UserError):
     error_code = "unauthorized"
 
 
-class TooManyAttempts(AuthError):
-    """Too many failed attempts (logins): wait ``retry_after`` seconds."""
+class RateLimited(UserError):
+    """Too many requests (a webhook trigger's rate limit): wait ``retry_after`` seconds."""
 
     http_status = 429
     error_code = "rate_limited"
@@ -170,6 +172,10 @@ class TooManyAttempts(AuthError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooManyAttempts(RateLimited, AuthError):
+    """Too many failed attempts (logins): wait ``retry_after`` seconds (a 429, and an AuthError)."""
 
 
 class PermissionDenied(UserError):

@@ -9,8 +9,8 @@ What is redacted (the shape stays, so a line still says what happened):
 - ``name=value`` / ``"name": "value"`` pairs whose name says secret (``password``, ``*_secret``,
   ``*token``, ``api_key``, ``authorization``, ``cookie``...);
 - ``Bearer ...`` credentials, and ``Authorization: <scheme> ...`` values;
-- our API keys (``wbk_...``), JWTs, Fernet tokens, and well-known vendor key shapes (``sk-...``,
-  GitHub ``ghp_...``, Slack ``xox.-...``, AWS ``AKIA...``);
+- our API keys (``wbk_...``) and webhook trigger secrets (``wbh_...``), JWTs, Fernet tokens, and
+  well-known vendor key shapes (``sk-...``, GitHub ``ghp_...``, Slack ``xox.-...``, AWS ``AKIA...``);
 - passwords in URLs: ``postgresql://user:pass@host`` -> ``postgresql://user:[REDACTED]@host``
   (also ``amqp://``, ``redis://:pass@``).
 
@@ -57,6 +57,7 @@ _RULES: list[_Rule] = [
     (("bearer",), re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{16,}"), rf"\1\2{MASK}"),
     # Our API keys, JWTs, Fernet tokens, vendor keys (wherever they appear).
     (("wbk_",), re.compile(r"\bwbk_[A-Za-z0-9_-]{6,}"), f"wbk_{MASK}"),
+    (("wbh_",), re.compile(r"\bwbh_[A-Za-z0-9_-]{6,}"), f"wbh_{MASK}"),
     (("eyj",), re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), MASK),
     (("gaaaaa",), re.compile(r"\bgAAAAA[A-Za-z0-9_=-]{20,}"), MASK),
     (("sk-",), re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}"), f"sk-{MASK}"),

@@ -14,7 +14,8 @@ def test_public_names_are_pinned() -> None:
     assert set(workbench.client.__all__) == {
         "AsyncClient", "BlockInfo", "Client", "CredentialInfo", "DocumentInfo", "GraphInfo",
         "KnowledgeBaseInfo", "LocalClient", "PinInfo", "RemoteBlockError", "RemoteClient", "RunHandle",
-        "ScheduleInfo", "ScheduleRun", "SearchResult", "ServerError", "as_graph", "connect", "graph_svg",
+        "ScheduleInfo", "ScheduleRun", "SearchResult", "ServerError", "TriggerInfo", "as_graph", "connect",
+        "graph_svg",
     }  # fmt: skip
 
 

@@ -38,6 +38,7 @@ from workbench.client.types import (
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
+    TriggerInfo,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ScheduleRun",
     "SearchResult",
     "ServerError",
+    "TriggerInfo",
     "as_graph",
     "connect",
     "graph_svg",

@@ -1,5 +1,5 @@
-"""The client API both transports implement: blocks, graphs, runs, executions, schedules, credentials,
-knowledge bases; and, from this process, the tools of MCP servers.
+"""The client API both transports implement: blocks, graphs, runs, executions, schedules, webhook
+triggers, credentials, knowledge bases; and, from this process, the tools of MCP servers.
 
 ``LocalClient`` runs the services in this process on the embedded database (the one ``make run``
 uses); ``RemoteClient`` talks to a server over HTTP and WebSocket. Same methods, same return types::
@@ -30,6 +30,7 @@ from workbench.client.types import (
     ScheduleRun,
     SearchResult,
     TemplateInfo,
+    TriggerInfo,
 )
 from workbench.config import Settings
 from workbench.drafting import DraftNotAccepted, Proposal
@@ -251,6 +252,35 @@ class AsyncClient(ABC):
     @abstractmethod
     async def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule (the executions it started stay)."""
+
+    # ---- webhook triggers ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def create_trigger(
+        self,
+        graph_id: str,
+        *,
+        name: str = "",
+        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        input_mapping: dict[str, str] | None = None,
+        rate_limit_per_minute: int | None = None,
+        graph_version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> TriggerInfo:
+        """A webhook that starts a stored graph (``POST /api/v1/hooks/{id}`` on a server); the result
+        carries its ``secret``, this once. ``input_mapping``: input names to paths into the payload."""
+
+    @abstractmethod
+    async def triggers(self, graph_id: str | None = None) -> list[TriggerInfo]:
+        """Your webhook triggers, newest first (without their secrets)."""
+
+    @abstractmethod
+    async def rotate_trigger_secret(self, trigger_id: str) -> TriggerInfo:
+        """A new secret for a trigger (in the result, this once); the old one stops working."""
+
+    @abstractmethod
+    async def delete_trigger(self, trigger_id: str) -> None:
+        """Delete a trigger (the executions it started stay)."""
 
     # ---- credentials -----------------------------------------------------------------------------
 

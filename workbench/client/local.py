@@ -29,6 +29,7 @@ from workbench.client.types import (
     ScheduleRun,
     SearchResult,
     TemplateInfo,
+    TriggerInfo,
 )
 from workbench.config import Settings
 from workbench.drafting import AgentDrafter, Proposal
@@ -42,7 +43,9 @@ from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import BlockRun, ExecutionResult
 from workbench.services.marketplace import Marketplace, template_dict
 from workbench.services.schedules import ScheduleService
+from workbench.services.triggers import TriggerService, hook_path
 from workbench.store.schedules import ScheduleRecord
+from workbench.store.triggers import TriggerRecord
 
 
 class LocalClient(AsyncClient):
@@ -275,6 +278,52 @@ class LocalClient(AsyncClient):
     async def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule."""
         await self._schedule_service().delete(schedule_id, self.user_id)
+
+    # ---- webhook triggers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _trigger(rec: TriggerRecord, secret: str | None = None) -> TriggerInfo:
+        doc = {**rec.values(), "id": rec.id, "enabled": rec.is_enabled, "path": hook_path(rec.id)}
+        doc.update(fire_count=rec.fire_count, last_fired_at=rec.last_fired_at, created_at=rec.created_at)
+        return TriggerInfo.from_dict({**doc, "secret": secret})
+
+    async def create_trigger(
+        self,
+        graph_id: str,
+        *,
+        name: str = "",
+        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        input_mapping: dict[str, str] | None = None,
+        rate_limit_per_minute: int | None = None,
+        graph_version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> TriggerInfo:
+        """Store a trigger; its secret is in the result, this once."""
+        fields = {
+            "graph_id": graph_id,
+            "name": name,
+            "auth_mode": auth_mode,
+            "input_mapping": input_mapping,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "graph_version": graph_version,
+            "credentials": credentials,
+        }
+        issued = await TriggerService.of(self.wb).create(self.user_id, fields)
+        return self._trigger(issued.trigger, issued.secret)
+
+    async def triggers(self, graph_id: str | None = None) -> list[TriggerInfo]:
+        """Triggers, newest first."""
+        items, _ = await TriggerService.of(self.wb).list(self.user_id, graph_id=graph_id, limit=500)
+        return [self._trigger(t) for t in items]
+
+    async def rotate_trigger_secret(self, trigger_id: str) -> TriggerInfo:
+        """A new secret (in the result, this once)."""
+        issued = await TriggerService.of(self.wb).rotate_secret(trigger_id, self.user_id)
+        return self._trigger(issued.trigger, issued.secret)
+
+    async def delete_trigger(self, trigger_id: str) -> None:
+        """Delete a trigger."""
+        await TriggerService.of(self.wb).delete(trigger_id, self.user_id)
 
     # ---- credentials -----------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from workbench.client.types import (
     ScheduleRun,
     SearchResult,
     TemplateInfo,
+    TriggerInfo,
 )
 from workbench.drafting import Proposal
 from workbench.errors import (
@@ -505,6 +506,46 @@ class RemoteClient(AsyncClient):
     async def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule."""
         await self._request("DELETE", f"/schedules/{schedule_id}")
+
+    # ---- webhook triggers ------------------------------------------------------------------------
+
+    async def create_trigger(
+        self,
+        graph_id: str,
+        *,
+        name: str = "",
+        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        input_mapping: dict[str, str] | None = None,
+        rate_limit_per_minute: int | None = None,
+        graph_version: int | None = None,
+        credentials: dict[str, str] | None = None,
+    ) -> TriggerInfo:
+        """Store a trigger on the server; its secret is in the result, this once."""
+        body: dict[str, Any] = {"graph_id": graph_id, "name": name, "auth_mode": auth_mode}
+        optional = {
+            "input_mapping": input_mapping,
+            "rate_limit_per_minute": rate_limit_per_minute,
+            "graph_version": graph_version,
+            "credentials": credentials,
+        }
+        body.update({k: v for k, v in optional.items() if v is not None})
+        return TriggerInfo.from_dict(await self._request("POST", "/triggers", content=jsonutil.dumps(body)))
+
+    async def triggers(self, graph_id: str | None = None) -> list[TriggerInfo]:
+        """Triggers on the server."""
+        params: dict[str, Any] = {"limit": 500}
+        if graph_id:
+            params["graph_id"] = graph_id
+        page = await self._request("GET", "/triggers", params=params)
+        return [TriggerInfo.from_dict(t) for t in page["items"]]
+
+    async def rotate_trigger_secret(self, trigger_id: str) -> TriggerInfo:
+        """A new secret (in the result, this once)."""
+        return TriggerInfo.from_dict(await self._request("POST", f"/triggers/{trigger_id}/rotate-secret"))
+
+    async def delete_trigger(self, trigger_id: str) -> None:
+        """Delete a trigger."""
+        await self._request("DELETE", f"/triggers/{trigger_id}")
 
     # ---- credentials -----------------------------------------------------------------------------
 

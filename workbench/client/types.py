@@ -1,5 +1,5 @@
-"""What the client returns, the same for both transports: blocks, graph summaries, schedules, credentials,
-knowledge bases, their documents and search results.
+"""What the client returns, the same for both transports: blocks, graph summaries, schedules, webhook
+triggers, credentials, knowledge bases, their documents and search results.
 
 Runs come back as :class:`~workbench.services.executions.ExecutionResult` (node executions as typed
 :class:`~workbench.services.executions.NodeExecution` records, timings as aware datetimes) and events
@@ -178,6 +178,49 @@ class ScheduleRun:
             execution_id=doc.get("execution_id"),
             status=doc["status"],
             error=doc.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerInfo:
+    """A webhook trigger: where it is called, how calls prove themselves, what it starts. ``secret``
+    is set only on what creating the trigger or rotating its secret returned: save it then."""
+
+    id: str
+    graph_id: str
+    graph_version: int | None
+    name: str
+    auth_mode: str
+    enabled: bool
+    input_mapping: dict[str, str] | None
+    rate_limit_per_minute: int
+    path: str
+    """Where a server takes its calls: ``/api/v1/hooks/<id>``."""
+    url: str | None = None
+    """The full URL, when a server said it (the local transport has no server)."""
+    fire_count: int = 0
+    last_fired_at: datetime | None = None
+    created_at: datetime | None = None
+    secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> TriggerInfo:
+        """From the API's trigger document (the local transport builds the same document)."""
+        return cls(
+            id=str(doc["id"]),
+            graph_id=str(doc["graph_id"]),
+            graph_version=doc.get("graph_version"),
+            name=doc.get("name") or "",
+            auth_mode=doc["auth_mode"],
+            enabled=bool(doc["enabled"]),
+            input_mapping=doc.get("input_mapping"),
+            rate_limit_per_minute=int(doc["rate_limit_per_minute"]),
+            path=doc["path"],
+            url=doc.get("url"),
+            fire_count=int(doc.get("fire_count") or 0),
+            last_fired_at=when(doc.get("last_fired_at")),
+            created_at=when(doc.get("created_at")),
+            secret=doc.get("secret"),
         )
 
 
