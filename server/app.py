@@ -68,6 +68,8 @@ def create_app(
     when it is elected leader and otherwise stands by."""
     config = config or ServerConfig()
     wb = workbench or Workbench(settings)
+    if wb.api_url is None:
+        wb.api_url = config.link_url  # the root of the links in account mails
     run_scheduler = enabled_from_env() if enable_scheduler is None else enable_scheduler
     schedulers: list[Scheduler] = []
     mcp = McpEndpoint(wb, config.max_body_size)

@@ -105,6 +105,18 @@ class ServerConfig:
         """The URL this server is reached at."""
         return self.public_url or f"http://{self.host}:{self.port}"
 
+    @property
+    def link_url(self) -> str | None:
+        """The root of the links this server mails (account mails): ``WORKBENCH_PUBLIC_URL``, else
+        its bind address when that is one address; None when it listens on all of them (``0.0.0.0``,
+        ``::``) and no public URL says which one people use."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        if self.host in ("", "0.0.0.0", "::", "[::]"):
+            return None
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}"
+
     @classmethod
     def from_env(cls, **overrides: object) -> ServerConfig:
         """Defaults, then environment variables, then explicit overrides (command-line flags)."""

@@ -33,6 +33,7 @@ from workbench.runtime.bus import EventBus, LocalBus
 from workbench.runtime.queue import ExecutionQueue
 from workbench.runtime.shared_state import SharedState
 from workbench.secrets import Keys
+from workbench.services.account_mail import account_mailer
 from workbench.services.accounts import AccountService
 from workbench.services.agent_tools import AgentToolService
 from workbench.services.credentials import CredentialVault
@@ -103,6 +104,9 @@ class Workbench:
         )
         self.keys: Keys | None = None
         self.accounts: AccountService | None = None
+        self.api_url: str | None = None
+        """Where people reach this deployment's API (``https://wb.example.com``): the root of the
+        links in account mails. The server sets it before :meth:`start`; None: the links are paths."""
         self.credentials: CredentialVault | None = None
         self.knowledge: KnowledgeService | None = None
         """Knowledge bases (durable workbenches only)."""
@@ -137,7 +141,9 @@ class Workbench:
                 self.queue = RabbitQueue(self.settings.amqp_url)
                 await self.queue.start()
             self.keys = Keys.load(self.settings)
-            self.accounts = AccountService(AccountRepository(pool), self.keys)
+            self.accounts = AccountService(
+                AccountRepository(pool), self.keys, mailer=account_mailer(self.settings, api_url=self.api_url)
+            )
             self.credentials = CredentialVault(pool, self.keys)
             self.block_services.vault = self.credentials
             self.block_services.pool = pool
@@ -215,9 +221,11 @@ class Workbench:
         if stopping_queue is not None:
             await _within(stopping_queue, left(), "stopping the queue consumer")
         if self.accounts is not None:
-            await _within(self.accounts.drain(), left(), "sending the mails being prepared")
+            await _within(self.accounts.drain(sending=False), left(), "preparing the account mails")
         if self.writer is not None:
             await _within(self.writer.stop(), left(), "writing the last node results")
+        if self.accounts is not None:  # after the results: a mail server that is down must not cost them
+            await _within(self.accounts.mailer.drain(), left(), "sending the account mails")
         if self._lease is not None:
             lease, self._lease = self._lease, None
             await _within(lease.close(timeout=max(left(), 0.1)), left(), "closing the executor lease")

@@ -252,11 +252,14 @@ def smtp_server(
     cert: SelfSigned | None = None,
     implicit_tls: bool = False,
     login: tuple[str, str] | None = None,
+    port: int | None = None,
+    handler: MailHandler | None = None,
 ) -> Iterator[tuple[MailHandler, int]]:
     """An SMTP server on 127.0.0.1 (its own thread and loop): plain, with STARTTLS (``cert``), or
-    TLS throughout (``implicit_tls``); requiring ``login`` when given."""
-    handler = MailHandler()
-    port = free_port()
+    TLS throughout (``implicit_tls``); requiring ``login`` when given. ``port`` and ``handler``
+    (default: a free port, a new handler) let a test stop a server and start it again."""
+    handler = handler or MailHandler()
+    port = port or free_port()
     options: dict[str, Any] = {}
     if login is not None:
         options.update(authenticator=authenticator(*login), auth_required=True)

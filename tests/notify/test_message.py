@@ -19,6 +19,7 @@ from workbench.notify.message import (
     run_completed,
     run_failed,
     schedule_missed,
+    signup_notice,
     summary,
     verify_email,
 )
@@ -85,6 +86,27 @@ def test_account_mails_carry_their_link() -> None:
         verify.title == "Confirm your email address" and "https://wb.example/verify?token=xyz" in verify.text
     )
     assert "xyz" not in verify.dedupe_key
+
+
+def test_account_mails_without_a_page_carry_their_token_and_route() -> None:
+    route = "https://wb.example/api/v1/auth/password-reset/confirm"
+    reset = password_reset(token="tok-abc", confirm_url=route, name=EVIL)
+    assert "tok-abc" in reset.text and f"POST {route}" in reset.text and "tok-abc" in (reset.html or "")
+    assert "<img" not in (reset.html or "") and "&lt;img" in (reset.html or "")
+    assert "tok-abc" not in reset.dedupe_key
+    verify = verify_email(token="tok-v", confirm_url="/api/v1/auth/verify-email")  # a path will do
+    assert "tok-v" in verify.text and "POST /api/v1/auth/verify-email" in verify.text
+    with pytest.raises(InputError, match="link or its token"):
+        verify_email()
+    with pytest.raises(InputError, match="confirm_url must be an http"):
+        password_reset(token="t", confirm_url="javascript:alert(1)")
+    notice = signup_notice(name=EVIL, reset_url="/api/v1/auth/password-reset")
+    assert (
+        notice.kind is EventKind.SIGNUP_NOTICE
+        and notice.title == "Someone tried to sign up with your address"
+    )
+    assert "POST /api/v1/auth/password-reset" in notice.text and "&lt;img" in (notice.html or "")
+    assert signup_notice().dedupe_key != signup_notice().dedupe_key  # each notice is news
 
 
 @pytest.mark.parametrize("link", ["javascript:alert(1)", "data:text/html,x", "/relative", "https://"])

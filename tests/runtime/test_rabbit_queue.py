@@ -136,10 +136,11 @@ async def test_cancel_reaches_the_executor_that_holds_the_run(api, executor) -> 
         [link("in.result", "s.value"), link("s.output", "o.value")],
     )
     execution_id = await api.executions.submit(slow, {"x": 1})
-    for _ in range(100):
-        if execution_id in executor.executions.live:
+    for _ in range(600):  # a loaded machine can take seconds to deliver and claim it
+        if (await api.executions.get(execution_id)).status == "RUNNING":
             break
         await asyncio.sleep(0.05)
+    assert execution_id in executor.executions.live  # the other executor holds it
     assert await api.executions.cancel(execution_id) == "RUNNING"  # flagged in the database
     result = await api.executions.wait(execution_id, timeout=10)
     assert result.status == "CANCELLED"

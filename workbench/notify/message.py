@@ -40,11 +40,12 @@ class EventKind(StrEnum):
     SUMMARY = "summary"
     PASSWORD_RESET = "password_reset"
     VERIFY_EMAIL = "verify_email"
+    SIGNUP_NOTICE = "signup_notice"
     CUSTOM = "custom"
 
 
 ACCOUNT_KINDS = frozenset({EventKind.PASSWORD_RESET, EventKind.VERIFY_EMAIL})
-"""Kinds that carry a secret link for one address: they go by email only."""
+"""Kinds that carry a secret for one address (a one-time link or token): they go by email only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,16 +234,67 @@ def schedule_missed(
     return _notification(EventKind.SCHEDULE_MISSED, context, key)
 
 
-def password_reset(*, link: str, expires_in_minutes: int = 60, name: str | None = None) -> Notification:
-    """A password reset mail with its one-time ``link`` (email only: the link is a secret)."""
-    context = {"link": _web_url(link, "link"), "expires_in_minutes": expires_in_minutes, "name": name}
-    return _notification(EventKind.PASSWORD_RESET, context, f"password_reset:{_digest(link)}")
+def _web_url_or_path(url: str | None, name: str) -> str | None:
+    """``url`` when it is an http(s) URL or an absolute path (``/api/v1/...``), else InputError."""
+    if url is None or (url.startswith("/") and not url.startswith("//") and url.isprintable()):
+        return url
+    return _web_url(url, name)
 
 
-def verify_email(*, link: str, name: str | None = None) -> Notification:
-    """An email verification mail with its one-time ``link`` (email only)."""
-    context = {"link": _web_url(link, "link"), "name": name}
-    return _notification(EventKind.VERIFY_EMAIL, context, f"verify_email:{_digest(link)}")
+def _one_time(link: str | None, token: str | None) -> str:
+    """The secret of an account mail (its link, else its token); InputError when it has neither."""
+    secret = link or token
+    if not secret:
+        raise InputError("an account mail needs its link or its token")
+    return secret
+
+
+def password_reset(
+    *,
+    link: str | None = None,
+    token: str | None = None,
+    confirm_url: str | None = None,
+    expires_in_minutes: int = 60,
+    name: str | None = None,
+) -> Notification:
+    """A password reset mail (email only: it carries a secret): the one-time ``link`` of a page that
+    completes the reset, or, without such a page, the one-time ``token`` and ``confirm_url`` (an
+    http(s) URL or a path), where it is sent with the new password."""
+    secret = _one_time(link, token)
+    context = {
+        "link": _web_url(link, "link"),
+        "token": token,
+        "confirm_url": _web_url_or_path(confirm_url, "confirm_url"),
+        "expires_in_minutes": expires_in_minutes,
+        "name": name,
+    }
+    return _notification(EventKind.PASSWORD_RESET, context, f"password_reset:{_digest(secret)}")
+
+
+def verify_email(
+    *,
+    link: str | None = None,
+    token: str | None = None,
+    confirm_url: str | None = None,
+    name: str | None = None,
+) -> Notification:
+    """An email verification mail (email only): its one-time ``link``, or its ``token`` and the
+    ``confirm_url`` it is sent to (as :func:`password_reset`)."""
+    secret = _one_time(link, token)
+    context = {
+        "link": _web_url(link, "link"),
+        "token": token,
+        "confirm_url": _web_url_or_path(confirm_url, "confirm_url"),
+        "name": name,
+    }
+    return _notification(EventKind.VERIFY_EMAIL, context, f"verify_email:{_digest(secret)}")
+
+
+def signup_notice(*, name: str | None = None, reset_url: str | None = None) -> Notification:
+    """Someone tried to sign up with the address of an existing account (``name``: its owner's);
+    ``reset_url`` (an http(s) URL or a path) is where a password reset is asked for."""
+    context = {"name": name, "reset_url": _web_url_or_path(reset_url, "reset_url")}
+    return _notification(EventKind.SIGNUP_NOTICE, context, "")  # a fresh key: each notice is news
 
 
 def summary(

@@ -30,7 +30,6 @@ import asyncio
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -62,6 +61,7 @@ from workbench.errors import (
     PermissionDenied,
 )
 from workbench.secrets import Keys
+from workbench.services.account_mail import AccountMail, AccountMailer, MailKind, account_mailer
 from workbench.services.login_throttle import LoginThrottle
 from workbench.store.accounts import AccountRepository, ApiKeyRecord, SessionsEnded, UserRecord
 
@@ -107,8 +107,6 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 MAX_NAME = 200
 """Characters of an account's display name at most."""
-MAIL_LOG_ENV = "WORKBENCH_DEV_MAIL_LOG"
-"""Development and test hook: a file path; every would-be mail is appended to it as a JSON line."""
 
 
 @functools.cache
@@ -142,11 +140,6 @@ class TokenPair:
             "token_type": self.token_type,
             "expires_in": self.expires_in,
         }
-
-
-def _append_line(path: str, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(line + "\n")
 
 
 def _mails_per_hour(raw: str | None) -> int:
@@ -197,7 +190,11 @@ class AccountService:
         *,
         mail_log: str | None = None,
         mails_per_hour: int | None = None,
+        mailer: AccountMailer | None = None,
     ) -> None:
+        """``mailer`` sends the account mails (:func:`~workbench.services.account_mail.account_mailer`
+        of the settings); without one, only the mail log (``mail_log``, default
+        ``WORKBENCH_DEV_MAIL_LOG``) receives them, when set."""
         self.repo = repo
         self._hmac_key = keys.api_keys
         self._jwt_key = OctKey.import_key(keys.jwt)
@@ -214,28 +211,21 @@ class AccountService:
         self.throttle = LoginThrottle()
         """Failed logins per account address: the next attempts wait."""
         self.outbox: deque[tuple[str, str, str | None]] = deque(maxlen=100)
-        """Mails that would have been sent (kind, address, token) until the notifier delivers them."""
-        self.mail_log = mail_log or os.environ.get(MAIL_LOG_ENV) or None
-        """``WORKBENCH_DEV_MAIL_LOG``: where would-be mails are appended as JSON lines (tests, local
-        development). It holds live one-time tokens in plain text: never set it in production."""
+        """The last mails handed to the mailer (kind, address, token), for in-process callers."""
         self.mails_per_hour = mails_per_hour or _mails_per_hour(os.environ.get(RESET_PER_HOUR_ENV))
         """``WORKBENCH_RESET_PER_HOUR``: mails of one kind one address gets per hour at most."""
-        if self.mail_log:
-            log.warning(
-                "%s is set: one-time tokens are written in plain text to %s", MAIL_LOG_ENV, self.mail_log
-            )
+        self.mailer: AccountMailer = mailer or account_mailer(mail_log=mail_log)
+        """Sends the account mails (SMTP, the development mail log, or nothing)."""
 
     # ---- mail and background work ----------------------------------------------------------------
 
-    async def _send(self, kind: str, address: str, token: str | None) -> None:
-        """Hand a mail to the outbox (and the development mail log when configured)."""
-        self.outbox.append((kind, address, token))
-        if self.mail_log:
-            line = json.dumps({"ts": round(time.time(), 3), "kind": kind, "to": address, "token": token})
-            try:
-                await asyncio.to_thread(_append_line, self.mail_log, line)
-            except OSError as exc:  # a development aid must not break sign-up
-                log.warning("cannot append to %s %s: %s", MAIL_LOG_ENV, self.mail_log, exc)
+    async def _send(
+        self, kind: MailKind, user: UserRecord, token: str | None, valid_for: timedelta | None = None
+    ) -> None:
+        """Hand a mail to the outbox and the mailer (which sends it in the background: never waits
+        on a mail server, never raises for a failed delivery)."""
+        self.outbox.append((kind, user.email, token))
+        await self.mailer.deliver(AccountMail(kind, user.email, user.id, token, user.name, valid_for))
 
     async def _may_mail(self, user_id: str, kind: str) -> bool:
         """Count a mail of ``kind`` to the user against the hourly limit; False when it is reached."""
@@ -259,10 +249,13 @@ class AccountService:
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("account mail work failed: %r", exc, exc_info=exc)
 
-    async def drain(self) -> None:
-        """Wait until the background mail work started so far is done (tests, shutdown)."""
+    async def drain(self, *, sending: bool = True) -> None:
+        """Wait until the background mail work started so far is done (tests, shutdown): the
+        lookups and tokens, then, with ``sending``, the sending of the mails and their retries."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        if sending:
+            await self.mailer.drain()
 
     def _hash(self, token: str) -> bytes:
         return hmac.new(self._hmac_key, token.encode(), hashlib.sha256).digest()
@@ -304,8 +297,8 @@ class AccountService:
         user = await self.repo.user_by_email(email)
         if user is None or not await self._may_mail(user.id, "signup_notice"):
             return
-        log.info("sign-up attempt with the address of user %s: notice sent", user.id)
-        await self._send("signup_notice", user.email, None)
+        log.info("sign-up attempt with the address of user %s: notice mailed", user.id)
+        await self._send("signup_notice", user, None)
 
     async def login(self, email: str, password: str) -> TokenPair:
         """Tokens for a correct email and password; AuthError otherwise (same message either way).
@@ -545,7 +538,7 @@ class AccountService:
         self._spawn(self.issue_password_reset(email))
 
     async def issue_password_reset(self, email: str) -> str | None:
-        """Create a reset token and send it (logged until the notifier exists); None for an unknown
+        """Create a reset token and mail it (in the background); None for an unknown
         or deactivated address, or when the address had ``mails_per_hour`` resets this hour."""
         try:
             user = await self.repo.user_by_email(normalize_email(email))
@@ -554,8 +547,8 @@ class AccountService:
         if user is None or not user.is_active or not await self._may_mail(user.id, "reset"):
             return None
         token = await self._one_time(user.id, "reset", RESET_TTL)
-        log.info("password reset for user %s: token issued (delivery: notifier pending)", user.id)
-        await self._send("reset", user.email, token)
+        log.info("password reset for user %s: token issued, mailing it", user.id)
+        await self._send("reset", user, token, RESET_TTL)
         return token
 
     async def reset_password(self, token: str, new_password: str) -> SessionsEnded:
@@ -586,12 +579,12 @@ class AccountService:
         if not await self._may_mail(user.id, "verify"):
             return None
         token = await self._one_time(user.id, "verify", VERIFY_TTL)
-        log.info("email verification for user %s: token issued (delivery: notifier pending)", user.id)
-        await self._send("verify", user.email, token)
+        log.info("email verification for user %s: token issued, mailing it", user.id)
+        await self._send("verify", user, token, VERIFY_TTL)
         return token
 
     async def request_verification(self, user_id: str) -> str | None:
-        """Create an email verification token and send it (logged until the notifier exists); None
+        """Create an email verification token and mail it (in the background); None
         when the address had ``mails_per_hour`` verification mails this hour."""
         return await self._verification_mail(await self.me(user_id))
 
