@@ -226,7 +226,7 @@ async def cmd_mcp(args: argparse.Namespace) -> int:
         if args.list:
             listed = await tools.list(LOCAL_PRINCIPAL)
             if args.json:
-                _print_json([_tool_dict(t) for t in listed])
+                _print_json([t.to_dict() for t in listed])
             else:
                 for t in listed:
                     inputs = ", ".join(t.input_schema.get("properties") or {}) or "no inputs"
@@ -235,10 +235,6 @@ async def cmd_mcp(args: argparse.Namespace) -> int:
         assert protocol_out is not None
         await serve_stdio(wb, LOCAL_PRINCIPAL, protocol_out)
     return EXIT_OK
-
-
-def _tool_dict(tool: Any) -> dict[str, Any]:
-    return {name: getattr(tool, name) for name in tool.__slots__}
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

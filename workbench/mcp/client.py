@@ -55,7 +55,7 @@ import anyio
 
 from workbench.config import Settings
 from workbench.errors import BlockError, CredentialsError, InputError, RetryableError, WorkbenchError
-from workbench.net.hostscope import FORBIDDEN_HEADERS, TOKEN
+from workbench.net.hostscope import checked_headers
 from workbench.net.policy import HttpPolicy
 
 if TYPE_CHECKING:
@@ -105,17 +105,8 @@ def _url_shown(url: str) -> str:
 
 
 def _clean_headers(headers: Mapping[str, Any], where: str) -> dict[str, str]:
-    """``headers`` checked (names, one-line values, nothing that frames the request); InputError."""
-    clean: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not TOKEN.fullmatch(name):
-            raise InputError(f"{where}: {name!r} is not a valid header name")
-        if name.lower() in FORBIDDEN_HEADERS:
-            raise InputError(f"{where}: {name!r} cannot be set for an MCP server")
-        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-            raise InputError(f"{where}: the value of {name!r} must be text on one line")
-        clean[name] = value
-    return clean
+    """``headers`` checked as a host-scoped credential's are."""
+    return checked_headers(headers, where, "be set for an MCP server")
 
 
 def parse_command_line(text: str) -> tuple[str, tuple[str, ...]]:

@@ -89,15 +89,7 @@ class HostScope:
         headers = secret.get("headers")
         if not isinstance(headers, Mapping) or not headers:
             raise InputError("headers: a host-scoped credential needs at least one header")
-        clean: dict[str, str] = {}
-        for name, value in headers.items():
-            if not isinstance(name, str) or not TOKEN.fullmatch(name):
-                raise InputError(f"headers: {name!r} is not a valid header name")
-            if name.lower() in FORBIDDEN_HEADERS:
-                raise InputError(f"headers: {name!r} cannot come from a credential")
-            if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
-                raise InputError(f"headers: the value of {name!r} must be text on one line")
-            clean[name] = value
+        clean = checked_headers(headers, "headers", "come from a credential")
         name, port = parse_pattern(host)
         return cls(name, port, clean, credential_id)
 
@@ -132,6 +124,21 @@ class HostScope:
         """How narrow the pattern is (exact before wildcard, with a port before without, longer
         names first): of several credentials that cover a URL, the largest wins."""
         return (0 if self.host.startswith("*.") else 1, 0 if self.port is None else 1, len(self.host))
+
+
+def checked_headers(headers: Mapping[str, Any], where: str, refused: str) -> dict[str, str]:
+    """``headers`` as given by a user, checked: valid names, one-line text values, none that frames
+    the request (``FORBIDDEN_HEADERS``: such a header "cannot {refused}"); InputError naming ``where``."""
+    clean: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not TOKEN.fullmatch(name):
+            raise InputError(f"{where}: {name!r} is not a valid header name")
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise InputError(f"{where}: {name!r} cannot {refused}")
+        if not isinstance(value, str) or any(c in value for c in "\r\n\0"):
+            raise InputError(f"{where}: the value of {name!r} must be text on one line")
+        clean[name] = value
+    return clean
 
 
 def parse_pattern(text: str) -> tuple[str, int | None]:
