@@ -134,7 +134,7 @@ async def test_a_bad_missing_replayed_or_stale_signature_is_refused_and_starts_n
         await service.fire(tid, good, raw)
     assert await runs(wb, graph.id) == 1
     # Several signatures may be listed; one matching is enough.
-    fresh = signed(issued, raw, int(time.time()) - 1)
+    fresh = signed(issued, raw, int(good["X-Workbench-Timestamp"]) - 1)  # another second: not a replay
     fresh["X-Workbench-Signature"] = "v1=" + "0" * 64 + "," + fresh["X-Workbench-Signature"]
     await service.fire(tid, fresh, raw)
     assert await runs(wb, graph.id) == 2
