@@ -30,12 +30,24 @@ run: $(RUN_STAMP)
 	$(BIN)/workbench run examples/hello_agent.json --input name=World
 	$(BIN)/workbench up
 
-## The browser tests drive Debian's chromium (never a downloaded browser): install it when missing.
+## The browser tests drive Debian's chromium (never a downloaded browser); the deploy tests check the
+## Prometheus rules with Debian's promtool (package prometheus); the virus scanning tests start Debian's
+## clamd (clamav-daemon) on a signature database they make (freshclam is never run). Install them when missing.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser tests need chromium: sudo apt-get install -y chromium" >&2; fi; }
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; \
+	  else echo "the deploy tests need promtool: sudo apt-get install -y prometheus" >&2; fi; }
+	@[ -x /usr/sbin/clamd ] || command -v clamd >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon clamav >/dev/null \
+	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon clamav >/dev/null; }; \
+	  else echo "the virus scanning tests need clamd: sudo apt-get install -y --no-install-recommends clamav-daemon clamav" >&2; fi; }
 
 ## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
 test: $(TEST_STAMP) browser

@@ -85,6 +85,7 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
             "GoogleCalendarReadEventsBlock",
         )
     ],
+    "blocks.human": [("8b2a7b3c-6e9d-4a5f-8c1b-2e3f4a5b6c7d", "HumanInTheLoopBlock", "HumanInTheLoopBlock")],
     "blocks.ideogram": [("6ab085e2-20b3-4055-bc3e-08036e01eca6", "IdeogramModelBlock", "IdeogramModelBlock")],
     "blocks.io": [
         ("2a1c757e-86cf-4c7e-aacf-060dc382e434", "AgentTimeInputBlock", "AgentTimeInputBlock"),
@@ -127,6 +128,7 @@ MODULES: dict[str, list[tuple[str, str, str]]] = {
     "blocks.music": [
         ("44f6c8ad-d75c-4ae1-8209-aad1c0326928", "AIMusicGeneratorBlock", "AIMusicGeneratorBlock")
     ],
+    "blocks.notify": [("7ce4a760-806d-4a29-b453-b3800857cbf5", "NotifyBlock", "Notify")],
     "blocks.replicate": [
         (
             "90f8c45e-e983-4644-aa0b-b4ebe2f531bc",

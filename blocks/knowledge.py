@@ -15,7 +15,8 @@ from pydantic import Field
 from workbench.block import Block, BlockCategory, BlockOutput, BlockSchema
 from workbench.block.base import get_context
 from workbench.block.context import RunContext
-from workbench.errors import BlockError, NotFoundError, ServiceUnavailable
+from workbench.errors import BlockError, NotFoundError, RetryableError, ServiceUnavailable
+from workbench.files.scanning import ScannerUnavailable
 
 if TYPE_CHECKING:  # workbench.knowledge (loaders, pgvector store) is imported when a block runs
     from workbench.knowledge import KnowledgeService
@@ -111,15 +112,18 @@ class AddToKnowledgeBaseBlock(Block):
             kb = await service.create(context.user_id, knowledge_base)
         added = []
         for doc in documents:
-            result = await service.add_document(
-                kb.id,
-                context.user_id,
-                doc.content,
-                content_type=doc.content_type,
-                title=doc.title,
-                source=doc.source,
-                metadata=doc.metadata,
-            )
+            try:
+                result = await service.add_document(
+                    kb.id,
+                    context.user_id,
+                    doc.content,
+                    content_type=doc.content_type,
+                    title=doc.title,
+                    source=doc.source,
+                    metadata=doc.metadata,
+                )
+            except ScannerUnavailable as exc:  # the virus scanner is down: worth another try
+                raise RetryableError(str(exc)) from exc
             if result.embedding_tokens or result.cost_usd:
                 context.add_stats(embedding_tokens=result.embedding_tokens, cost_usd=result.cost_usd)
             added.append((result.document.id, result.document.chunk_count))

@@ -23,6 +23,7 @@ STATUS_COLOURS = {
     "COMPLETED": "#2e7d32",
     "FAILED": "#c62828",
     "CANCELLED": "#757575",
+    "REVIEW": "#b26a00",
     "RUNNING": "#1565c0",
     "QUEUED": "#6d4c41",
     "INCOMPLETE": "#6d4c41",

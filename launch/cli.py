@@ -3,13 +3,14 @@
 Exit codes: 0 success; 1 the run failed or was cancelled; 2 bad input (arguments, graph file, inputs);
 3 configuration or database unavailable; 4 an internal error (a bug: please report it).
 
-Start-up is kept short: this module imports only the standard library, ``workbench.errors`` and
-``workbench.logsafe``; each command imports what it needs (``--help`` and ``--version`` nothing more,
+Start-up is kept short: this module imports only the standard library, ``workbench.errors``,
+``workbench.logsafe`` and :mod:`launch.dbcli` (as light); each command imports what it needs (``--help`` and ``--version`` nothing more,
 ``validate`` the graph model and the block registry, not the platform; tests/test_cli.py checks it).
 
 It lives in ``launch``, the composition root: the one package that imports every layer (the core,
-``server``); the process commands (serve, up, executor, scheduler) start :mod:`launch.serve`,
-:mod:`launch.executor` and :mod:`launch.scheduler`. ``python -m launch.cli`` runs it too.
+``server``); the process commands (serve, up, executor, scheduler, notifier) start :mod:`launch.serve`,
+:mod:`launch.executor`, :mod:`launch.scheduler` and :mod:`launch.notifier`. ``python -m launch.cli`` runs it too.
+The database commands (``db``, ``admin``, ``dbmanager``) live in :mod:`launch.dbcli`.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from launch import dbcli
 from workbench import __version__, logsafe
 from workbench.errors import (
-    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_OK,
@@ -141,27 +142,6 @@ def cmd_blocks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def cmd_db(args: argparse.Namespace) -> int:
-    from workbench.config import Settings
-    from workbench.store.database import Database
-
-    db = Database(Settings.from_env())
-    await db.start(run_migrations=args.db_command == "migrate")
-    try:
-        health = await db.health()
-    finally:
-        await db.stop()
-    if args.db_command == "migrate":
-        print(f"database ready: {health['database']} (migrations {health['migrations_applied']})")
-        return EXIT_OK
-    if args.json:
-        _print_json(health)
-    else:
-        for key, value in health.items():
-            print(f"{key}: {_show(value)}")
-    return EXIT_OK if not health["migrations_pending"] else EXIT_CONFIG
-
-
 async def cmd_graphs(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
     from workbench.auth import LOCAL_USER_ID
@@ -192,6 +172,68 @@ async def cmd_executions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_reviews(args: argparse.Namespace) -> int:
+    from workbench.app import Workbench
+    from workbench.auth import LOCAL_USER_ID
+
+    async with Workbench(resume=False, role="cli") as wb:
+        status = None if args.all else "WAITING"
+        items, total = await wb.reviews.list(LOCAL_USER_ID, status=status, limit=args.limit)
+    if args.json:
+        _print_json({"total": total, "reviews": [r.to_dict() for r in items]})
+    elif not items:
+        print("no reviews waiting" if status else "no reviews")
+    else:
+        for r in items:
+            due = f"  {r.default_decision} at {r.expires_at:%Y-%m-%d %H:%M:%S}" if r.expires_at else ""
+            print(f"{r.id}  {r.status:<9}  run {r.root_execution_id}  {r.agent}: {r.name}{due}")
+    return EXIT_OK
+
+
+async def cmd_review(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from workbench.app import Workbench
+    from workbench.auth import LOCAL_USER_ID
+    from workbench.services.reviews import UNCHANGED
+
+    data: Any = UNCHANGED
+    if args.data is not None:
+        try:
+            data = json.loads(args.data)
+        except ValueError as exc:
+            raise UserError(f"--data must be JSON: {exc}") from None
+    decision = "approve" if args.approve else "reject" if args.reject else None
+    if decision is None and (args.data is not None or args.message is not None):
+        raise UserError("--data and --message go with --approve or --reject")
+    async with Workbench(resume=False, role="cli") as wb:
+        if decision is None:
+            rec = await wb.reviews.get(args.review_id, LOCAL_USER_ID)
+        else:
+            rec = await wb.reviews.decide(
+                args.review_id, LOCAL_USER_ID, decision, data=data, message=args.message, via="cli"
+            )
+            if wb.queue is not None and wb.queue.in_process:
+                # The run goes on in this process (no RabbitMQ): stay until it ends or pauses again.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + args.timeout
+                while loop.time() < deadline:
+                    run = await wb.executions.get(rec.root_execution_id, LOCAL_USER_ID)
+                    if run.status.is_final or run.status == "REVIEW":
+                        break
+                    await asyncio.sleep(0.1)
+        run_status = (await wb.executions.get(rec.root_execution_id, LOCAL_USER_ID)).status
+    if args.json:
+        _print_json({**rec.to_dict(), "run_status": str(run_status)})
+        return EXIT_OK
+    print(f"review {rec.id}: {rec.status}  ({rec.agent}: {rec.name})")
+    print(f"data: {_show(rec.reviewed_data if rec.status == 'APPROVED' else rec.data)}")
+    if rec.message:
+        print(f"message: {rec.message}")
+    print(f"run {rec.root_execution_id}: {run_status}")
+    return EXIT_OK
+
+
 async def cmd_resume(args: argparse.Namespace) -> int:
     from workbench.app import Workbench
 
@@ -206,6 +248,102 @@ async def cmd_resume(args: argparse.Namespace) -> int:
         if not results:
             print("no interrupted executions")
     return EXIT_OK if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _trigger_doc(trigger: Any, root: str, secret: str | None = None) -> dict[str, Any]:
+    """A trigger as ``GET /api/v1/triggers/{id}`` shows it (with its secret when just issued)."""
+    from workbench.services.triggers import hook_path
+
+    path = hook_path(trigger.id)
+    doc = {
+        "id": trigger.id,
+        "graph_id": trigger.graph_id,
+        "graph_version": trigger.graph_version,
+        "name": trigger.name,
+        "auth_mode": trigger.auth_mode,
+        "input_mapping": trigger.input_mapping,
+        "enabled": trigger.is_enabled,
+        "rate_limit_per_minute": trigger.rate_limit_per_minute,
+        "path": path,
+        "url": root + path,
+        "fire_count": trigger.fire_count,
+        "last_fired_at": trigger.last_fired_at,
+        "last_execution_id": trigger.last_execution_id,
+        "created_at": trigger.created_at,
+    }
+    return {**doc, "secret": secret} if secret is not None else doc
+
+
+def _mapping(items: Sequence[str] | None) -> dict[str, str] | None:
+    """``--map INPUT=PATH`` options as an input mapping (None when there are none)."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if not sep or not name:
+            raise UserError(f"--map expects INPUT=PATH (e.g. who=sender.login), got {item!r}")
+        mapping[name] = path
+    return mapping or None
+
+
+async def cmd_triggers(args: argparse.Namespace) -> int:
+    from workbench.app import Workbench
+    from workbench.auth import LOCAL_USER_ID
+    from workbench.services.triggers import TriggerService
+
+    root = (args.url or os.environ.get("WORKBENCH_PUBLIC_URL") or "http://127.0.0.1:8006").rstrip("/")
+    action = args.triggers_command
+    if action == "create":
+        fields = {
+            "graph_id": args.graph_id,
+            "name": args.name,
+            "auth_mode": args.auth,
+            "input_mapping": _mapping(args.map),
+            "rate_limit_per_minute": args.rate,
+            "graph_version": args.version,
+            "enabled": not args.disabled,
+        }
+    async with Workbench(resume=False, role="cli") as wb:
+        service = TriggerService.of(wb)
+        if action == "list":
+            found, total = await service.list(LOCAL_USER_ID, graph_id=args.graph, limit=args.limit)
+        elif action == "create":
+            issued = await service.create(LOCAL_USER_ID, fields)
+        elif action == "rotate":
+            issued = await service.rotate_secret(args.trigger_id, LOCAL_USER_ID)
+        else:
+            await service.delete(args.trigger_id, LOCAL_USER_ID)
+    if action == "list":
+        if args.json:
+            _print_json({"total": total, "triggers": [_trigger_doc(t, root) for t in found]})
+            return EXIT_OK
+        for t in found:
+            last = f"{t.last_fired_at:%Y-%m-%d %H:%M:%S}" if t.last_fired_at else "never"
+            state = "" if t.is_enabled else "  (disabled)"
+            print(
+                f"{t.id}  {t.auth_mode:<6}  {t.rate_limit_per_minute:>5}/min  calls {t.fire_count}  "
+                f"last {last}  graph {t.graph_id}  {t.name}{state}"
+            )
+            print(f"    {_trigger_doc(t, root)['url']}")
+        if not found:
+            print("no triggers")
+        return EXIT_OK
+    if action == "delete":
+        if args.json:
+            _print_json({"deleted": args.trigger_id})
+        else:
+            print(f"trigger {args.trigger_id} deleted: its URL answers 404 from now on")
+        return EXIT_OK
+    doc = _trigger_doc(issued.trigger, root, issued.secret)
+    if args.json:
+        _print_json(doc)
+        return EXIT_OK
+    what = "made" if action == "create" else "has a new secret (the old one is refused from now on)"
+    print(f"trigger {doc['id']} {what}")
+    print(f"url:    {doc['url']}")
+    print(f"auth:   {doc['auth_mode']}")
+    print(f"secret: {issued.secret}")
+    print("save the secret now: it is not shown again", file=sys.stderr)
+    return EXIT_OK
 
 
 async def cmd_mcp(args: argparse.Namespace) -> int:
@@ -251,6 +389,12 @@ def cmd_executor(args: argparse.Namespace) -> int:
 
     run_executor(args.host, args.port, args.log_level)
     return EXIT_OK
+
+
+def cmd_notifier(args: argparse.Namespace) -> int:
+    from launch.notifier import run_notifier
+
+    return run_notifier(args.host, args.port, args.log_level)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
@@ -304,12 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--category", help="only blocks of this category (e.g. TEXT)")
     p.set_defaults(handler=cmd_blocks)
 
-    p = sub.add_parser("db", help="database commands")
-    dbsub = p.add_subparsers(dest="db_command", required=True)
-    dbsub.add_parser("migrate", help="create or upgrade the schema").set_defaults(handler=cmd_db)
-    h = dbsub.add_parser("health", help="reachability, versions, extensions and migrations")
-    h.add_argument("--json", action="store_true")
-    h.set_defaults(handler=cmd_db, json=False)
+    # db (migrate, health, backup, restore, optimize, prune), admin and dbmanager: launch/dbcli.py
+    dbcli.add_parsers(sub, _log_level_option)
 
     p = sub.add_parser("graphs", help="list stored graphs")
     p.add_argument("--search")
@@ -318,10 +458,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_graphs)
 
     p = sub.add_parser("executions", help="list stored executions")
-    p.add_argument("--status", choices=["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"])
+    p.add_argument(
+        "--status",
+        type=lambda s: "REVIEW" if s.upper() == "WAITING" else s.upper(),
+        choices=["QUEUED", "RUNNING", "REVIEW", "COMPLETED", "FAILED", "CANCELLED"],
+        help="REVIEW (or WAITING): waiting for a person's review",
+    )
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_executions)
+
+    p = sub.add_parser("reviews", help="list the human reviews waiting for you")
+    p.add_argument("--all", action="store_true", help="every review, answered ones too")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_reviews)
+
+    p = sub.add_parser("review", help="show a human review, or answer it (--approve / --reject)")
+    p.add_argument("review_id")
+    verdict = p.add_mutually_exclusive_group()
+    verdict.add_argument("--approve", action="store_true", help="approve the data (or --data instead)")
+    verdict.add_argument("--reject", action="store_true", help="reject the data")
+    p.add_argument("--message", "-m", help="a message passed on to the agent")
+    p.add_argument("--data", help="with --approve: the data to pass on instead (JSON)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=60.0,
+        help="without RabbitMQ the run goes on in this command: seconds to wait for it (default 60)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_review)
 
     for name, text in (
         ("serve", "serve the REST API and WebSocket"),
@@ -356,6 +523,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default", metavar="GRAPH_ID", help="this agent follows the default (served)")
     p.set_defaults(handler=cmd_mcp)
 
+    p = sub.add_parser(
+        "triggers",
+        help="webhook triggers of your agents (the local user's): list, create, rotate, delete",
+        description="Webhook URLs that start an agent when another system calls them "
+        "(POST /api/v1/hooks/<id> on a running server). A secret is shown once, when the trigger is "
+        "made or its secret rotated.",
+    )
+    tsub = p.add_subparsers(dest="triggers_command", required=True)
+    url_help = "the server's root in the URLs shown (default WORKBENCH_PUBLIC_URL, else 127.0.0.1:8006)"
+    t = tsub.add_parser("list", help="your triggers, newest first (never their secrets)")
+    t.add_argument("--graph", metavar="GRAPH_ID", help="only the triggers of this agent")
+    t.add_argument("--limit", type=int, default=50)
+    t.add_argument("--url", help=url_help)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=cmd_triggers)
+    t = tsub.add_parser("create", help="a trigger for an agent; prints its URL and secret (once)")
+    t.add_argument("graph_id")
+    t.add_argument("--name", default="")
+    t.add_argument(
+        "--auth",
+        choices=["hmac", "github", "bearer"],
+        default="hmac",
+        help="hmac: X-Workbench-Signature with a timestamp (default); github: GitHub's "
+        "X-Hub-Signature-256; bearer: Authorization: Bearer <secret>",
+    )
+    t.add_argument(
+        "--map",
+        action="append",
+        metavar="INPUT=PATH",
+        help="an input taken from the payload (a dotted path or a JSON pointer), e.g. who=sender.login",
+    )
+    t.add_argument("--rate", type=int, default=None, help="calls a minute at most (default 60)")
+    t.add_argument("--version", type=int, default=None, help="a fixed version (default: the active one)")
+    t.add_argument("--disabled", action="store_true", help="make it disabled (calls refused until enabled)")
+    t.add_argument("--url", help=url_help)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(handler=cmd_triggers)
+    for name, text in (
+        ("rotate", "a new secret (printed once); the old one is refused at once"),
+        ("delete", "delete a trigger: its URL answers 404 from now on"),
+    ):
+        t = tsub.add_parser(name, help=text)
+        t.add_argument("trigger_id")
+        t.add_argument("--url", help=url_help)
+        t.add_argument("--json", action="store_true")
+        t.set_defaults(handler=cmd_triggers)
+
     p = sub.add_parser("executor", help="take executions from RabbitMQ (AMQP_URL) and run them")
     p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
     p.add_argument(
@@ -371,6 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8003, help="port of the health endpoint (default 8003)")
     _log_level_option(p)
     p.set_defaults(handler=cmd_scheduler)
+
+    p = sub.add_parser(
+        "notifier", help="send notifications: mail, webhooks, Slack, Discord, the in-app inbox (any number)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
+    p.add_argument(
+        "--port", type=int, default=8007, help="port of the health/metrics endpoint (default 8007)"
+    )
+    _log_level_option(p)
+    p.set_defaults(handler=cmd_notifier)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
     p.add_argument("--timeout", type=float, default=None)

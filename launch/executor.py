@@ -21,7 +21,8 @@ from workbench.errors import ConfigError
 from workbench.logsetup import configure_logging
 
 
-async def _database_health(wb: Workbench) -> dict[str, Any]:
+async def database_health(wb: Workbench) -> dict[str, Any]:
+    """Whether the Workbench's database answers (a worker process's health)."""
     if wb.db is None:  # an ephemeral Workbench: nothing to store runs in
         return {"ok": False, "error": "no database"}
     try:
@@ -36,7 +37,7 @@ def executor_probes(wb: Workbench) -> tuple[HealthProbe, MetricsProbe]:
 
     async def health() -> tuple[bool, dict[str, Any]]:
         queue = await wb.queue.health() if wb.queue is not None else {"ok": False}
-        database = await _database_health(wb)
+        database = await database_health(wb)
         ok = bool(queue["ok"] and database["ok"])
         body = {
             "status": "ok" if ok else "degraded",

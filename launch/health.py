@@ -4,8 +4,9 @@
 One small Litestar app for both, built from what the process knows about itself:
 
 * a health probe: ``(ok, body)``; ``/health`` answers the body with 200 when ok, 503 otherwise;
-* a metrics probe: sample name -> value, rendered in Prometheus' text format with this process's
-  resident memory added.
+* a metrics probe: sample name -> value (gauges read at scrape time), rendered in Prometheus' text
+  format with the process's registered metrics (``workbench.telemetry.metrics``: executions, nodes,
+  queue processing, CPU and memory…).
 
 Any other path answers a JSON 404, another method a JSON 405. The process's work starts and stops
 with the app (``lifespan``), so uvicorn's graceful shutdown stops it too.
@@ -17,10 +18,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import psutil
 from litestar import HttpMethod, Litestar, Request, Response, route
 from litestar.datastructures import State
 from litestar.exceptions import MethodNotAllowedException, NotFoundException
+
+from workbench.telemetry import metrics as metrics_module
 
 HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
 """Returns ``(ok, body)`` for ``/health``."""
@@ -38,14 +40,10 @@ async def no_metrics() -> Mapping[str, float]:
     return {}
 
 
-def process_metrics() -> dict[str, float]:
-    """What every worker process reports: its resident memory."""
-    return {"process_resident_memory_bytes": psutil.Process().memory_info().rss}
-
-
 def prometheus_text(samples: Mapping[str, float]) -> str:
-    """``samples`` in Prometheus' text exposition format, one ``name value`` line each."""
-    return "".join(f"{name} {value}\n" for name, value in samples.items())
+    """``samples`` and this process's registered metrics (:mod:`workbench.telemetry.metrics`: its CPU
+    and memory among them) in Prometheus' text exposition format."""
+    return metrics_module.exposition(samples).decode()
 
 
 @route("/health", http_method=[HttpMethod.GET, HttpMethod.HEAD])
@@ -60,8 +58,7 @@ async def health(request: Request[Any, Any, State]) -> Response[dict[str, Any]]:
 async def metrics(request: Request[Any, Any, State]) -> Response[str]:
     """Prometheus samples of this process."""
     probe: MetricsProbe = request.app.state.metrics_probe
-    samples = {**(await probe()), **process_metrics()}
-    return Response(prometheus_text(samples), media_type=PROMETHEUS_TEXT, headers=NO_STORE)
+    return Response(prometheus_text(await probe()), media_type=PROMETHEUS_TEXT, headers=NO_STORE)
 
 
 def _not_found(request: Request[Any, Any, State], exc: Exception) -> Response[dict[str, str]]:

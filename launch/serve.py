@@ -8,6 +8,7 @@ SIGTERM or SIGINT: stop taking requests, stop the platform (runs finish or are h
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import sys
@@ -23,6 +24,7 @@ from server.pages import UI_URL_STATE
 from workbench import logsafe
 from workbench.config import Settings
 from workbench.errors import ConfigError
+from workbench.files.scanning import check_scanner
 from workbench.logsetup import configure_logging
 
 UI_PORT_ENV = "WORKBENCH_UI_PORT"
@@ -83,6 +85,8 @@ def attach_ui(app: Litestar, config: ServerConfig, port: int) -> None:
             running.pop().stop()
 
     app.state[UI_URL_STATE] = ui_url(config, port)  # the API's home page links to the apps
+    if app.state.workbench.ui_url is None:
+        app.state.workbench.ui_url = ui_url(config, port)  # notifications link to the run pages
     app.on_startup.append(start)
     app.on_shutdown.append(stop)  # shutdown hooks run in reverse: the UI stops before the Workbench
 
@@ -110,6 +114,7 @@ def run(config: ServerConfig, *, log_level: str = "info", banner: bool = True, u
     # The API's JSON lines carry the id of the request being served.
     configure_logging(log_level, JsonFormatter())
     settings = Settings.from_env()
+    asyncio.run(check_scanner(settings))  # scanning on and no clamd: one clear line, before anything
     app = create_app(settings, config)
     sock = serving.bind(config.host, config.port, "the server")
     ui_port = ui_port_from_env() if ui else None

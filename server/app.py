@@ -1,5 +1,7 @@
 """The Litestar application: REST under /api/v1, the WebSocket at /ws, OpenAPI at /api/docs, the home
-page at / and the pages' assets under /static (``server.pages``: nothing is loaded from elsewhere).
+page at / and the pages' assets under /static (``server.pages``: nothing is loaded from elsewhere), and
+the pages account mails link to, /reset-password and /verify-email (``server.account_pages``), and
+the page a human review's signed link opens, /review/{id} (``server.review_page``).
 
 Route handlers are thin: they parse, call a ``workbench`` service, and return a model. Errors are
 turned into one JSON shape by ``server.errors``; the front door (``server.guard``: Host, Origin and
@@ -9,6 +11,7 @@ limits, CORS, gzip and body size limits are configured here.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -19,6 +22,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from server.account_pages import reset_password_page, verify_email_page
 from server.auth import auth_middleware
 from server.config import ServerConfig
 from server.errors import EXCEPTION_HANDLERS
@@ -26,7 +30,9 @@ from server.guard import DocsPage, GuardedRequest, guard_middleware, security_he
 from server.mcp import McpEndpoint
 from server.middleware import request_context_middleware
 from server.pages import docs_assets, home, static_asset
+from server.review_page import review_page, review_page_decide
 from server.routes.accounts import AccountController
+from server.routes.admin import BACKUP_PATH, AdminDatabaseController
 from server.routes.agent_tools import list_agent_tools, list_server_tools, set_agent_tool
 from server.routes.apikeys import ApiKeyController
 from server.routes.blocks import BlockController
@@ -38,7 +44,11 @@ from server.routes.graphs import GraphController
 from server.routes.health import health
 from server.routes.knowledge import KnowledgeController
 from server.routes.marketplace import TemplateController
+from server.routes.metrics import prometheus_metrics
+from server.routes.notifications import NotificationController
 from server.routes.oauth import OAuthController
+from server.routes.retention import get_retention, put_retention
+from server.routes.reviews import ReviewController, execution_reviews
 from server.routes.schedules import ScheduleController
 from server.routes.triggers import TriggerController, fire_hook
 from server.stores import rate_limit_store
@@ -54,6 +64,15 @@ def _rate_limit_key(request: Request[Any, Any, Any]) -> str:
     user = request.scope.get("user")
     who = getattr(user, "user_id", None) or (request.client.host if request.client else "unknown")
     return f"{who}:{request.method}:{request.scope.get('path_template', request.url.path)}"
+
+
+def retention_in_process(settings: Settings) -> bool:
+    """Whether this server prunes execution data itself: in the one-process layout (no AMQP_URL),
+    unless ``WORKBENCH_RETENTION_LOOP=off``; with AMQP_URL ``workbench dbmanager`` does."""
+    mode = os.environ.get("WORKBENCH_RETENTION_LOOP", "").strip().lower()
+    if mode in ("off", "0", "false", "no"):
+        return False
+    return mode in ("on", "1", "true", "yes") or not settings.amqp_url
 
 
 def create_app(
@@ -74,14 +93,24 @@ def create_app(
     schedulers: list[Scheduler] = []
     mcp = McpEndpoint(wb, config.max_body_size)
 
+    pruning: list[Any] = []
+
     async def start(app: Litestar) -> None:
         wb.presence_extras.append(lambda: ws_info(app))
         await wb.start()
         app.state.workbench = wb
         if run_scheduler and wb.db is not None:
             schedulers.append(await Scheduler(wb).start())
+        if wb.db is not None and retention_in_process(wb.settings):
+            from workbench.services.dbmanager import DatabaseManager
+            from workbench.services.dbmanager.retention import RetentionLoop
+
+            service = DatabaseManager(wb.db, wb.settings).retention
+            pruning.append(RetentionLoop(service, wb.settings.retention_interval).start())
 
     async def stop(app: Litestar) -> None:
+        while pruning:
+            await pruning.pop().stop()
         while schedulers:
             await schedulers.pop().stop()
         await wb.stop()
@@ -98,16 +127,22 @@ def create_app(
             CredentialController,
             ApiKeyController,
             AccountController,
+            AdminDatabaseController,
             OAuthController,
             ScheduleController,
             TriggerController,
             fire_hook,
+            NotificationController,
+            ReviewController,
+            execution_reviews,
             KnowledgeController,
             FileController,
             TemplateController,
             list_agent_tools,
             set_agent_tool,
             list_server_tools,
+            get_retention,
+            put_retention,
         ],
     )
     # Outermost first: the request id and access log see everything; the guard refuses foreign
@@ -123,7 +158,7 @@ def create_app(
             RateLimitConfig(
                 rate_limit=(unit, count),  # type: ignore[arg-type]
                 identifier_for_request=_rate_limit_key,
-                exclude=["^/$", "^/static/", "^/api/docs", "^/api/openapi", "^/api/v1/health$"],
+                exclude=["^/$", "^/static/", "^/api/docs", "^/api/openapi", "^/api/v1/health$", "^/metrics$"],
             ).middleware
         )
     openapi = OpenAPIConfig(
@@ -142,7 +177,18 @@ def create_app(
         security=[{"bearer": []}, {"apiKey": []}] if config.auth == "accounts" else None,
     )
     return Litestar(
-        route_handlers=[api, websocket_handler, mcp.route, home, static_asset],
+        route_handlers=[
+            api,
+            websocket_handler,
+            mcp.route,
+            home,
+            static_asset,
+            prometheus_metrics,
+            reset_password_page,
+            verify_email_page,
+            review_page,
+            review_page_decide,
+        ],
         middleware=middleware,
         request_class=GuardedRequest,
         before_send=[security_headers],
@@ -151,7 +197,9 @@ def create_app(
         cors_config=CORSConfig(allow_origins=list(config.cors_origins), allow_credentials=False)
         if config.cors_origins
         else None,
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, exclude=[f"^/api/v1{BACKUP_PATH}$"]
+        ),
         request_max_body_size=config.max_body_size,
         stores={"rate_limit": rate_limit_store()},
         on_startup=[start],

@@ -71,6 +71,8 @@ class ServerConfig:
         trusted_proxies: peers whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed
             (``WORKBENCH_TRUSTED_PROXIES``: addresses or CIDR networks, or ``*``); none by default,
             so a client cannot choose its own address (rate limits, logs).
+        metrics_token: the bearer token Prometheus sends to scrape ``/metrics``
+            (``WORKBENCH_METRICS_TOKEN``). Without it ``/metrics`` answers only in the no-login mode.
     """
 
     host: str = "127.0.0.1"
@@ -83,6 +85,7 @@ class ServerConfig:
     public_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
 
     def check(self) -> ServerConfig:
         """Refuse unsafe combinations with a message that says what to change."""
@@ -136,6 +139,7 @@ class ServerConfig:
             "public_url": env.get("WORKBENCH_PUBLIC_URL") or None,
             "allowed_hosts": tuple(h.lower() for h in _list(env.get("WORKBENCH_ALLOWED_HOSTS", ""))),
             "trusted_proxies": _proxies(env.get("WORKBENCH_TRUSTED_PROXIES", "")),
+            "metrics_token": env.get("WORKBENCH_METRICS_TOKEN") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).check()  # type: ignore[arg-type]

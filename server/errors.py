@@ -22,6 +22,7 @@ from workbench.errors import (
     UserError,
     WorkbenchError,
 )
+from workbench.files.scanning import ScannerUnavailable
 
 log = logging.getLogger("server.errors")
 
@@ -66,8 +67,8 @@ def _response(
 
 def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Our own errors, with the status and code their class carries (``workbench.errors``): user
-    mistakes are 4xx with what and where; another server failing is 502; the database gone is 503;
-    anything else is a bug (500)."""
+    mistakes are 4xx with what and where; another server failing is 502; the database or the virus
+    scanner gone is 503; anything else is a bug (500)."""
     assert isinstance(exc, WorkbenchError)
     status, code = exc.http_status, exc.error_code
     if isinstance(exc, InvalidFields):  # located like Litestar's own field errors
@@ -89,6 +90,8 @@ def handle_workbench_error(request: Request[Any, Any, Any], exc: Exception) -> R
         return _response(
             request, ErrorDetail(status=status, code=code, message="the database is unavailable")
         )
+    if isinstance(exc, ScannerUnavailable):  # written for users: says what happened, not where clamd is
+        return _response(request, ErrorDetail(status=status, code=code, message=str(exc)))
     return handle_internal_error(request, exc)
 
 

@@ -53,6 +53,9 @@ log = logging.getLogger("server.guard")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 UPLOAD_TYPE = "multipart/form-data"
+METRICS_PATH = "/metrics"
+"""Prometheus' scrape path: with ``WORKBENCH_METRICS_TOKEN`` its GETs skip the Host check (the
+token guards it; Prometheus names the pod's address)."""
 POLICY_VIOLATION = 1008
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -90,6 +93,7 @@ class FrontDoor(OriginPolicy):
             cors_origins=config.cors_origins,
             public_url=config.public_url,
         )
+        self.metrics_token = config.metrics_token
 
 
 # ---- the middleware ---------------------------------------------------------------------------------
@@ -126,7 +130,9 @@ def guard_middleware(config: ServerConfig) -> Any:
             websocket = scope["type"] == "websocket"
             method = "GET" if websocket else scope["method"]
             status = 403
-            problem = door.host_problem(headers.get("host"))
+            scraping = door.metrics_token is not None and scope["path"] == METRICS_PATH and method == "GET"
+            # Prometheus scrapes by the pod's address; the token, not the Host, guards /metrics then
+            problem = None if scraping else door.host_problem(headers.get("host"))
             if problem is None and (websocket or method not in SAFE_METHODS):
                 problem = door.origin_problem(
                     headers.get("origin"), headers.get("sec-fetch-site"), headers.get("host")

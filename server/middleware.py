@@ -14,6 +14,7 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from workbench import logsetup
+from workbench.telemetry import metrics, tracing
 
 access_log = logging.getLogger("server.access")
 CURRENT_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -31,9 +32,12 @@ class JsonFormatter(logsetup.JsonFormatter):
     while serving it."""
 
     def context(self) -> Mapping[str, Any]:
-        """The current request's id, when there is one."""
+        """The current request's id, when there is one, and the run and node being executed."""
+        doc = dict(super().context())
         current = CURRENT_REQUEST_ID.get()
-        return {"request_id": current} if current is not None else {}
+        if current is not None:
+            doc["request_id"] = current
+        return doc
 
 
 def request_id_of(scope: Scope) -> str:
@@ -79,8 +83,28 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
             await send(message)
 
         try:
-            await guarded(scope, receive, send_wrapper)
+            if tracing.ENABLED:
+                with tracing.span(
+                    f"HTTP {scope['method']}", {"http.request.method": scope["method"]}
+                ) as span:
+                    try:
+                        await guarded(scope, receive, send_wrapper)
+                    finally:
+                        route = scope.get("path_template") or "(unrouted)"
+                        span.update_name(f"{scope['method']} {route}")
+                        tracing.set_attributes(
+                            span,
+                            {
+                                "http.route": route,
+                                "http.response.status_code": status,
+                                "workbench.request_id": request_id,
+                            },
+                        )
+            else:
+                await guarded(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
+            metrics.request_done(scope["method"], scope.get("path_template") or "(unrouted)", status, elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 user = scope.get("user")
                 access_log.info(
@@ -93,7 +117,7 @@ def request_context_middleware(app: ASGIApp) -> ASGIApp:
                         "method": scope["method"],
                         "path": scope["path"],
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                         "user_id": getattr(user, "user_id", None),
                     },
                 )

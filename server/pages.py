@@ -15,6 +15,7 @@ accounts it shows nothing a visitor should not see (no data folder, no database 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -81,7 +82,7 @@ SWAGGER_UI_PREFIX = f"swagger-ui/{_swagger_ui_version()}"
 def _assets() -> dict[str, Asset]:
     own = {
         name: Asset(STATIC / name, MEDIA_TYPES[Path(name).suffix], OWN_CACHE)
-        for name in ("home.css", "favicon.svg")
+        for name in ("home.css", "account.css", "account.js", "review.css", "favicon.svg")
     }
     folder = swagger_ui_dir()
     swagger = {
@@ -201,15 +202,28 @@ def render_home(wb: Workbench, config: ServerConfig, base_url: str, ui_url: str 
     )
 
 
-@route(
-    "/",
-    http_method=[HttpMethod.GET, HttpMethod.HEAD],
-    exclude_from_auth=True,
-    include_in_schema=False,
-    media_type=MediaType.HTML,
-    sync_to_thread=False,
-    name="home",
-)
+def html_page(
+    path: str, name: str, methods: tuple[HttpMethod, ...] = (HttpMethod.GET, HttpMethod.HEAD)
+) -> Any:
+    """The route decorator of a page this server renders itself: HTML, open without a login (a page
+    that needs a credential checks it itself), left out of the API's schema."""
+
+    def decorate(handler: Any) -> Any:
+        sync = {} if inspect.iscoroutinefunction(handler) else {"sync_to_thread": False}  # renders only
+        return route(
+            path,
+            http_method=list(methods),
+            exclude_from_auth=True,
+            include_in_schema=False,
+            media_type=MediaType.HTML,
+            name=name,
+            **sync,
+        )(handler)
+
+    return decorate
+
+
+@html_page("/", "home")
 def home(request: Request[Any, Any, Any]) -> Response[str]:
     """The home page: what is running here and where to go next."""
     config: ServerConfig = request.app.state.config

@@ -128,6 +128,10 @@ class ExecuteIn(Body):
     )
     version: int | None = Field(default=None, ge=1, description="Graph version; the active one by default.")
     priority: Literal["high", "normal", "low"] = "normal"
+    safe_mode: bool = Field(
+        default=True,
+        description="Human reviews wait for a person (HumanInTheLoopBlock); false: approved at once.",
+    )
 
 
 class NodeExecutionOut(BaseModel):
@@ -157,7 +161,9 @@ class ExecutionOut(BaseModel):
     id: str
     graph_id: str
     graph_version: int
-    status: Literal["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    status: Literal["QUEUED", "RUNNING", "REVIEW", "COMPLETED", "FAILED", "CANCELLED"] = Field(
+        description="REVIEW: waiting for a person's review (GET /api/v1/executions/{id}/reviews)."
+    )
     inputs: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, list[Any]] = Field(default_factory=dict)
     error: str | None = None
@@ -298,6 +304,9 @@ class UserOut(BaseModel):
     email_verified: bool
     timezone: str
     created_at: datetime
+    is_admin: bool = Field(
+        default=False, description="May use the database manager's routes (`/api/v1/admin/...`)."
+    )
 
 
 class ProfileIn(Body):

@@ -15,7 +15,8 @@ The server sends ``{"type": "subscribed" | "unsubscribed" | "pong" | "heartbeat"
 "lagged", ...}``, ``{"type": "EXECUTION_STATE", "execution": {...}}`` right after subscribing to a
 run (before any later event of it), and the seed's events (``EXECUTION_STARTED``,
 ``EXECUTION_UPDATED``, ``EXECUTION_COMPLETED``, ``EXECUTION_FAILED``, ``NODE_EXECUTED``) as
-``ExecutionEvent.to_dict()``. A heartbeat goes out whenever nothing else was sent for
+``ExecutionEvent.to_dict()``. Every connection also gets the user's new in-app notifications, without
+subscribing: ``{"type": "NOTIFICATION", "data": {...the notification...}, ...}``. A heartbeat goes out whenever nothing else was sent for
 ``WORKBENCH_WS_HEARTBEAT`` seconds (15 by default). When the event bus may have lost events (Redis
 was unreachable from this replica or from an executor), the server sends ``{"type": "resync"}`` and
 then a fresh ``EXECUTION_STATE`` of every run subscribed to by id; clients following a whole graph or
@@ -51,7 +52,7 @@ from workbench.app import Workbench
 from workbench.auth import Principal
 from workbench.errors import NotFoundError, WorkbenchError
 from workbench.runtime.bus import Subscription
-from workbench.runtime.events import ExecutionEvent
+from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.executions import ExecutionResult
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ class _Interest:
         self.graphs: set[str] = set()
 
     def wants(self, event: ExecutionEvent) -> bool:
+        if event.type is EventType.NOTIFICATION:
+            return True  # the user's own inbox: every connection of theirs hears of it
         if self.everything or event.graph_id in self.graphs:
             return True
         since = self.executions.get(event.execution_id)

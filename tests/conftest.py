@@ -13,7 +13,7 @@ from workbench.app import Workbench
 from workbench.block.registry import BlockRegistry, default_registry
 from workbench.config import Settings
 
-pytest_plugins = ["tests.support.servers"]
+pytest_plugins = ["tests.support.servers", "tests.support.clamd"]
 
 # Servers the tests start serve no web apps unless a test asks (tests/support/servers.py start_server
 # ui=True): they would all want the same WORKBENCH_UI_PORT.

@@ -21,6 +21,8 @@ SCOPES: dict[str, str] = {
     "knowledge:write": "create and delete knowledge bases, add and delete their documents",
     "files:read": "list and download your files",
     "files:write": "upload and delete your files",
+    "notifications:read": "read your notifications, their delivery log and your notification settings",
+    "notifications:manage": "change notification channels and preferences, mark notifications read",
 }
 ALL_SCOPES = frozenset(SCOPES)
 

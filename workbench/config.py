@@ -44,6 +44,20 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return value
 
 
+def _keep(env: dict[str, str], name: str) -> int | None:
+    """A retention bound: a positive whole number, or None (unset, empty, ``0`` or ``off``: keep all)."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "off", "none"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number (or off), got {env.get(name)!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must be positive (or off), got {env.get(name)!r}")
+    return value
+
+
 def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     raw = env.get(name) or None
     if raw is not None and not raw.startswith(schemes):
@@ -51,6 +65,27 @@ def _url(env: dict[str, str], name: str, schemes: tuple[str, ...]) -> str | None
             f"{name} must start with {' or '.join(schemes)}, got scheme {raw.split(':', 1)[0]!r}"
         )
     return raw
+
+
+def _switch(env: dict[str, str], name: str) -> bool:
+    """An on/off setting (``on``/``off``, ``1``/``0``, ``true``/``false``, ``yes``/``no``); off when unset."""
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "off", "0", "false", "no"):
+        return False
+    if raw in ("on", "1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be on or off, got {env.get(name)!r}")
+
+
+def _clamd_url(env: dict[str, str]) -> str:
+    """``WORKBENCH_CLAMAV_URL``, checked (``unix:///path`` or ``tcp://host:port``)."""
+    from workbench.files.clamd import ClamdAddress
+
+    raw = (env.get("WORKBENCH_CLAMAV_URL") or "").strip() or "unix:///run/clamav/clamd.ctl"
+    try:
+        return str(ClamdAddress.parse(raw))
+    except ValueError as exc:
+        raise ConfigError(f"WORKBENCH_CLAMAV_URL: {exc}") from None
 
 
 def _mail(env: dict[str, str]) -> tuple[str | None, str | None]:
@@ -119,6 +154,13 @@ class Settings:
             ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``); None: the folder ``<home>/files``.
         file_max_bytes: largest file the file store keeps, uploaded or made by a block
             (``WORKBENCH_FILE_MAX_BYTES``; 50 MB by default).
+        file_scan: scan every file users bring in (uploads, files blocks take from outside, knowledge
+            documents) with ClamAV's clamd before anything uses it (``WORKBENCH_FILE_SCAN``: ``on`` or
+            ``off``, the default); on, a process does not start when clamd does not answer.
+        clamav_url: where clamd listens (``WORKBENCH_CLAMAV_URL``): ``unix:///run/clamav/clamd.ctl``
+            (Debian's clamav-daemon, the default) or ``tcp://host:3310``.
+        clamav_timeout: seconds one scan may take, sending the file included
+            (``WORKBENCH_CLAMAV_TIMEOUT``); past it the file is refused as unscanned (503).
         youtube_base_url: root of YouTube (or a lookalike or proxy) for the transcript block: its watch
             page, player API and caption tracks (``WORKBENCH_YOUTUBE_BASE_URL``); None: www.youtube.com.
         google_api_base_url: root of the Google APIs for the Google blocks
@@ -150,10 +192,21 @@ class Settings:
             remembered against replays.
         webhook_max_bytes: largest body a webhook call (``POST /api/v1/hooks/{id}``) may carry
             (``WORKBENCH_WEBHOOK_MAX_BYTES``).
+        review_sweep_interval: seconds between two looks for human reviews whose time is up (their
+            default decision applies) and answered reviews whose run was not queued again
+            (``WORKBENCH_REVIEW_SWEEP_INTERVAL``).
         smtp_url: the mail server notifications and account mails go through (``WORKBENCH_SMTP_URL``:
             ``smtp://user:pass@host:587``, ``smtps://user:pass@host:465``, ``smtp://host:25``; see
             :mod:`workbench.notify.smtp_config`; never printed); None: no mail.
         mail_from: the sender address of those mails (``WORKBENCH_MAIL_FROM``); required with ``smtp_url``.
+        retention_days: runs (with their node executions and sub-graph runs) older than this many
+            days are pruned (``WORKBENCH_RETENTION_DAYS``); None: kept whatever their age.
+        retention_per_agent: only this many newest runs of each agent are kept
+            (``WORKBENCH_RETENTION_PER_AGENT``); None: no limit. Users may set stricter bounds of
+            their own (``/api/v1/executions/retention``).
+        retention_interval: seconds between two retention passes of ``workbench dbmanager``
+            (``WORKBENCH_RETENTION_INTERVAL``).
+        retention_batch: runs pruned per transaction at most (``WORKBENCH_RETENTION_BATCH``).
     """
 
     home: Path
@@ -183,6 +236,9 @@ class Settings:
     stop_timeout: float = 5.0
     file_store_url: str | None = None
     file_max_bytes: int = 50_000_000
+    file_scan: bool = False
+    clamav_url: str = "unix:///run/clamav/clamd.ctl"
+    clamav_timeout: float = 60.0
     youtube_base_url: str | None = None
     google_api_base_url: str | None = None
     google_token_url: str | None = None
@@ -198,8 +254,13 @@ class Settings:
     mcp_timeout: float = 60.0
     webhook_tolerance: int = 300
     webhook_max_bytes: int = 1_000_000
+    review_sweep_interval: float = 2.0
     smtp_url: str | None = field(default=None, repr=False)
     mail_from: str | None = None
+    retention_days: int | None = None
+    retention_per_agent: int | None = None
+    retention_interval: float = 600.0
+    retention_batch: int = 200
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -240,6 +301,9 @@ class Settings:
             stop_timeout=_float(env, "WORKBENCH_STOP_TIMEOUT", 5.0),
             file_store_url=_url(env, "WORKBENCH_FILE_STORE_URL", ("file://", "s3://")),
             file_max_bytes=_int(env, "WORKBENCH_FILE_MAX_BYTES", 50_000_000),
+            file_scan=_switch(env, "WORKBENCH_FILE_SCAN"),
+            clamav_url=_clamd_url(env),
+            clamav_timeout=_float(env, "WORKBENCH_CLAMAV_TIMEOUT", 60.0),
             youtube_base_url=_url(env, "WORKBENCH_YOUTUBE_BASE_URL", ("http://", "https://")),
             google_api_base_url=_url(env, "WORKBENCH_GOOGLE_API_BASE_URL", ("http://", "https://")),
             google_token_url=_url(env, "WORKBENCH_GOOGLE_TOKEN_URL", ("http://", "https://")),
@@ -255,8 +319,13 @@ class Settings:
             mcp_timeout=_float(env, "WORKBENCH_MCP_TIMEOUT", 60.0),
             webhook_tolerance=_int(env, "WORKBENCH_WEBHOOK_TOLERANCE", 300),
             webhook_max_bytes=_int(env, "WORKBENCH_WEBHOOK_MAX_BYTES", 1_000_000),
+            review_sweep_interval=_float(env, "WORKBENCH_REVIEW_SWEEP_INTERVAL", 2.0),
             smtp_url=smtp_url,
             mail_from=mail_from,
+            retention_days=_keep(env, "WORKBENCH_RETENTION_DAYS"),
+            retention_per_agent=_keep(env, "WORKBENCH_RETENTION_PER_AGENT"),
+            retention_interval=_float(env, "WORKBENCH_RETENTION_INTERVAL", 600.0),
+            retention_batch=_int(env, "WORKBENCH_RETENTION_BATCH", 200),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -9,11 +9,39 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from workbench import logsafe
+from workbench.errors import ConfigError
+from workbench.telemetry.context import CURRENT_EXECUTION, CURRENT_NODE
+
+
+def log_handler(env: Mapping[str, str]) -> logging.Handler:
+    """Where log lines go: stderr, or the rotating file ``WORKBENCH_LOG_FILE`` names."""
+    path = (env.get("WORKBENCH_LOG_FILE") or "").strip()
+    if not path:
+        return logging.StreamHandler(sys.stderr)
+    try:
+        size = int(env.get("WORKBENCH_LOG_MAX_BYTES", "10000000"))
+        backups = int(env.get("WORKBENCH_LOG_BACKUPS", "5"))
+    except ValueError:
+        raise ConfigError("WORKBENCH_LOG_MAX_BYTES and WORKBENCH_LOG_BACKUPS must be whole numbers") from None
+    if size < 1024 or backups < 0:
+        raise ConfigError(
+            "WORKBENCH_LOG_MAX_BYTES must be at least 1024 and WORKBENCH_LOG_BACKUPS at least 0"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        return logging.handlers.RotatingFileHandler(
+            path, maxBytes=size, backupCount=backups, encoding="utf-8"
+        )
+    except OSError as exc:
+        raise ConfigError(f"WORKBENCH_LOG_FILE: cannot write {path}: {exc.strerror or exc}") from None
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,8 +56,16 @@ class JsonFormatter(logging.Formatter):
     """Extra record attributes copied into the line when present."""
 
     def context(self) -> Mapping[str, Any]:
-        """Fields of the current context, added when the record does not carry them itself."""
-        return {}
+        """Fields of the current context, added when the record does not carry them itself: the
+        execution and node being run in this task (subclasses add theirs, calling this)."""
+        doc: dict[str, Any] = {}
+        execution = CURRENT_EXECUTION.get()
+        if execution is not None:
+            doc["execution_id"] = execution
+            node = CURRENT_NODE.get()
+            if node is not None:
+                doc["node_id"] = node
+        return doc
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
@@ -53,12 +89,14 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, formatter: logging.Formatter | None = None) -> logging.Handler:
-    """Send every logger's records at ``level`` and above to stderr through one handler: JSON lines
-    (``formatter``, default :class:`JsonFormatter`) with the redacting filter installed.
+    """Send every logger's records at ``level`` and above through one handler: JSON lines
+    (``formatter``, default :class:`JsonFormatter`) with the redacting filter installed, to stderr,
+    or with ``WORKBENCH_LOG_FILE`` to that file, rotated at ``WORKBENCH_LOG_MAX_BYTES`` (10 MB)
+    keeping ``WORKBENCH_LOG_BACKUPS`` old files (5).
 
     Replaces the root logger's handlers, so calling it again does not duplicate lines. Returns the
     handler."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = log_handler(os.environ)
     handler.setFormatter(formatter or JsonFormatter())
     logsafe.install(handler)
     root = logging.getLogger()

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -48,6 +49,12 @@ class Keys:
     """HMAC key for hashing API keys and one-time tokens."""
     jwt: bytes
     """HS256 signing key of access tokens."""
+
+    def cipher(self, purpose: str) -> Fernet:
+        """A Fernet cipher of its own for ``purpose`` (``"workbench trigger secrets v1"``), its key
+        derived by HKDF from the vault's: it depends on ``WORKBENCH_SECRET_KEY`` the same way."""
+        derived = _derive(base64.urlsafe_b64decode(self.credentials), purpose)
+        return Fernet(base64.urlsafe_b64encode(derived))
 
     @classmethod
     def load(cls, settings: Settings) -> Keys:

@@ -1,4 +1,6 @@
-"""The live run widget: per-node status, timing and outputs as they arrive, a clock, and a cancel button.
+"""The live run widget: per-node status, timing and outputs as they arrive, a clock, a cancel button,
+and a form for each human review the run waits for (Approve / Reject, a message, the data as JSON when
+the review lets it be changed).
 
 It follows a :class:`~workbench.client.RunHandle`: the run goes on in the client's thread and each
 event updates the widget from there, so the kernel stays free for other cells. While the run goes on a
@@ -12,6 +14,7 @@ their pin names (a string as itself, anything else as compact JSON); names are i
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,6 +32,7 @@ from workbench.client.portal import RunHandle
 from workbench.client.text import display_value, html_name, html_value, isolate
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.executions import ExecutionResult
+from workbench.services.reviews import UNCHANGED
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,10 @@ class RunWidget(StaticFallback, widgets.VBox):
     """The run's outputs once it has ended: output name -> list of values (JSON)."""
     error = Unicode("").tag(sync=True)
     notice = Unicode("").tag(sync=True)
-    """A problem of the widget itself (a cancel request that failed)."""
+    """A problem of the widget itself (a cancel request or an answer that failed)."""
     events_seen = Int(0).tag(sync=True)
+    reviews = Dict().tag(sync=True)
+    """The reviews the run waits for: review id -> what the engine told of it (name, data, editable...)."""
 
     def __init__(self, handle: RunHandle, title: str = "", **kwargs: Any) -> None:
         self.handle = handle
@@ -83,7 +89,11 @@ class RunWidget(StaticFallback, widgets.VBox):
         self.output_view = widgets.HTML()
         self.cancel_button = widgets.Button(description="Cancel", button_style="danger", icon="stop")
         self.cancel_button.on_click(self._cancel_clicked)
-        super().__init__([self.header, self.cancel_button, self.node_table, self.output_view], **kwargs)
+        self.review_box = widgets.VBox([])
+        self._review_forms: dict[str, ReviewForm] = {}
+        super().__init__(
+            [self.header, self.cancel_button, self.review_box, self.node_table, self.output_view], **kwargs
+        )
         self.graph_name = title or self._graph_name(handle)
         self.execution_id = handle.execution_id or ""
         self._render()
@@ -116,6 +126,7 @@ class RunWidget(StaticFallback, widgets.VBox):
                 self.status = event.status
                 if event.is_final:
                     self._finish(event)
+            self._sync_reviews()
             self._render()
         if event.type == EventType.NODE_EXECUTED and event.data.get("ended_at"):
             self.latencies.append(time.time() - float(event.data["ended_at"]))
@@ -145,6 +156,11 @@ class RunWidget(StaticFallback, widgets.VBox):
             node["stream"] = (node.get("stream", "") + text)[-STREAM_LIMIT:]
         else:
             node["status"] = event.status
+            review = event.data.get("review")
+            if event.status == "REVIEW" and isinstance(review, dict) and review.get("review_id"):
+                node["review"] = jsonutil.normalize(review)
+            else:
+                node.pop("review", None)
         if event.type == EventType.NODE_EXECUTED:
             data = event.data
             node["runs"] += 1
@@ -158,6 +174,37 @@ class RunWidget(StaticFallback, widgets.VBox):
         self.nodes = nodes
         if not self.execution_id:
             self.execution_id = event.execution_id
+
+    # ---- human reviews ------------------------------------------------------------------------------
+
+    def _sync_reviews(self) -> None:
+        """One form per review a node waits for; a form goes when its node moves on or the run ends."""
+        waiting = {}
+        if not self._final:
+            for n in self.nodes.values():
+                review = n.get("review")
+                if n.get("status") == "REVIEW" and review:
+                    waiting[str(review["review_id"])] = review
+        if waiting == self.reviews:
+            return
+        self.reviews = waiting
+        for review_id in [r for r in self._review_forms if r not in waiting]:
+            self._review_forms.pop(review_id).close()
+        for review_id, review in waiting.items():
+            if review_id not in self._review_forms:
+                self._review_forms[review_id] = ReviewForm(review, self._answer)
+        self.review_box.children = tuple(self._review_forms.values())
+
+    def _answer(self, form: ReviewForm, decision: str, data: Any, message: str | None) -> None:
+        """Send a form's answer through the client (in its thread); the form says how it went."""
+        handle = self.handle
+        kwargs: dict[str, Any] = {"message": message}
+        if data is not UNCHANGED:
+            kwargs["data"] = data
+        future = handle.client.portal.submit(
+            handle.client.inner.decide_review(form.review_id, decision, **kwargs)
+        )
+        future.add_done_callback(form.answered)
 
     # ---- the clock --------------------------------------------------------------------------------
 
@@ -305,4 +352,81 @@ class RunWidget(StaticFallback, widgets.VBox):
                 "elapsed": self.elapsed,
                 "cancel_disabled": self.cancel_button.disabled,
                 "cancel_label": self.cancel_button.description,
+                "reviews": self.reviews,
             }
+
+
+class ReviewForm(widgets.VBox):
+    """One review the run waits for: its name and data, a message box, Approve and Reject."""
+
+    def __init__(self, review: dict[str, Any], send: Any) -> None:
+        self.review_id = str(review["review_id"])
+        self.review = review
+        self._send = send
+        self._asked = review.get("data")
+        text = json.dumps(self._asked, indent=2, ensure_ascii=False, default=str)
+        due = ""
+        if review.get("expires_at"):
+            due = f" · {escape(str(review.get('default_decision')))} by default at {escape(str(review['expires_at']))}"
+        self.title = widgets.HTML(
+            f"<b>Waiting for your review:</b> {html_name(str(review.get('name') or 'data'))} "
+            f"<small>(node <code>{html_name(str(review.get('node_id') or ''))}</code>{due})</small>"
+        )
+        self.editable = bool(review.get("editable"))
+        if self.editable:
+            self.data = widgets.Textarea(
+                value=text,
+                description="Data",
+                rows=min(12, text.count("\n") + 2),
+                layout=widgets.Layout(width="100%"),
+            )
+        else:
+            self.data = widgets.HTML(f"<pre style='margin:0'>{escape(text)}</pre>")
+        self.message = widgets.Text(
+            value="",
+            description="Message",
+            placeholder="optional: passed on to the agent",
+            layout=widgets.Layout(width="100%"),
+        )
+        self.approve_button = widgets.Button(description="Approve", button_style="success", icon="check")
+        self.reject_button = widgets.Button(description="Reject", button_style="danger", icon="times")
+        self.approve_button.on_click(lambda _b: self.submit("approve"))
+        self.reject_button.on_click(lambda _b: self.submit("reject"))
+        self.status = widgets.HTML("")
+        super().__init__(
+            [
+                self.title,
+                self.data,
+                self.message,
+                widgets.HBox([self.approve_button, self.reject_button]),
+                self.status,
+            ],
+            layout=widgets.Layout(border="1px solid #e0b252", padding="4px 10px", margin="4px 0"),
+        )
+
+    def submit(self, decision: str) -> None:
+        """Send the answer (the data only when it was changed, on an approval)."""
+        data: Any = UNCHANGED
+        if decision == "approve" and self.editable:
+            try:
+                value = json.loads(self.data.value)
+            except ValueError as exc:
+                self.status.value = (
+                    f"<span style='color:#c62828'>the data is not valid JSON: {escape(str(exc))}</span>"
+                )
+                return
+            if jsonutil.normalize(value) != jsonutil.normalize(self._asked):
+                data = value
+        self.approve_button.disabled = self.reject_button.disabled = True
+        self.status.value = "<i>sending…</i>"
+        self._send(self, decision, data, self.message.value.strip() or None)
+
+    def answered(self, future: Future[Any]) -> None:
+        """The answer went through (the run goes on and the form goes with its node) or failed."""
+        exc = future.exception()
+        if exc is None:
+            decided = future.result()
+            self.status.value = f"<b>{escape(str(decided.status).lower())}</b>: the run goes on"
+            return
+        self.status.value = f"<span style='color:#c62828'>{escape(str(exc))}</span>"
+        self.approve_button.disabled = self.reject_button.disabled = False

@@ -91,6 +91,7 @@ class ExecuteController(Controller):
             version=data.version,
             priority=PRIORITY[data.priority],
             credentials=data.credentials,
+            safe_mode=data.safe_mode,
         )
         if wait > 0:
             with contextlib.suppress(TimeoutError):
@@ -113,9 +114,8 @@ class ExecutionController(Controller):
         self,
         request: Request[Any, Any, Any],
         graph_id: UUID | None = Parameter(default=None),
-        status: Literal["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"] | None = Parameter(
-            default=None
-        ),
+        status: Literal["QUEUED", "RUNNING", "REVIEW", "WAITING", "COMPLETED", "FAILED", "CANCELLED"]
+        | None = Parameter(default=None, description="WAITING is REVIEW: waiting for a person's review."),
         since: datetime | None = Parameter(default=None, description="Created at or after (ISO 8601)."),
         until: datetime | None = Parameter(default=None, description="Created before (ISO 8601)."),
         limit: int = Parameter(default=50, ge=1, le=500),
@@ -126,7 +126,7 @@ class ExecutionController(Controller):
         executions = workbench_of(request).executions
         filters: dict[str, Any] = {
             "graph_id": str(graph_id) if graph_id else None,
-            "status": status,
+            "status": "REVIEW" if status == "WAITING" else status,
             "since": _aware(since),
             "until": _aware(until),
         }

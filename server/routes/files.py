@@ -4,6 +4,10 @@ Upload with multipart/form-data (field ``file``; optional fields ``name`` and ``
 larger than ``WORKBENCH_FILE_MAX_BYTES`` is a 413, refused as soon as the body says or shows it is;
 this route does not use the server's general body limit (``WORKBENCH_MAX_BODY_SIZE``), the file
 store's own applies. Another user's file is a 404, exactly as an unknown id is.
+
+With ``WORKBENCH_FILE_SCAN=on`` the file is stored, scanned by ClamAV's clamd, and listed only when
+clean: an infected file is a 422 (code ``file_infected``, naming what was found) and is not kept; a
+scanner that cannot answer is a 503 (code ``scanner_unavailable``) and nothing is kept.
 """
 
 from __future__ import annotations
@@ -118,10 +122,12 @@ class FileController(Controller):
     @post(
         "/",
         status_code=201,
-        responses={**errors(413, 422), 415: _UNSUPPORTED},
+        responses={**errors(413, 422, 503), 415: _UNSUPPORTED},
         summary="Upload a file",
         description="multipart/form-data with `file`, and optionally `name` (default: the upload's "
-        "file name) and `content_type` (default: the upload's type, else sniffed from the bytes).",
+        "file name) and `content_type` (default: the upload's type, else sniffed from the bytes). With "
+        "virus scanning on, an infected file is a 422 with code `file_infected` naming what was found, "
+        "and a scanner that cannot answer a 503 with code `scanner_unavailable`; neither is kept.",
     )
     async def upload(self, request: Request[Any, Any, Any]) -> FileOut:
         """Keep a file; its `ref` (`workspace://<id>`) can be given to any file input of a graph."""

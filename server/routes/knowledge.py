@@ -303,7 +303,9 @@ class KnowledgeController(Controller):
         description="Send JSON (`DocumentIn`: `content`, `title`, `source`, `content_type`, `metadata`), "
         "or multipart/form-data with `file` (text, Markdown, HTML or PDF) and optional fields `title`, "
         "`source`, `content_type` and `metadata` (a JSON object as text). The document is chunked, "
-        "embedded and stored.",
+        "embedded and stored. With virus scanning on it is scanned first: an infected document is a "
+        "422 with code `file_infected`, a scanner that cannot answer a 503 with code "
+        "`scanner_unavailable`; neither is stored.",
     )
     async def add_document(
         self, request: Request[Any, Any, Any], knowledge_base: FromPath[str]

@@ -1,8 +1,8 @@
 """/api/v1/triggers: webhook triggers of your agents; /api/v1/hooks/{id}: the webhook itself.
 
 ``POST /hooks/{id}`` needs no login or API key (it is in ``server.auth.PUBLIC_PATHS``): the call
-proves it holds the trigger's secret instead (an HMAC signature with a timestamp, or the secret as a
-bearer token). The front door (``server.guard``) still applies: senders that are not browsers send no
+proves it holds the trigger's secret instead (an HMAC signature with a timestamp, GitHub's signature
+of the body, or the secret as a bearer token). The front door (``server.guard``) still applies: senders that are not browsers send no
 ``Origin`` and pass; the body must say ``application/json``. Every rule is the trigger service's
 (``workbench.services.triggers``); the request models give the JSON shape only.
 """
@@ -21,7 +21,12 @@ from pydantic import BaseModel, Field
 from server.config import ServerConfig
 from server.deps import caller, errors, workbench_of
 from server.schemas import Body, ErrorOut, Page
-from workbench.services.trigger_signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from workbench.services.trigger_signing import (
+    GITHUB_DELIVERY_HEADER,
+    GITHUB_SIGNATURE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+)
 from workbench.services.triggers import (
     DEFAULT_RATE,
     MAX_RATE,
@@ -65,10 +70,13 @@ class TriggerIn(TriggerFieldsIn):
     """A new trigger: which agent, how calls prove themselves, how the payload becomes inputs."""
 
     graph_id: UUID
-    auth_mode: Literal["hmac", "bearer"] = Field(
+    auth_mode: Literal["hmac", "bearer", "github"] = Field(
         default="hmac",
         description=f"hmac: `{TIMESTAMP_HEADER}` and `{SIGNATURE_HEADER}: v1=<hex HMAC-SHA256 of "
-        "'<timestamp>.<body>'>` (replays refused); bearer: `Authorization: Bearer <secret>`.",
+        "'<timestamp>.<body>'>` (replays refused); github: GitHub's webhook signature, "
+        f"`{GITHUB_SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the body>` with "
+        f"`{GITHUB_DELIVERY_HEADER}` (a delivery id or body seen before is refused); bearer: "
+        "`Authorization: Bearer <secret>`.",
     )
 
 
@@ -79,7 +87,7 @@ class TriggerOut(BaseModel):
     graph_id: str
     graph_version: int | None
     name: str
-    auth_mode: Literal["hmac", "bearer"]
+    auth_mode: Literal["hmac", "bearer", "github"]
     input_mapping: dict[str, str] | None
     credentials: dict[str, str]
     enabled: bool
@@ -105,7 +113,7 @@ class HookOut(BaseModel):
 
     trigger_id: str
     execution_id: str
-    status: Literal["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
+    status: Literal["QUEUED", "RUNNING", "REVIEW", "COMPLETED", "FAILED", "CANCELLED"]
     outputs: dict[str, list[Any]] = Field(description="Outputs by name (complete once the run has ended).")
     error: str | None
 
@@ -265,8 +273,10 @@ _UNSUPPORTED = ResponseSpec(
         "`input_mapping` takes from it). No login or API key: prove the secret instead, with "
         f"`{TIMESTAMP_HEADER}` (unix seconds) and `{SIGNATURE_HEADER}: v1=<hex HMAC-SHA256 of "
         "'<timestamp>.<raw body>' keyed with the secret>` (hmac triggers; a timestamp more than "
-        "`WORKBENCH_WEBHOOK_TOLERANCE` seconds off, or a signature seen before, is refused), or "
-        "`Authorization: Bearer <secret>` (bearer triggers). 401 starts nothing; 404: no such trigger; "
+        "`WORKBENCH_WEBHOOK_TOLERANCE` seconds off, or a signature seen before, is refused), "
+        f"`{GITHUB_SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256 of the raw body>` and "
+        f"`{GITHUB_DELIVERY_HEADER}` (github triggers, as GitHub sends them; a delivery id or body seen "
+        "before is refused), or `Authorization: Bearer <secret>` (bearer triggers). 401 starts nothing; 404: no such trigger; "
         "409: disabled, or its agent is gone; 422 names unknown or missing inputs; 429: the trigger's "
         "rate limit, with Retry-After."
     ),

@@ -13,7 +13,7 @@ def test_public_names_are_pinned() -> None:
     assert workbench.client.__all__ == sorted(workbench.client.__all__)
     assert set(workbench.client.__all__) == {
         "AsyncClient", "BlockInfo", "Client", "CredentialInfo", "DocumentInfo", "GraphInfo",
-        "KnowledgeBaseInfo", "LocalClient", "PinInfo", "RemoteBlockError", "RemoteClient", "RunHandle",
+        "KnowledgeBaseInfo", "LocalClient", "PinInfo", "RemoteBlockError", "RemoteClient", "ReviewInfo", "RunHandle",
         "ScheduleInfo", "ScheduleRun", "SearchResult", "ServerError", "TriggerInfo", "as_graph", "connect",
         "graph_svg",
     }  # fmt: skip

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +11,7 @@ import httpx
 import pytest
 
 from tests.support.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.worker_process import start_worker
 
 
 @pytest.mark.slow
@@ -23,16 +19,9 @@ def test_executor_serves_health_and_metrics_and_stops_on_sigterm(
     workbench_home: Path, amqp_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    env = {**os.environ, "WORKBENCH_HOME": str(workbench_home), "AMQP_URL": amqp_url, "PYTHONPATH": str(ROOT)}
-    env.pop("DATABASE_URL", None)
+    env = {"WORKBENCH_HOME": str(workbench_home), "AMQP_URL": amqp_url}
     log = tmp_path / "executor.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "launch.cli", "executor", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc = start_worker("executor", port, env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -49,7 +38,11 @@ def test_executor_serves_health_and_metrics_and_stops_on_sigterm(
         body = health.json()
         assert body["status"] == "ok" and body["database"] == {"ok": True} and body["running"] == 0
         assert body["queue"]["ok"] and set(body["queue"]["depth"]) == {"high", "normal", "low"}
-        samples = dict(line.rsplit(" ", 1) for line in httpx.get(f"{base}/metrics").text.splitlines())
+        samples = dict(
+            line.rsplit(" ", 1)
+            for line in httpx.get(f"{base}/metrics").text.splitlines()
+            if not line.startswith("#")
+        )
         assert samples["workbench_executions_running"] == "0"
         assert 'workbench_queue_messages_ready{queue="execution.normal"}' in samples
         assert httpx.get(f"{base}/nope").status_code == 404

@@ -56,10 +56,13 @@ async def test_metrics_are_prometheus_text_with_the_process_memory() -> None:
         r = await client.get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
-    lines = dict(line.rsplit(" ", 1) for line in r.text.splitlines())
+    lines = dict(line.rsplit(" ", 1) for line in r.text.splitlines() if not line.startswith("#"))
     assert lines["workbench_executions_running"] == "2"
     assert lines['workbench_queue_messages_ready{queue="execution.high"}'] == "5"
-    assert int(lines["process_resident_memory_bytes"]) > 1_000_000
+    assert float(lines["process_resident_memory_bytes"]) > 1_000_000
+    assert float(lines["process_cpu_seconds_total"]) > 0
+    assert "# TYPE workbench_executions_running gauge" in r.text
+    assert "# TYPE workbench_node_duration_seconds histogram" in r.text
 
 
 async def test_other_paths_and_methods_are_json_404_and_405() -> None:
@@ -81,5 +84,8 @@ async def test_the_process_work_runs_while_the_app_does() -> None:
     assert events == ["started", "stopped"]
 
 
-def test_prometheus_text_is_one_line_per_sample() -> None:
-    assert prometheus_text({"a": 1, 'b{x="y"}': 2.5}) == 'a 1\nb{x="y"} 2.5\n'
+def test_prometheus_text_is_one_line_per_sample_with_its_type() -> None:
+    text = prometheus_text({"a": 1, 'b{x="y"}': 2.5, 'b{x="z"}': 3, "c_total": 4})
+    assert text.startswith(
+        '# TYPE a gauge\na 1\n# TYPE b gauge\nb{x="y"} 2.5\nb{x="z"} 3\n# TYPE c_total counter\nc_total 4\n'
+    )

@@ -10,6 +10,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -56,6 +57,8 @@ class Received:
     body: bytes
     signature_ok: bool | None
     """Whether the signature verified with the receiver's secret (None: no signature header)."""
+    at: float = field(default_factory=time.time)
+    """When it arrived (seconds since the epoch)."""
 
     def json(self) -> Any:
         """The body parsed."""

@@ -221,10 +221,26 @@ async def test_closing_ends_iteration_and_delivery(buses: Buses) -> None:
         await scoped.get()
 
 
+async def test_a_subscription_by_type_gets_those_types_only(buses: Buses) -> None:
+    notifications = buses.sub.subscribe(user_id="alice", types=[EventType.NOTIFICATION])
+    note = ExecutionEvent(EventType.NOTIFICATION, "", "", 0, "alice", "NEW", data={"id": "n1"})
+    sent = [event(1), note, event(2, kind=EventType.EXECUTION_COMPLETED), event(3, user="bob")]
+    for e in sent:
+        buses.pub.publish(e)
+    buses.pub.publish(ExecutionEvent(EventType.NOTIFICATION, "", "", 0, "bob", "NEW"))
+    buses.pub.publish(note)
+    assert await buses.take(notifications) == [note, note]
+    notifications.close()
+
+
 async def test_active_says_whether_anyone_may_listen(buses: Buses) -> None:
     sub = buses.sub.subscribe()
     assert buses.sub.active
     sub.close()
+    # A subscription to notifications alone does not ask for execution events.
+    bell = buses.sub.subscribe(types=[EventType.NOTIFICATION])
+    assert buses.sub.active is buses.distributed
+    bell.close()
     # The in-process bus is idle without subscribers; a started distributed bus never is: other
     # processes may listen.
     assert buses.sub.active is buses.distributed

@@ -126,6 +126,12 @@ def signup(server: ServerProcess, prefix: str = "user", password: str = PASSWORD
     with api(server) as anonymous:
         r = anonymous.post("/auth/signup", json={"email": email, "password": password, "name": prefix})
         assert r.status_code == 202, r.text
+    return login(server, email, password)
+
+
+def login(server: ServerProcess, email: str, password: str = PASSWORD) -> User:
+    """Log an existing account in."""
+    with api(server) as anonymous:
         r = anonymous.post("/auth/login", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     tokens = r.json()

@@ -1,9 +1,11 @@
 """Account mails really mailed: the account mailers (workbench/services/account_mail.py) against a
 real SMTP server (aiosmtpd, STARTTLS and AUTH), then a real ``workbench serve`` started with
-``WORKBENCH_SMTP_URL`` pointing at it: the reset and verification mails arrive, and their tokens work
-at the routes they name; an unknown address gets nothing and the same answer; a mail server that is
-down changes nothing in the answer, its failure is logged without the token and retried; the SMTP
-password is never logged."""
+``WORKBENCH_SMTP_URL`` pointing at it: the reset and verification mails arrive with a link to the
+server's page (the token in the link's fragment), opening the page uses nothing up, and the token
+works at the API route the page sends it to; without a root for links, the mails carry the token and
+the route instead; an unknown address gets nothing and the same answer; a mail server that is down
+changes nothing in the answer, its failure is logged without the token and retried; the SMTP password
+is never logged."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from contextlib import AbstractContextManager
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
@@ -114,18 +116,34 @@ async def test_each_account_mail_over_starttls_with_login(cert: SelfSigned) -> N
     assert reset["Subject"] == "Reset your Agent Workbench password" and reset["From"] == FROM
     assert reset["To"] == "ada@example.com" and reset["X-Workbench-Event"] == "password_reset"
     text, html = bodies(reset)
-    assert TOKEN in text and "within 60 minutes" in text
-    assert "POST https://wb.example.com/api/v1/auth/password-reset/confirm" in text
-    assert TOKEN in html and "https://wb.example.com/api/v1/auth/password-reset/confirm" in html
+    link = f"https://wb.example.com/reset-password#token={TOKEN}"
+    assert f"\n{link}\n" in text and "within 60 minutes" in text
+    assert f'href="{link}"' in html
     assert "<script>" not in html and "&lt;script&gt;" in html and "Ada &amp; Co" in html
 
     assert verify["Subject"] == "Confirm your email address"
     text, html = bodies(verify)
-    assert TOKEN in text and "POST https://wb.example.com/api/v1/auth/verify-email" in text and TOKEN in html
+    link = f"https://wb.example.com/verify-email#token={TOKEN}"
+    assert f"\n{link}\n" in text and f'href="{link}"' in html
 
     assert notice["Subject"] == "Someone tried to sign up with your address"
     text, html = bodies(notice)
     assert text.startswith("Hello Ada,") and "POST https://wb.example.com/api/v1/auth/password-reset " in text
+
+
+async def test_without_a_root_for_links_a_mail_names_the_token_and_its_route(cert: SelfSigned) -> None:
+    with smtp_server(cert=cert, login=(SMTP_USER, SMTP_PASSWORD)) as (handler, port):
+        mailer = SmtpMailer(SmtpConfig.from_url(smtp_url(port)), FROM, tls_context=cert.client_context())
+        rootless = SmtpAccountMailer(mailer, api_url=None)  # listening on 0.0.0.0, no public URL
+        await rootless.deliver(reset_mail())
+        await rootless.deliver(AccountMail("verify", "ada@example.com", "user-1", TOKEN, None))
+        await rootless.drain()
+    by_event = {message["X-Workbench-Event"]: message for message in map(parse, handler.messages)}
+    text, html = bodies(by_event["password_reset"])
+    assert TOKEN in text and "POST /api/v1/auth/password-reset/confirm" in text and TOKEN in html
+    assert "/reset-password" not in text
+    text, html = bodies(by_event["verify_email"])
+    assert TOKEN in text and "POST /api/v1/auth/verify-email" in text and "#token=" not in text
 
 
 async def test_delivering_never_waits_on_the_mail_server(cert: SelfSigned) -> None:
@@ -309,15 +327,16 @@ def register(server: ServerProcess, name: str = NASTY_NAME) -> str:
     return email_address
 
 
-def token_and_route(message: EmailMessage) -> tuple[str, str]:
-    """The one-time token of an account mail's text and the URL it names to send it to."""
+def link_and_token(message: EmailMessage) -> tuple[str, str]:
+    """The page link of an account mail (the same in its text and its HTML) and the one-time token in
+    the link's fragment."""
     text, html = bodies(message)
-    token = re.search(r"minutes:\n\n(\S+)\n|token:\n\n(\S+)\n", text)
-    route = re.search(r"^POST (\S+)$", text, re.MULTILINE)
-    assert token and route, text
-    value = token.group(1) or token.group(2)
-    assert value in html
-    return value, route.group(1)
+    found = re.search(r"^(http\S+#token=(\S+))$", text, re.MULTILINE)
+    assert found, text
+    link, token = found.group(1), found.group(2)
+    assert f'href="{link}"' in html
+    assert urlsplit(link).query == ""  # the token never goes to a server in the request line
+    return link, token
 
 
 def test_a_reset_mail_arrives_and_its_token_resets_the_password(
@@ -333,9 +352,12 @@ def test_a_reset_mail_arrives_and_its_token_resets_the_password(
         assert message["To"] == address and message["From"] == FROM
         html = bodies(message)[1]
         assert "&lt;script&gt;" in html and "<script>" not in html  # the name, escaped
-        token, route = token_and_route(message)
-        assert route == f"{mail_server.base_url}/api/v1/auth/password-reset/confirm"
+        link, token = link_and_token(message)
+        assert link == f"{mail_server.base_url}/reset-password#token={token}"
+        page = httpx.get(link, timeout=10)  # what a mail scanner does: nothing is used up
+        assert page.status_code == 200 and "Choose a new password" in page.text and token not in page.text
 
+        route = f"{mail_server.base_url}/api/v1/auth/password-reset/confirm"  # where the page sends it
         r = httpx.post(route, json={"token": token, "password": "a mailed new passphrase"}, timeout=10)
         assert r.status_code == 200, r.text
         assert c.post("/auth/login", json={"email": address, "password": PASSWORD}).status_code == 401
@@ -360,10 +382,12 @@ def test_a_verification_mail_arrives_and_its_token_verifies(
         r = c.post("/auth/verify-email/request")
         assert r.status_code == 202 and r.json()["message"] == "a verification token was sent"
         requested = peer.wait(address, "verify_email", 2)[-1]
-        token, route = token_and_route(requested)
-        assert token != token_and_route(at_signup)[0]
-        assert route == f"{mail_server.base_url}/api/v1/auth/verify-email"
-        r = httpx.post(route, json={"token": token}, timeout=10)
+        link, token = link_and_token(requested)
+        assert token != link_and_token(at_signup)[1]
+        assert link == f"{mail_server.base_url}/verify-email#token={token}"
+        assert httpx.get(link, timeout=10).status_code == 200  # opening the page confirms nothing
+        assert c.get("/auth/me").json()["email_verified"] is False
+        r = httpx.post(f"{mail_server.base_url}/api/v1/auth/verify-email", json={"token": token}, timeout=10)
         assert r.status_code == 200 and r.json()["email_verified"] is True and r.json()["email"] == address
         assert c.get("/auth/me").json()["email_verified"] is True
 
@@ -414,7 +438,7 @@ def test_a_mail_server_that_is_down_changes_nothing_in_the_answer(
     finally:
         peer.up()
     [message] = peer.wait(address, "password_reset")  # the retry, about 2 s later
-    token, _ = token_and_route(message)
+    _, token = link_and_token(message)
     log_text = mail_server.log.read_text()
     assert token not in log_text
     assert SMTP_PASSWORD not in log_text and quote(SMTP_PASSWORD, safe="") not in log_text

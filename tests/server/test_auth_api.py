@@ -46,7 +46,8 @@ def test_signup_then_login_gives_tokens_and_me_shows_the_account(configured_serv
         me = c.get("/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
         assert me.status_code == 200
         user = me.json()
-        assert set(user) == {"id", "email", "name", "email_verified", "timezone", "created_at"}
+        assert set(user) == {"id", "email", "name", "email_verified", "timezone", "created_at", "is_admin"}
+        assert isinstance(user["is_admin"], bool)  # the server's first account is its administrator
         assert user["email"] == email.lower() and user["name"] == "Sig"
         assert user["email_verified"] is False and user["id"] == claims["sub"]
         assert "password" not in me.text

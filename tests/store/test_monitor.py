@@ -108,7 +108,10 @@ async def test_dashboard_aggregates_match_the_stored_runs(wb: Workbench, monitor
     assert len(board.rate) == 60
     assert sum(b.counts["COMPLETED"] for b in board.rate) == 3
     assert sum(b.counts["FAILED"] for b in board.rate) == 2
-    assert all(set(b.counts) == {"QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"} for b in board.rate)
+    assert all(
+        set(b.counts) == {"QUEUED", "RUNNING", "REVIEW", "COMPLETED", "FAILED", "CANCELLED"}
+        for b in board.rate
+    )
 
     results = {k: [await wb.executions.get(i, user) for i in v] for k, v in ids.items()}
     agents = {a.agent: a for a in board.agents}

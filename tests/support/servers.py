@@ -36,6 +36,8 @@ class ServerProcess:
     log: Path
     ui_url: str | None = None
     """Where the web apps answer (None: started without them)."""
+    admin: tuple[str, str] | None = None
+    """(email, password) of the server's administrator: its first account (``accounts_server``)."""
 
     @property
     def ws_url(self) -> str:
@@ -126,10 +128,17 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 
 @pytest.fixture(scope="session")
 def accounts_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """``--auth accounts``: tokens or API keys on every route but health, docs and login."""
+    """``--auth accounts``: tokens or API keys on every route but health, docs and login. Its first
+    account, signed up before any test runs, is its administrator (``admin``); ``alice``, ``bob`` and
+    every other account are not."""
+    from tests.server.api_support import signup
+
     server = start_server(
         tmp_path_factory.mktemp("srv-accounts") / "home", "accounts", {"WORKBENCH_RATE_LIMIT": "off"}
     )
+    first = signup(server, "admin")
+    first.close()
+    server.admin = (first.email, first.password)
     yield server
     stop_server(server)
 
@@ -172,6 +181,17 @@ def alice(accounts_server: ServerProcess) -> Iterator[Any]:
     from tests.server.api_support import signup
 
     user = signup(accounts_server, "alice")
+    yield user
+    user.close()
+
+
+@pytest.fixture
+def admin(accounts_server: ServerProcess) -> Iterator[Any]:
+    """The administrator of ``accounts_server`` (its first account), freshly logged in."""
+    from tests.server.api_support import login
+
+    assert accounts_server.admin is not None
+    user = login(accounts_server, *accounts_server.admin)
     yield user
     user.close()
 

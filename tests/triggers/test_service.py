@@ -24,7 +24,7 @@ from workbench.errors import (
 )
 from workbench.logsafe import redact
 from workbench.services.trigger_mapping import map_inputs, path_problem, resolve
-from workbench.services.trigger_signing import sign
+from workbench.services.trigger_signing import sign, sign_github
 from workbench.services.triggers import (
     IssuedSecret,
     MalformedPayload,
@@ -168,6 +168,74 @@ async def test_bearer_triggers_take_the_secret_itself(wb: Workbench, service: Tr
         issued.trigger.id, {**JSON, "authorization": f"bearer {issued.secret}"}, raw, wait=10
     )
     assert fired.execution.outputs["greeting"] == ["Hello, Ada!"]
+
+
+async def test_github_signed_calls_are_checked_and_each_delivery_runs_once(
+    wb: Workbench, service: TriggerService
+) -> None:
+    graph = await hello_graph(wb)
+    issued = await service.create(USER, {"graph_id": graph.id, "auth_mode": "github"})
+    assert issued.trigger.auth_mode == "github"
+    tid, raw = issued.trigger.id, body({"name": "Octo"})
+    good = {**JSON, **sign_github(issued.secret, raw, "delivery-1")}
+    refusals = {
+        "no headers": JSON,
+        "no delivery id": {**JSON, "X-Hub-Signature-256": good["X-Hub-Signature-256"]},
+        "no signature": {**JSON, "X-GitHub-Delivery": "delivery-1"},
+        "another secret": {**JSON, **sign_github("wbh_" + "x" * 43, raw, "delivery-1")},
+        "another body": {**JSON, **sign_github(issued.secret, body({"name": "Mallory"}), "delivery-1")},
+        "sha1 named": {**good, "X-Hub-Signature-256": good["X-Hub-Signature-256"].replace("sha256", "sha1")},
+        "not hex": {**good, "X-Hub-Signature-256": "sha256=zz"},
+        "our scheme": {**JSON, **sign(issued.secret, raw)},
+        "the secret as bearer": {**JSON, "Authorization": f"Bearer {issued.secret}"},
+        "a control character": {**good, "X-GitHub-Delivery": "a\x00b"},
+    }
+    for what, headers in refusals.items():
+        with pytest.raises(AuthError) as exc:
+            await service.fire(tid, headers, raw)
+        assert issued.secret not in str(exc.value), what
+    assert await runs(wb, graph.id) == 0
+
+    fired = await service.fire(tid, good, raw, wait=10)
+    assert fired.execution.outputs["greeting"] == ["Hello, Octo!"]
+    with pytest.raises(AuthError, match="replay"):  # the same delivery again
+        await service.fire(tid, good, raw)
+    other = body({"name": "Cat"})
+    with pytest.raises(AuthError, match="replay"):  # its id with another (signed) body
+        await service.fire(tid, {**JSON, **sign_github(issued.secret, other, "delivery-1")}, other)
+    with pytest.raises(AuthError, match="replay"):  # the captured body under a made-up id
+        await service.fire(tid, {**JSON, **sign_github(issued.secret, raw, "delivery-2")}, raw)
+    await service.fire(tid, {**JSON, **sign_github(issued.secret, other, "delivery-2")}, other)
+    assert await runs(wb, graph.id) == 2
+    # A GitHub signature is not accepted by an hmac trigger either.
+    plain = await service.create(USER, {"graph_id": graph.id})
+    with pytest.raises(AuthError, match="X-Workbench-Timestamp"):
+        await service.fire(plain.trigger.id, {**JSON, **sign_github(plain.secret, raw, "d")}, raw)
+
+
+async def test_a_call_refused_after_the_replay_guard_may_come_again(
+    wb: Workbench, service: TriggerService
+) -> None:
+    graph = await hello_graph(wb)
+    issued = await service.create(
+        USER, {"graph_id": graph.id, "auth_mode": "github", "rate_limit_per_minute": 2}
+    )
+    tid = issued.trigger.id
+    wrong = body({"name": "Ada", "colour": "red"})  # not an input: nothing starts (one call counted)
+    with pytest.raises(InputError, match="colour"):
+        await service.fire(tid, {**JSON, **sign_github(issued.secret, wrong, "d-1")}, wrong)
+    raw = body({"name": "Ada"})
+    first = {**JSON, **sign_github(issued.secret, raw, "d-2")}
+    await service.fire(tid, first, raw)
+    later = body({"name": "Bo"})
+    second = {**JSON, **sign_github(issued.secret, later, "d-3")}
+    with pytest.raises(RateLimited):
+        await service.fire(tid, second, later)
+    await service.update(tid, USER, {"rate_limit_per_minute": 5})  # a full allowance again
+    await service.fire(tid, second, later)  # the sender's redelivery is not a replay
+    with pytest.raises(AuthError, match="replay"):
+        await service.fire(tid, first, raw)
+    assert await runs(wb, graph.id) == 2
 
 
 async def test_inputs_are_checked_like_a_run_and_mapped_from_paths(

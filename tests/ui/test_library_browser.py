@@ -160,7 +160,7 @@ async def test_agents_schedules_and_deleting(ui_local_server: ServerProcess, bro
     await browser.shot(page, "library-schedule-preview")
 
     # Refused on save, with the field named; then saved.
-    inputs = page.locator("textarea")
+    inputs = page.get_by_label("Inputs (JSON object)")  # the schedule form's (triggers have theirs)
     await inputs.fill('{"text": ')
     await page.get_by_role("button", name="Save schedule").click()
     await page.get_by_text("The schedule was not saved").wait_for(timeout=TIMEOUT)

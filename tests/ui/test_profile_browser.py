@@ -83,12 +83,12 @@ async def test_api_key_timezone_and_credentials(ui_accounts_server: ServerProces
     await browser.shot(page, "profile")
 
     # Timezone: searched, chosen, saved; the account has it and the page shows it after a reload.
-    zone = page.get_by_label("Timezone")
+    zone = page.get_by_label("Timezone", exact=True)
     await zone.fill("")
     await zone.press_sequentially("madr")
     await page.get_by_text("Europe/Madrid", exact=True).click()
     await page.get_by_label("Name", exact=True).fill("Ada Lovelace")
-    await page.get_by_role("button", name="Save").click()
+    await page.get_by_role("button", name="Save", exact=True).click()
     await page.get_by_text("Saved: timezone Europe/Madrid.").wait_for(timeout=TIMEOUT)
     token = await login_token(server, email)
     me = (await get(server, "/auth/me", token)).json()
@@ -155,7 +155,7 @@ async def test_api_key_timezone_and_credentials(ui_accounts_server: ServerProces
     # After a reload: the timezone is there, times are in it, the secret is not.
     await page.reload()
     await cred.wait_for(timeout=TIMEOUT)
-    assert await page.get_by_label("Timezone").input_value() == "Europe/Madrid"
+    assert await page.get_by_label("Timezone", exact=True).input_value() == "Europe/Madrid"
     assert SECRET not in await page.evaluate(PAGE_TEXT)
 
     # Deleted (after a confirmation).

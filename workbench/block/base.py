@@ -58,6 +58,7 @@ class BlockType(enum.StrEnum):
     NOTE = "NOTE"
     AGENT = "AGENT"
     AI = "AI"
+    HUMAN_IN_THE_LOOP = "HUMAN_IN_THE_LOOP"
 
 
 class BlockCategory(enum.StrEnum):

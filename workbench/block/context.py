@@ -18,6 +18,9 @@ passes it to ``Block.run`` as the ``context`` keyword argument. Blocks reach the
 - ``context.idempotency_key`` names this node execution's effect: the same on every attempt and on
   every executor (a node that was running when its executor died runs again with the same key), so a
   block sends it where the other side deduplicates (the ``Idempotency-Key`` header).
+- ``await context.review(name, data, ...)`` asks a person to approve, reject or change ``data``
+  (:mod:`workbench.block.review`): a stored run pauses until they answer, and the answer is what the
+  call returns when the node runs again; without safe mode it approves at once.
 
 The vault and the shared state are described by what a block needs of them (protocols), so the block
 contract depends on no service, store or engine module.
@@ -31,6 +34,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from workbench.block.review import (
+    AUTO_APPROVED,
+    DECISIONS,
+    Decision,
+    ReviewAnswer,
+    ReviewDesk,
+    ReviewGate,
+    ReviewQuestion,
+)
 from workbench.config import Settings
 from workbench.errors import BlockError, CredentialsError, NotFoundError, ServiceUnavailable
 
@@ -177,6 +189,8 @@ class BlockServices:
     """Presence and the block result cache (blocks with ``cache_ttl``); used by the engine."""
     named: dict[str, Any] = field(default_factory=dict)
     """Further services by name (``"knowledge"``...), registered by the application."""
+    reviews: ReviewDesk | None = None
+    """Where human reviews are asked (``RunContext.review``); None: blocks cannot ask for one."""
 
 
 @dataclass(slots=True)
@@ -206,6 +220,10 @@ class RunContext:
     node_seq: int | None = None
     """Which execution of this node in the run this is (0, 1, ... in delivery order; a resumed run
     replays the same numbers); None outside a graph run."""
+    safe_mode: bool = True
+    """Whether human reviews are asked (the run's safe mode); off, ``review`` approves at once."""
+    review_gate: ReviewGate | None = None
+    """Asks for this node execution's review (set by the engine in a graph run)."""
     _idempotency_key: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -313,6 +331,31 @@ class RunContext:
                 f"no credentials vault in this run; cannot update credential {credential_id}"
             )
         await vault.update_secret(self.user_id, credential_id, secret)
+
+    async def review(
+        self,
+        name: str,
+        data: Any,
+        *,
+        editable: bool = True,
+        timeout_seconds: float = 0,
+        default_decision: Decision = "reject",
+    ) -> ReviewAnswer:
+        """A person's decision about ``data`` (``name`` says what it is).
+
+        In a stored run the first call pauses the run (the node execution and the run show REVIEW)
+        until someone answers, or ``timeout_seconds`` pass (0: never) and ``default_decision``
+        applies; the node then runs again and this call returns the answer. A run that stores
+        nothing waits here. Without safe mode the answer is an approval at once, saying so.
+        """
+        if default_decision not in DECISIONS:
+            raise BlockError(f"default_decision must be 'approve' or 'reject', got {default_decision!r}")
+        if not self.safe_mode:
+            return ReviewAnswer(approved=True, data=data, message=AUTO_APPROVED)
+        if self.review_gate is None:
+            raise ServiceUnavailable("a human review can be asked only inside a graph run")
+        question = ReviewQuestion(name, data, editable, max(0.0, float(timeout_seconds)), default_decision)
+        return await self.review_gate(question)
 
     def stream(self, pin: str, chunk: Any) -> None:
         """Send a partial output of ``pin`` (a token, a progress note) to watchers; not stored."""

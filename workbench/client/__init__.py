@@ -13,6 +13,8 @@
     wb.create_knowledge_base("handbook")                   # knowledge bases: documents to search
     wb.add_document("handbook", Path("leave.md"))
     hits = wb.search("handbook", "how many vacation days?", mode="hybrid", top_k=3)
+    for review in wb.reviews():                            # runs waiting for a person (REVIEW)
+        wb.approve_review(review.id, message="looks right")
     photo = wb.files.upload(Path("photo.png"))             # files: photo.ref is workspace://<id>
     tools = wb.mcp_tools("https://mcp.example.com/mcp", token="…")  # an MCP server's tools
 """
@@ -35,6 +37,7 @@ from workbench.client.types import (
     GraphInfo,
     KnowledgeBaseInfo,
     PinInfo,
+    ReviewInfo,
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
@@ -53,6 +56,7 @@ __all__ = [
     "PinInfo",
     "RemoteBlockError",
     "RemoteClient",
+    "ReviewInfo",
     "RunHandle",
     "ScheduleInfo",
     "ScheduleRun",

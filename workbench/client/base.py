@@ -23,9 +23,13 @@ from workbench.client.types import (
     AgentToolInfo,
     BlockInfo,
     CredentialInfo,
+    DeliveryInfo,
     DocumentInfo,
     GraphInfo,
     KnowledgeBaseInfo,
+    NotificationChannelInfo,
+    NotificationInfo,
+    ReviewInfo,
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
@@ -44,6 +48,7 @@ from workbench.knowledge.search import SearchMode
 from workbench.mcp.client import McpServer, McpTool
 from workbench.runtime.events import ExecutionEvent
 from workbench.services.executions import BlockRun, ExecutionResult
+from workbench.services.reviews import UNCHANGED
 
 GraphLike = Graph | GraphBuilder | dict[str, Any] | Path
 """What graph-taking methods accept: a Graph, a builder (built and validated), an AutoGPT export as a
@@ -159,8 +164,10 @@ class AsyncClient(ABC):
         *,
         version: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> str:
-        """Start a run (a graph object is saved first) and return its execution id at once."""
+        """Start a run (a graph object is saved first) and return its execution id at once. Without
+        ``safe_mode``, human reviews (``HumanInTheLoopBlock``) are approved at once."""
 
     @abstractmethod
     async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
@@ -174,9 +181,13 @@ class AsyncClient(ABC):
         timeout: float | None = None,
         version: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> ExecutionResult:
-        """Run a graph and wait for its result (with every node execution)."""
-        execution_id = await self.submit(graph, inputs, version=version, credentials=credentials)
+        """Run a graph and wait for its result (with every node execution). A run that waits for a
+        human review (status REVIEW) has not ended: this waits for the answer too."""
+        execution_id = await self.submit(
+            graph, inputs, version=version, credentials=credentials, safe_mode=safe_mode
+        )
         return await self.wait(execution_id, timeout)
 
     @abstractmethod
@@ -213,6 +224,53 @@ class AsyncClient(ABC):
         self, graph_id: str | None = None, *, status: str | None = None, limit: int = 20
     ) -> list[ExecutionResult]:
         """Your stored runs, newest first, without their node executions (see :meth:`execution`)."""
+
+    @abstractmethod
+    async def retention(self) -> dict[str, Any]:
+        """How long your runs are kept: your own bounds (``days``, ``per_agent``; None: the server's),
+        the ``server``'s, and the ``effective`` ones (the stricter of the two)."""
+
+    @abstractmethod
+    async def set_retention(self, *, days: int | None = None, per_agent: int | None = None) -> dict[str, Any]:
+        """Replace your own retention bounds (None: follow the server's): runs older than ``days``
+        days, and beyond the ``per_agent`` newest of each agent, are removed by the next retention
+        pass (never runs still going on, nor chat history, files or knowledge bases)."""
+
+    # ---- human reviews ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def reviews(
+        self, execution_id: str | None = None, *, status: str | None = "WAITING", limit: int = 50
+    ) -> list[ReviewInfo]:
+        """Your human reviews, newest first: by default those waiting for you (``status=None``: all);
+        those of one run with ``execution_id``."""
+
+    @abstractmethod
+    async def review(self, review_id: str) -> ReviewInfo:
+        """One review (from a server, with a signed link to answer it in a browser while it waits)."""
+
+    @abstractmethod
+    async def decide_review(
+        self,
+        review_id: str,
+        decision: Literal["approve", "reject"],
+        *,
+        data: Any = UNCHANGED,
+        message: str | None = None,
+    ) -> ReviewInfo:
+        """Answer a review; the run goes on. ``data`` (an approval of an editable review) replaces the
+        data passed on; ``message`` reaches the block's ``review_message``. ConflictError when it was
+        answered already or its run ended; InputError naming ``data`` when it cannot be changed."""
+
+    async def approve_review(
+        self, review_id: str, *, data: Any = UNCHANGED, message: str | None = None
+    ) -> ReviewInfo:
+        """Approve a review (see :meth:`decide_review`)."""
+        return await self.decide_review(review_id, "approve", data=data, message=message)
+
+    async def reject_review(self, review_id: str, *, message: str | None = None) -> ReviewInfo:
+        """Reject a review (see :meth:`decide_review`)."""
+        return await self.decide_review(review_id, "reject", message=message)
 
     # ---- schedules -------------------------------------------------------------------------------
 
@@ -261,7 +319,7 @@ class AsyncClient(ABC):
         graph_id: str,
         *,
         name: str = "",
-        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        auth_mode: Literal["hmac", "bearer", "github"] = "hmac",
         input_mapping: dict[str, str] | None = None,
         rate_limit_per_minute: int | None = None,
         graph_version: int | None = None,
@@ -281,6 +339,55 @@ class AsyncClient(ABC):
     @abstractmethod
     async def delete_trigger(self, trigger_id: str) -> None:
         """Delete a trigger (the executions it started stay)."""
+
+    # ---- notifications ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def notifications(self, *, unread: bool = False, limit: int = 50) -> list[NotificationInfo]:
+        """Your in-app notifications, newest first."""
+
+    @abstractmethod
+    async def unread_count(self) -> int:
+        """How many of your in-app notifications are unread."""
+
+    @abstractmethod
+    async def mark_read(self, ids: list[str] | None = None, *, read: bool = True) -> int:
+        """Mark notifications read (all of yours when ``ids`` is None), or unread again; how many changed."""
+
+    @abstractmethod
+    async def notification_preferences(self) -> dict[str, Any]:
+        """Which events go on which channels, per-agent overrides, quiet hours, the daily cap, the summary."""
+
+    @abstractmethod
+    async def set_notification_preferences(
+        self, preferences: dict[str, Any] | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Replace your preferences with ``preferences``, or change only the given fields
+        (``events`` and ``agents`` merge key by key); returns the whole document."""
+
+    @abstractmethod
+    async def add_notification_channel(self, kind: str, name: str, target: str) -> NotificationChannelInfo:
+        """A destination (``email``, ``webhook``, ``slack``, ``discord``); a webhook's signing secret is
+        in the result, this once."""
+
+    @abstractmethod
+    async def notification_channels(self) -> list[NotificationChannelInfo]:
+        """Your notification channels."""
+
+    @abstractmethod
+    async def delete_notification_channel(self, channel_id: str) -> None:
+        """Remove a channel."""
+
+    @abstractmethod
+    async def notification_deliveries(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[DeliveryInfo]:
+        """The delivery log: your notifications' deliveries on outside channels, newest first."""
+
+    @abstractmethod
+    async def notify(self, title: str, text: str = "", *, channel: str | None = None) -> str:
+        """Send yourself a message through the notifier (``channel``: a kind or one of your channels'
+        names; None: where your preferences send ``custom`` events); returns its key."""
 
     # ---- credentials -----------------------------------------------------------------------------
 

@@ -22,9 +22,13 @@ from workbench.client.types import (
     AgentToolInfo,
     BlockInfo,
     CredentialInfo,
+    DeliveryInfo,
     DocumentInfo,
     GraphInfo,
     KnowledgeBaseInfo,
+    NotificationChannelInfo,
+    NotificationInfo,
+    ReviewInfo,
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
@@ -40,8 +44,11 @@ from workbench.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SI
 from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import ExecutionEvent
+from workbench.services.dbmanager.retention import RetentionService
 from workbench.services.executions import BlockRun, ExecutionResult
 from workbench.services.marketplace import Marketplace, template_dict
+from workbench.services.notifications.service import NotificationService
+from workbench.services.reviews import UNCHANGED
 from workbench.services.schedules import ScheduleService
 from workbench.services.triggers import TriggerService, hook_path
 from workbench.store.schedules import ScheduleRecord
@@ -173,10 +180,16 @@ class LocalClient(AsyncClient):
         *,
         version: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> str:
         """Start a run here."""
         return await self.wb.executions.submit(
-            graph_ref(graph), inputs, user_id=self.user_id, version=version, credentials=credentials
+            graph_ref(graph),
+            inputs,
+            user_id=self.user_id,
+            version=version,
+            credentials=credentials,
+            safe_mode=safe_mode,
         )
 
     async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionResult:
@@ -226,6 +239,43 @@ class LocalClient(AsyncClient):
             self.user_id, graph_id=graph_id, status=status, limit=limit, offset=0
         )
         return [ExecutionResult.from_record(r) for r in records]
+
+    async def retention(self) -> dict[str, Any]:
+        """Your retention bounds, the server's and the effective ones."""
+        return (await RetentionService.of(self.wb).get(self.user_id)).document()
+
+    async def set_retention(self, *, days: int | None = None, per_agent: int | None = None) -> dict[str, Any]:
+        """Replace your own retention bounds."""
+        return (await RetentionService.of(self.wb).set(self.user_id, days, per_agent)).document()
+
+    # ---- human reviews ---------------------------------------------------------------------------
+
+    async def reviews(
+        self, execution_id: str | None = None, *, status: str | None = "WAITING", limit: int = 50
+    ) -> list[ReviewInfo]:
+        """Reviews, newest first (by default those waiting for you)."""
+        items, _ = await self.wb.reviews.list(
+            self.user_id, status=status, execution_id=execution_id, limit=limit
+        )
+        return [ReviewInfo.from_dict(r.to_dict()) for r in items]
+
+    async def review(self, review_id: str) -> ReviewInfo:
+        """One review (no link: that is a server's)."""
+        return ReviewInfo.from_dict((await self.wb.reviews.get(review_id, self.user_id)).to_dict())
+
+    async def decide_review(
+        self,
+        review_id: str,
+        decision: Literal["approve", "reject"],
+        *,
+        data: Any = UNCHANGED,
+        message: str | None = None,
+    ) -> ReviewInfo:
+        """Answer a review; the run goes on (here, with the in-process queue)."""
+        rec = await self.wb.reviews.decide(
+            review_id, self.user_id, decision, data=data, message=message, via="client"
+        )
+        return ReviewInfo.from_dict(rec.to_dict())
 
     # ---- schedules -------------------------------------------------------------------------------
 
@@ -292,7 +342,7 @@ class LocalClient(AsyncClient):
         graph_id: str,
         *,
         name: str = "",
-        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        auth_mode: Literal["hmac", "bearer", "github"] = "hmac",
         input_mapping: dict[str, str] | None = None,
         rate_limit_per_minute: int | None = None,
         graph_version: int | None = None,
@@ -324,6 +374,66 @@ class LocalClient(AsyncClient):
     async def delete_trigger(self, trigger_id: str) -> None:
         """Delete a trigger."""
         await TriggerService.of(self.wb).delete(trigger_id, self.user_id)
+
+    # ---- notifications ---------------------------------------------------------------------------
+
+    def _notifications(self) -> NotificationService:
+        return NotificationService.of(self.wb)
+
+    async def notifications(self, *, unread: bool = False, limit: int = 50) -> list[NotificationInfo]:
+        """Your in-app notifications, newest first."""
+        items = await self._notifications().inbox(self.user_id, unread=unread, limit=limit)
+        return [NotificationInfo.from_dict(n.to_dict()) for n in items]
+
+    async def unread_count(self) -> int:
+        """How many are unread."""
+        return await self._notifications().unread_count(self.user_id)
+
+    async def mark_read(self, ids: list[str] | None = None, *, read: bool = True) -> int:
+        """Mark notifications read (or unread)."""
+        return await self._notifications().mark_read(self.user_id, ids, read=read)
+
+    async def notification_preferences(self) -> dict[str, Any]:
+        """Your preferences, defaults filled in."""
+        return (await self._notifications().preferences(self.user_id)).document()
+
+    async def set_notification_preferences(
+        self, preferences: dict[str, Any] | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Replace or change your preferences."""
+        service = self._notifications()
+        if preferences is not None:
+            prefs = await service.set_preferences(self.user_id, {**preferences, **changes})
+        else:
+            prefs = await service.update_preferences(self.user_id, changes)
+        if self.wb.notifier is not None:
+            self.wb.notifier.forget(self.user_id)
+        return prefs.document()
+
+    async def add_notification_channel(self, kind: str, name: str, target: str) -> NotificationChannelInfo:
+        """Add a channel (a webhook's secret in the result, this once)."""
+        issued = await self._notifications().add_channel(self.user_id, kind, name, target)
+        return NotificationChannelInfo.from_dict(issued.to_dict())
+
+    async def notification_channels(self) -> list[NotificationChannelInfo]:
+        """Your channels."""
+        found = await self._notifications().channels(self.user_id)
+        return [NotificationChannelInfo.from_dict(c.to_dict()) for c in found]
+
+    async def delete_notification_channel(self, channel_id: str) -> None:
+        """Remove a channel."""
+        await self._notifications().delete_channel(channel_id, self.user_id)
+
+    async def notification_deliveries(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[DeliveryInfo]:
+        """The delivery log."""
+        found = await self._notifications().deliveries(self.user_id, status=status, limit=limit)
+        return [DeliveryInfo.from_dict(d.to_dict()) for d in found]
+
+    async def notify(self, title: str, text: str = "", *, channel: str | None = None) -> str:
+        """Send yourself a message through the notifier."""
+        return self._notifications().notify(self.user_id, title, text, channel=channel)
 
     # ---- credentials -----------------------------------------------------------------------------
 
@@ -518,4 +628,3 @@ class LocalClient(AsyncClient):
             knowledge_base, self.user_id, query, mode=mode, top_k=top_k, metadata_filter=filter or None
         )
         return [SearchResult.from_dict(hit_to_dict(h)) for h in hits]
-

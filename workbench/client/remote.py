@@ -29,9 +29,13 @@ from workbench.client.types import (
     AgentToolInfo,
     BlockInfo,
     CredentialInfo,
+    DeliveryInfo,
     DocumentInfo,
     GraphInfo,
     KnowledgeBaseInfo,
+    NotificationChannelInfo,
+    NotificationInfo,
+    ReviewInfo,
     ScheduleInfo,
     ScheduleRun,
     SearchResult,
@@ -49,6 +53,7 @@ from workbench.errors import (
     ServerError,
     error_class,
 )
+from workbench.files.scanning import FileInfected, ScannerUnavailable
 from workbench.graph.model import Graph
 from workbench.graph.validate import LinkProblem, normalize
 from workbench.knowledge import KnowledgeInputError
@@ -57,6 +62,7 @@ from workbench.knowledge.embedders import DEFAULT_MODEL
 from workbench.knowledge.search import SearchMode
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.executions import BlockRun, ExecutionResult
+from workbench.services.reviews import UNCHANGED
 
 MAX_WAIT = 300.0
 """The longest ``?wait=`` the server accepts."""
@@ -85,6 +91,10 @@ def _raise_for(response: httpx.Response, fields_error: type[KnowledgeInputError]
     said = [text for text in said if text not in message]  # a message may already say it
     if said:
         message += ": " + "; ".join(said)
+    if status == 422 and error.get("code") == FileInfected.error_code:  # as the local service raises
+        raise FileInfected("", "", message)
+    if status == 503 and error.get("code") == ScannerUnavailable.error_code:
+        raise ScannerUnavailable(message)
     cls = error_class(status, error.get("code"))
     if cls is InputError and status == 422 and fields_error is not None and details:
         raise fields_error(
@@ -322,12 +332,15 @@ class RemoteClient(AsyncClient):
         version: int | None,
         credentials: dict[str, str] | None,
         wait: float = 0,
+        safe_mode: bool = True,
     ) -> dict[str, Any]:
         ref = graph_ref(graph)
         graph_id = ref if isinstance(ref, str) else (await self.save_graph(ref)).id
         body: dict[str, Any] = {"inputs": inputs or {}, "credentials": credentials or {}}
         if version is not None:
             body["version"] = version
+        if not safe_mode:
+            body["safe_mode"] = False
         return await self._request(
             "POST", f"/graphs/{graph_id}/execute", params={"wait": wait} if wait else None, json=body
         )
@@ -339,9 +352,10 @@ class RemoteClient(AsyncClient):
         *,
         version: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> str:
         """Start a run on the server (a graph object is saved first)."""
-        return str((await self._execute(graph, inputs, version, credentials))["id"])
+        return str((await self._execute(graph, inputs, version, credentials, safe_mode=safe_mode))["id"])
 
     async def run(
         self,
@@ -351,10 +365,11 @@ class RemoteClient(AsyncClient):
         timeout: float | None = None,
         version: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> ExecutionResult:
         """Run and wait: one request when the run ends within the server's longest wait."""
         wait = min(timeout or MAX_WAIT, MAX_WAIT)
-        doc = await self._execute(graph, inputs, version, credentials, wait=wait)
+        doc = await self._execute(graph, inputs, version, credentials, wait=wait, safe_mode=safe_mode)
         result = ExecutionResult.from_dict(doc)
         if result.status.is_final:
             return result
@@ -461,6 +476,53 @@ class RemoteClient(AsyncClient):
         page = await self._request("GET", "/executions", params=params)
         return [ExecutionResult.from_dict(e) for e in page["items"]]
 
+    async def retention(self) -> dict[str, Any]:
+        """Your retention bounds on the server, the server's and the effective ones."""
+        return await self._request("GET", "/executions/retention")
+
+    async def set_retention(self, *, days: int | None = None, per_agent: int | None = None) -> dict[str, Any]:
+        """Replace your own retention bounds on the server."""
+        body = {"days": days, "per_agent": per_agent}
+        return await self._request("PUT", "/executions/retention", content=jsonutil.dumps(body))
+
+    # ---- human reviews ---------------------------------------------------------------------------
+
+    async def reviews(
+        self, execution_id: str | None = None, *, status: str | None = "WAITING", limit: int = 50
+    ) -> list[ReviewInfo]:
+        """Reviews on the server, newest first (by default those waiting for you)."""
+        params: dict[str, Any] = {"status": status} if status else {}
+        if execution_id is not None:
+            docs = await self._request(
+                "GET", f"/executions/{quote(execution_id, safe='')}/reviews", params=params
+            )
+            return [ReviewInfo.from_dict(d) for d in docs[:limit]]
+        page = await self._request("GET", "/reviews", params={**params, "limit": limit})
+        return [ReviewInfo.from_dict(d) for d in page["items"]]
+
+    async def review(self, review_id: str) -> ReviewInfo:
+        """One review, with its signed link while it waits."""
+        return ReviewInfo.from_dict(await self._request("GET", f"/reviews/{quote(review_id, safe='')}"))
+
+    async def decide_review(
+        self,
+        review_id: str,
+        decision: Literal["approve", "reject"],
+        *,
+        data: Any = UNCHANGED,
+        message: str | None = None,
+    ) -> ReviewInfo:
+        """Answer a review on the server; the run goes on there."""
+        body: dict[str, Any] = {"decision": decision}
+        if data is not UNCHANGED:
+            body["data"] = data
+        if message is not None:
+            body["message"] = message
+        doc = await self._request(
+            "POST", f"/reviews/{quote(review_id, safe='')}", content=jsonutil.dumps(body)
+        )
+        return ReviewInfo.from_dict(doc)
+
     # ---- schedules -------------------------------------------------------------------------------
 
     async def create_schedule(
@@ -514,7 +576,7 @@ class RemoteClient(AsyncClient):
         graph_id: str,
         *,
         name: str = "",
-        auth_mode: Literal["hmac", "bearer"] = "hmac",
+        auth_mode: Literal["hmac", "bearer", "github"] = "hmac",
         input_mapping: dict[str, str] | None = None,
         rate_limit_per_minute: int | None = None,
         graph_version: int | None = None,
@@ -546,6 +608,77 @@ class RemoteClient(AsyncClient):
     async def delete_trigger(self, trigger_id: str) -> None:
         """Delete a trigger."""
         await self._request("DELETE", f"/triggers/{trigger_id}")
+
+    # ---- notifications ---------------------------------------------------------------------------
+
+    async def notifications(self, *, unread: bool = False, limit: int = 50) -> list[NotificationInfo]:
+        """Your in-app notifications on the server, newest first."""
+        page = await self._request(
+            "GET", "/notifications", params={"unread": str(unread).lower(), "limit": limit}
+        )
+        return [NotificationInfo.from_dict(n) for n in page["items"]]
+
+    async def unread_count(self) -> int:
+        """How many are unread."""
+        page = await self._request("GET", "/notifications", params={"unread": "true", "limit": 1})
+        return int(page["unread"])
+
+    async def mark_read(self, ids: list[str] | None = None, *, read: bool = True) -> int:
+        """Mark notifications read (or unread)."""
+        body: dict[str, Any] = {"read": read}
+        if ids is not None:
+            body["ids"] = ids
+        done = await self._request("POST", "/notifications/read", content=jsonutil.dumps(body))
+        return int(done["changed"])
+
+    async def notification_preferences(self) -> dict[str, Any]:
+        """Your preferences, defaults filled in."""
+        return await self._request("GET", "/notifications/preferences")
+
+    async def set_notification_preferences(
+        self, preferences: dict[str, Any] | None = None, **changes: Any
+    ) -> dict[str, Any]:
+        """Replace (PUT) or change (PATCH) your preferences."""
+        if preferences is not None:
+            doc = {**preferences, **changes}
+            return await self._request("PUT", "/notifications/preferences", content=jsonutil.dumps(doc))
+        return await self._request("PATCH", "/notifications/preferences", content=jsonutil.dumps(changes))
+
+    async def add_notification_channel(self, kind: str, name: str, target: str) -> NotificationChannelInfo:
+        """Add a channel on the server (a webhook's secret in the result, this once)."""
+        body = {"kind": kind, "name": name, "target": target}
+        doc = await self._request("POST", "/notifications/channels", content=jsonutil.dumps(body))
+        return NotificationChannelInfo.from_dict(doc)
+
+    async def notification_channels(self) -> list[NotificationChannelInfo]:
+        """Your channels."""
+        return [
+            NotificationChannelInfo.from_dict(c)
+            for c in await self._request("GET", "/notifications/channels")
+        ]
+
+    async def delete_notification_channel(self, channel_id: str) -> None:
+        """Remove a channel."""
+        await self._request("DELETE", f"/notifications/channels/{channel_id}")
+
+    async def notification_deliveries(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[DeliveryInfo]:
+        """The delivery log."""
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        return [
+            DeliveryInfo.from_dict(d)
+            for d in await self._request("GET", "/notifications/deliveries", params=params)
+        ]
+
+    async def notify(self, title: str, text: str = "", *, channel: str | None = None) -> str:
+        """Send yourself a message through the server's notifier."""
+        body = {"title": title, "text": text, "channel": channel}
+        return str(
+            (await self._request("POST", "/notifications/messages", content=jsonutil.dumps(body)))["key"]
+        )
 
     # ---- credentials -----------------------------------------------------------------------------
 

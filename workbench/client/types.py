@@ -430,3 +430,156 @@ class AgentToolInfo:
     def __repr__(self) -> str:
         inputs = ", ".join(self.input_schema.get("properties") or {}) or "no inputs"
         return f"<AgentToolInfo {self.name} ({inputs}) graph {self.graph_id} v{self.graph_version}>"
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationInfo:
+    """One notification of your inbox."""
+
+    id: str
+    kind: str
+    """What it is about: ``run_failed``, ``run_completed``, ``schedule_missed``, ``custom``…"""
+    title: str
+    text: str
+    data: dict[str, Any]
+    read: bool
+    created_at: datetime | None
+    graph_id: str | None = None
+    execution_id: str | None = None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> NotificationInfo:
+        """From the API's notification document."""
+        return cls(
+            id=str(doc["id"]),
+            kind=doc["kind"],
+            title=doc["title"],
+            text=doc.get("text") or "",
+            data=dict(doc.get("data") or {}),
+            read=bool(doc.get("read")),
+            created_at=when(doc.get("created_at")),
+            graph_id=doc.get("graph_id"),
+            execution_id=doc.get("execution_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationChannelInfo:
+    """Where notifications may go besides the inbox. ``secret`` (a webhook's signing secret) is set
+    only on what adding the channel or rotating its secret returned: save it then."""
+
+    id: str
+    kind: str
+    name: str
+    target: str
+    """The email address, or the URL cut to its origin."""
+    enabled: bool
+    secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> NotificationChannelInfo:
+        """From the API's channel document."""
+        return cls(
+            id=str(doc["id"]),
+            kind=doc["kind"],
+            name=doc["name"],
+            target=doc["target"],
+            enabled=bool(doc["enabled"]),
+            secret=doc.get("secret"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryInfo:
+    """A delivery of a notification on an outside channel (a row of the delivery log)."""
+
+    id: str
+    notification_id: str
+    event: str
+    channel: str
+    target: str
+    status: str
+    """``pending``, ``sending``, ``delivered``, ``failed`` or ``suppressed``."""
+    reason: str | None
+    attempts: int
+    reports: list[dict[str, Any]]
+    created_at: datetime | None
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> DeliveryInfo:
+        """From the API's delivery document."""
+        return cls(
+            id=str(doc["id"]),
+            notification_id=str(doc["notification_id"]),
+            event=doc["event"],
+            channel=doc["channel"],
+            target=doc["target"],
+            status=doc["status"],
+            reason=doc.get("reason"),
+            attempts=int(doc.get("attempts") or 0),
+            reports=list(doc.get("reports") or []),
+            created_at=when(doc.get("created_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewInfo:
+    """A human review: a node waiting for (or given) a person's decision about its ``data``."""
+
+    id: str
+    execution_id: str
+    """The top-level run that waits (status REVIEW while it does)."""
+    node_id: str
+    name: str
+    """What the data is."""
+    data: Any
+    editable: bool
+    status: str
+    """``WAITING``, ``APPROVED``, ``REJECTED`` or ``TIMED_OUT``."""
+    run_status: str
+    default_decision: str
+    decision: str | None = None
+    reviewed_data: Any = None
+    """The data passed on after the decision (the reviewer's edit, else the data as asked)."""
+    message: str | None = None
+    agent: str = ""
+    timeout_seconds: float = 0
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    expires_at: datetime | None = None
+    decided_via: str | None = None
+    sub_execution_id: str | None = None
+    """The sub-graph run the node belongs to, when it is inside one."""
+    link: str | None = field(default=None, repr=False)
+    """A signed link to answer it in a browser (a server's answer for one review, while it waits)."""
+
+    @property
+    def waiting(self) -> bool:
+        """Whether it still waits for an answer that can take effect."""
+        return self.status == "WAITING" and self.run_status in ("QUEUED", "RUNNING", "REVIEW")
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ReviewInfo:
+        """From the API's review document (the local transport builds the same document)."""
+        return cls(
+            id=str(doc["id"]),
+            execution_id=str(doc["execution_id"]),
+            node_id=str(doc["node_id"]),
+            name=doc.get("name") or "",
+            data=doc.get("data"),
+            editable=bool(doc.get("editable")),
+            status=doc["status"],
+            run_status=doc.get("run_status") or "",
+            default_decision=doc.get("default_decision") or "reject",
+            decision=doc.get("decision"),
+            reviewed_data=doc.get("reviewed_data"),
+            message=doc.get("message"),
+            agent=doc.get("agent") or "",
+            timeout_seconds=float(doc.get("timeout_seconds") or 0),
+            created_at=when(doc.get("created_at")),
+            decided_at=when(doc.get("decided_at")),
+            expires_at=when(doc.get("expires_at")),
+            decided_via=doc.get("decided_via"),
+            sub_execution_id=doc.get("sub_execution_id"),
+            link=doc.get("link"),
+        )

@@ -25,15 +25,18 @@ from workbench import jsonutil
 from workbench.block import pins
 from workbench.block.base import BlockType
 from workbench.block.context import BlockServices, RunContext, SubgraphRunner, ToolResult
+from workbench.block.review import AwaitingReview, ReviewAnswer, ReviewQuestion, ReviewRequest
 from workbench.config import Settings
 from workbench.engine.context import node_tools
 from workbench.engine.plan import Plan, PlannedNode
 from workbench.engine.recorder import Recorder, Replay
 from workbench.engine.state import ExecutionStatus, NodeExec
-from workbench.errors import BlockError, RetryableError
+from workbench.errors import BlockError, RetryableError, ServiceUnavailable
 from workbench.runtime.bus import EventBus
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.runtime.shared_state import result_key
+from workbench.telemetry import metrics, tracing
+from workbench.telemetry.context import CURRENT_NODE
 
 log = logging.getLogger("workbench.engine")
 S = ExecutionStatus
@@ -59,6 +62,8 @@ class RunSpec:
     """How deep this run sits below its top-level execution (0: it is one; 1: its sub-graph run...)."""
     root_execution_id: str | None = None
     """The top-level execution of a sub-graph run (None: this run is top-level)."""
+    safe_mode: bool = True
+    """Whether blocks asking for a human review wait for one (off: approved at once)."""
 
     @property
     def root_id(self) -> str:
@@ -160,6 +165,8 @@ class GraphRun:
         self.outputs: dict[str, list[Any]] = {}
         self.error: str | None = None
         self.error_node_id: str | None = None
+        self.waiting: dict[str, dict[str, Any]] = {}
+        """Node executions paused for a human review (REVIEW), by id: what watchers are told of each."""
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self._incomplete: dict[str, list[NodeExec]] = {}
@@ -177,11 +184,12 @@ class GraphRun:
     # ---- public --------------------------------------------------------------------------------
 
     async def run(self) -> GraphRun:
-        """Run to a final status (COMPLETED, FAILED or CANCELLED) and return self."""
+        """Run to a final status (COMPLETED, FAILED or CANCELLED), or to REVIEW when nothing is left
+        to do but node executions waiting for a person, and return self."""
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
         self.status = S.RUNNING
-        self.started_at = time.time()
+        self.started_at = self.started_at or time.time()  # a resumed run may keep its first start
         await self.recorder.run_started(self)
         self._publish_run(EventType.EXECUTION_STARTED)
         outer_cancelled = False
@@ -204,9 +212,12 @@ class GraphRun:
             raise asyncio.CancelledError
         self._finish_statuses()
         await self.recorder.run_finished(self)
-        self._publish_run(
-            EventType.EXECUTION_COMPLETED if self.status == S.COMPLETED else EventType.EXECUTION_FAILED
-        )
+        if self.status == S.REVIEW:
+            self._publish_run(EventType.EXECUTION_UPDATED)
+        else:
+            self._publish_run(
+                EventType.EXECUTION_COMPLETED if self.status == S.COMPLETED else EventType.EXECUTION_FAILED
+            )
         if outer_cancelled:
             raise asyncio.CancelledError
         return self
@@ -410,6 +421,25 @@ class GraphRun:
     # ---- running one node (E6) -----------------------------------------------------------------
 
     async def _execute(self, ne: NodeExec) -> None:
+        """Run one node execution, telling the telemetry about it: the node's id on every log line
+        meanwhile, its duration by block (Prometheus), a span when tracing is on."""
+        token = CURRENT_NODE.set(ne.node.id)
+        try:
+            if tracing.ENABLED:
+                with tracing.span(
+                    f"node {ne.node.block.name}",
+                    {"workbench.node_id": ne.node.id, "workbench.block_id": ne.node.block.id},
+                ) as span:
+                    await self._execute_node(ne)
+                    tracing.set_attributes(span, {"workbench.status": str(ne.status)})
+            else:
+                await self._execute_node(ne)
+        finally:
+            CURRENT_NODE.reset(token)
+            if ne.ended_at is not None and ne.started_at is not None and not ne.replayed:
+                metrics.node_done(ne.node.block.name, str(ne.status), ne.ended_at - ne.started_at)
+
+    async def _execute_node(self, ne: NodeExec) -> None:
         if self.replay is not None and self._replay(ne):
             return
         node = ne.node
@@ -424,8 +454,9 @@ class GraphRun:
             return
         kwargs: dict[str, Any] = {"context": self._context(ne)}
         # A sub-graph's nodes take their own slots; holding one here could deadlock nested agents. A
-        # tool call runs in its caller's slot.
-        limiter = self.limiter if node.block_type != BlockType.AGENT and ne.called_by is None else _NO_LIMIT
+        # tool call runs in its caller's slot. A human review may wait a long time: it holds none.
+        waits = node.block_type in (BlockType.AGENT, BlockType.HUMAN_IN_THE_LOOP)
+        limiter = self.limiter if not waits and ne.called_by is None else _NO_LIMIT
         deadline: _Deadline | None = None
         try:
             async with limiter:
@@ -457,6 +488,14 @@ class GraphRun:
         except _Abort:
             self._running.discard(ne)
             raise
+        except AwaitingReview as paused:
+            self._running.discard(ne)
+            if ne.outputs:  # yielded, then paused: after the pause it would yield the same again
+                ne.ended_at = time.time()
+                self._node_failed(ne, "the block asked for a human review after yielding outputs")
+                return
+            self._node_paused(ne, paused)
+            return
         except Exception as exc:
             self._running.discard(ne)
             ne.ended_at = time.time()
@@ -625,11 +664,63 @@ class GraphRun:
             if selected is not pins.NOTHING:
                 self._deliver(r.sink, r.sink_name, selected, r.is_static)
 
+    def _node_paused(self, ne: NodeExec, paused: AwaitingReview) -> None:
+        """The node waits for a person: REVIEW, nothing routed; the run goes on with what else it can
+        do and then ends its attempt in REVIEW (the node runs again once the person has answered)."""
+        ne.input_obj = None
+        ne.status = S.REVIEW
+        self.waiting[ne.id] = paused.review
+        self.recorder.node_changed(ne, urgent=True)
+        if self.bus.active:
+            self._publish_node(EventType.EXECUTION_UPDATED, ne)
+
+    async def _ask_review(self, ne: NodeExec, question: ReviewQuestion) -> ReviewAnswer:
+        """The review of the node execution ``ne`` (``RunContext.review``): the stored answer, or
+        AwaitingReview (a stored run pauses); a run that stores nothing waits for it."""
+        if ne.called_by is not None:
+            raise BlockError(
+                "a human review cannot be asked by a node called as a tool inside another node's "
+                "execution: link the block into the graph instead"
+            )
+        desk = self.services.reviews if self.services is not None else None
+        if desk is None:
+            raise ServiceUnavailable("human reviews are not available in this run")
+        spec = self.spec
+        return await desk.ask(
+            ReviewRequest(
+                question=question,
+                execution_id=spec.execution_id,
+                root_execution_id=spec.root_id,
+                node_id=ne.node.id,
+                node_execution_id=ne.id,
+                seq=ne.seq,
+                user_id=spec.user_id,
+                graph_id=spec.graph_id,
+                graph_version=spec.graph_version,
+                stored=self.recorder.durable,
+                waiting=None if self.recorder.durable else functools.partial(self._waiting_in_memory, ne),
+            )
+        )
+
+    def _waiting_in_memory(self, ne: NodeExec, review: dict[str, Any] | None) -> None:
+        """A run that stores nothing waits for a review in the node's task: the node shows REVIEW
+        meanwhile (the run stays RUNNING), then RUNNING again."""
+        if review is not None:
+            self.waiting[ne.id] = review
+            ne.status = S.REVIEW
+        else:
+            self.waiting.pop(ne.id, None)
+            if ne.status is S.REVIEW:
+                ne.status = S.RUNNING
+        if self.bus.active:
+            self._publish_node(EventType.EXECUTION_UPDATED, ne)
+
     def _node_failed(self, ne: NodeExec, message: str) -> None:
         """Store the error as the node's ``error`` output and route it; fail the run if unlinked
         (a tool call's failure goes back to its caller instead)."""
         ne.status = S.FAILED
         ne.error = message
+        log.info("node %s (%s) failed: %s", ne.node.id, ne.node.block.name, message[:500])
         ne.outputs.append(("error", message))
         self.recorder.node_changed(ne, urgent=True)
         if self.bus.active:
@@ -664,6 +755,8 @@ class GraphRun:
             credentials=spec.credentials,
             tools=node_tools(ne.node, functools.partial(self._call_tool, ne)) if ne.node.selector_out else (),
             node_seq=ne.seq,
+            safe_mode=spec.safe_mode,
+            review_gate=functools.partial(self._ask_review, ne),
         )
         ne.stats = ctx.stats
         if self.bus.active:
@@ -710,10 +803,14 @@ class GraphRun:
                 self.error = "cancelled"
         elif self.error is not None:
             self.status = S.FAILED
+        elif self.waiting:
+            self.status = S.REVIEW  # not ended: resumed once a person has answered
+            self.ended_at = None
+            return
         else:
             self.status = S.COMPLETED
         for ne in self.node_execs:
-            if ne.status in (S.QUEUED, S.RUNNING):
+            if ne.status in (S.QUEUED, S.RUNNING, S.REVIEW):
                 ne.status = S.CANCELLED
                 ne.ended_at = self.ended_at
                 self.recorder.node_changed(ne)
@@ -725,6 +822,8 @@ class GraphRun:
         data: dict[str, Any] = {}
         if self.status.is_final:
             data = {"outputs": self.outputs, "error": self.error, "error_node_id": self.error_node_id}
+        elif self.status == S.REVIEW:
+            data = {"reviews": list(self.waiting.values())}
         self.bus.publish(
             ExecutionEvent(
                 kind,
@@ -741,6 +840,8 @@ class GraphRun:
         data: dict[str, Any] = {"seq": ne.seq, "block_name": ne.node.block.name}
         if ne.called_by is not None:
             data["called_by"] = ne.called_by
+        if ne.status is S.REVIEW:
+            data["review"] = self.waiting.get(ne.id)
         if kind == EventType.NODE_EXECUTED:
             data.update(
                 inputs=ne.data,

@@ -11,11 +11,17 @@ if TYPE_CHECKING:
 
 
 class ExecutionStatus(enum.StrEnum):
-    """Statuses of graph executions (QUEUED..CANCELLED) and node executions (also INCOMPLETE)."""
+    """Statuses of graph executions (QUEUED..CANCELLED) and node executions (also INCOMPLETE).
+
+    REVIEW (AutoGPT's name; "waiting" in words) is a node execution that waits for a person's
+    decision, and a run with such a node and nothing else to do: not final, held by no executor,
+    queued again when the person answers.
+    """
 
     INCOMPLETE = "INCOMPLETE"
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
+    REVIEW = "REVIEW"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"

@@ -10,7 +10,8 @@ Blocks use two functions (they reach the store through ``context.service("files"
 The bytes live in a blob store chosen by ``WORKBENCH_FILE_STORE_URL`` (a folder, by default
 ``<WORKBENCH_HOME>/files``, or an S3-compatible bucket: :mod:`.backends`); the records in PostgreSQL,
 or in JSON sidecars next to the blobs when there is no database (:mod:`.sidecar`). The rules (size
-limit, names, types, who sees what) are the file service's: ``workbench.services.files``.
+limit, names, types, who sees what, virus scanning) are the file service's: ``workbench.services.files``;
+the scanner (ClamAV's clamd, ``WORKBENCH_FILE_SCAN``) is :mod:`.scanning`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workbench.files.model import (
     sanitize_name,
     sniff_content_type,
 )
+from workbench.files.scanning import FileInfected, FileScanner, ScannerUnavailable, open_scanner
 from workbench.files.sidecar import SidecarIndex
 
 __all__ = [
@@ -35,17 +37,21 @@ __all__ = [
     "BlobNotFound",
     "BlobStore",
     "FileIndex",
+    "FileInfected",
     "FileRecord",
+    "FileScanner",
     "FileStore",
     "FileTooLarge",
     "LocalBlobStore",
     "Media",
     "S3BlobStore",
+    "ScannerUnavailable",
     "SidecarIndex",
     "decode_data_uri",
     "is_ref",
     "make_ref",
     "open_blob_store",
+    "open_scanner",
     "parse_ref",
     "read_media",
     "sanitize_name",

@@ -10,6 +10,12 @@ A file value, as AutoGPT's ``MediaFileType`` pins carry it, is one of:
 Both functions reach the platform's file store as ``context.service("files")`` (registered by the
 Workbench, with or without a database). Everything a user can get wrong is a
 :class:`~workbench.errors.BlockError` that says what was expected.
+
+With scanning on (``WORKBENCH_FILE_SCAN``), what comes from outside is scanned before the block gets
+it: a file stored by :func:`store_media` when it is stored, a ``data:`` URI or a download that
+:func:`read_media` returns without storing it as it is read (a stored file was scanned when it was
+stored). An infected file fails the node naming what was found; a scanner that cannot answer is a
+:class:`~workbench.errors.RetryableError` (the node is tried again).
 """
 
 from __future__ import annotations
@@ -23,7 +29,14 @@ from typing import Protocol
 from urllib.parse import unquote, unquote_to_bytes, urlsplit
 
 from workbench.block.context import RunContext
-from workbench.errors import BlockError, InputError, LimitExceeded, NotFoundError, RetryableError
+from workbench.errors import (
+    BlockError,
+    InputError,
+    LimitExceeded,
+    NotFoundError,
+    RetryableError,
+    WorkbenchError,
+)
 from workbench.files.model import (
     DEFAULT_TYPE,
     FileRecord,
@@ -34,6 +47,7 @@ from workbench.files.model import (
     sanitize_name,
     sniff_content_type,
 )
+from workbench.files.scanning import FileInfected, ScannerUnavailable
 
 SERVICE = "files"
 """The name the file store is registered under in ``BlockServices.named``."""
@@ -61,6 +75,10 @@ class FileStore(Protocol):
 
     async def read(self, file_id: str, user_id: str) -> tuple[FileRecord, bytes]:
         """The user's file record and bytes (NotFoundError otherwise)."""
+        ...
+
+    async def check(self, data: bytes | str, name: str = "") -> None:
+        """Scan outside content before it is used (FileInfected / ScannerUnavailable otherwise)."""
         ...
 
 
@@ -115,6 +133,26 @@ def _execution_id(context: RunContext) -> str | None:
         return str(uuid.UUID(context.graph_execution_id)) if context.graph_execution_id else None
     except ValueError:
         return None
+
+
+def _refused(exc: WorkbenchError) -> BlockError:
+    """A scanner's refusal as the node's failure: an outage is worth another try, the rest is not."""
+    if isinstance(exc, ScannerUnavailable):
+        return RetryableError(str(exc))
+    if isinstance(exc, FileTooLarge):
+        return LimitExceeded(str(exc), "size")
+    return BlockError(str(exc))
+
+
+async def _check(context: RunContext, media: Media) -> None:
+    """Scan outside content a block reads without storing it (when the run has a file service)."""
+    files = context.services.named.get(SERVICE) if context.services is not None else None
+    if files is None:
+        return
+    try:
+        await files.check(media.data, media.name)
+    except (FileInfected, ScannerUnavailable, FileTooLarge) as exc:
+        raise _refused(exc) from exc
 
 
 def _not_found(value: str) -> BlockError:
@@ -187,8 +225,8 @@ async def store_media(context: RunContext, value: object, *, name: str = "", con
             content_type=kind,
             graph_execution_id=_execution_id(context),
         )
-    except FileTooLarge as exc:
-        raise LimitExceeded(str(exc), "size") from exc
+    except (FileInfected, ScannerUnavailable, FileTooLarge) as exc:
+        raise _refused(exc) from exc
     return record.ref
 
 
@@ -207,4 +245,6 @@ async def read_media(context: RunContext, value: object) -> Media:
         return Media(data, record.name, record.content_type)
     kind = found.content_type if found.content_type not in ("", DEFAULT_TYPE) else ""
     kind = kind or sniff_content_type(found.data, found.name)
-    return Media(found.data, sanitize_name(found.name, kind), kind)
+    media = Media(found.data, sanitize_name(found.name, kind), kind)
+    await _check(context, media)
+    return media

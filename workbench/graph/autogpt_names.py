@@ -43,6 +43,7 @@ AUTOGPT_BLOCK_CLASSES: dict[str, str] = {
     "80bc3ed1-e9a4-449e-8163-a8fc86f74f6a": "GoogleCalendarReadEventsBlock",
     "87840993-2053-44b7-8da4-187ad4ee518c": "SearchTheWebBlock",
     "896ed73b-27d0-41be-813c-c1c1dc856c03": "ListIsEmptyBlock",
+    "8b2a7b3c-6e9d-4a5f-8c1b-2e3f4a5b6c7d": "HumanInTheLoopBlock",
     "90a56ffb-7024-4b2b-ab50-e26c5e5ab8ba": "AgentLongTextInputBlock",
     "90f8c45e-e983-4644-aa0b-b4ebe2f531bc": "ReplicateFluxAdvancedModelBlock",
     "95d1b990-ce13-4d88-9737-ba5c2070c97b": "UniversalTypeConverterBlock",

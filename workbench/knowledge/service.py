@@ -4,16 +4,18 @@ Every call names the user; another user's knowledge base or document is :class:`
 exactly as an unknown id is. Bad fields are a :class:`KnowledgeInputError` that lists each one
 (``(field, message)``; a 422 at the API), unreadable documents a ``DocumentError``.
 
-Adding a document: read it (:mod:`.loaders`), cut it into chunks (:mod:`.chunking`), embed each
-chunk's heading path and text with the knowledge base's model (:mod:`.embedders`), and store the
-document and its chunks in one transaction: a failure leaves nothing half-added.
+Adding a document: scan it for viruses (the file service's check, when ``WORKBENCH_FILE_SCAN`` is
+on: an infected document is refused before anything reads it), read it (:mod:`.loaders`), cut it into
+chunks (:mod:`.chunking`), embed each chunk's heading path and text with the knowledge base's model
+(:mod:`.embedders`), and store the document and its chunks in one transaction: a failure leaves
+nothing half-added.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,9 +126,17 @@ def hit_to_dict(hit: SearchHit) -> dict[str, Any]:
 class KnowledgeService:
     """Knowledge bases of users: create, list, delete; add, list, delete documents; search."""
 
-    def __init__(self, repo: KnowledgeRepository, embedders: EmbedderFactory | None = None) -> None:
+    def __init__(
+        self,
+        repo: KnowledgeRepository,
+        embedders: EmbedderFactory | None = None,
+        *,
+        scan: Callable[[bytes | str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``scan(content, name)``: the file service's virus check, raising to refuse a document."""
         self.repo = repo
         self.embedders = embedders or EmbedderFactory()
+        self.scan = scan
 
     @classmethod
     def of(cls, wb: Any) -> KnowledgeService:
@@ -287,6 +297,8 @@ class KnowledgeService:
             problems.append(("metadata", "must be a JSON object"))
         if problems:
             raise KnowledgeInputError(problems)
+        if self.scan is not None:  # before any loader (or anything else) reads it
+            await self.scan(content, filename or title or "")
         try:
             loaded: LoadedDocument = await load_document_async(content, content_type, filename)
         except DocumentError as exc:

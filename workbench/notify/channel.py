@@ -29,10 +29,14 @@ class Target:
     Attributes:
         address: the email address or URL.
         secret: the webhook's signing secret (``webhook`` only; never in ``repr``).
+        delivery_id: the delivery's id, when the caller keeps one across sends (a notifier's
+            delivery row): a webhook sends it as ``X-Workbench-Delivery`` and ``Idempotency-Key``, so
+            a receiver drops a repeat even across the notifier's own retries. None: a fresh one.
     """
 
     address: str
     secret: str | None = field(default=None, repr=False)
+    delivery_id: str | None = None
 
 
 @runtime_checkable

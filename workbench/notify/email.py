@@ -144,7 +144,7 @@ class SmtpMailer:
 
     async def send(self, target: Target, notification: Notification) -> DeliveryReport:
         """Send ``notification`` to the address ``target.address``: one attempt, classified."""
-        delivery_id = uuid.uuid4().hex
+        delivery_id = target.delivery_id or uuid.uuid4().hex
         to = recipient_address(target.address)
         if to is None:
             return DeliveryReport(

@@ -359,7 +359,7 @@ class HttpSender:
 
     async def send(self, target: Target, notification: Notification) -> DeliveryReport:
         """POST ``notification`` to ``target.address``; every attempt is in the report."""
-        delivery_id = uuid.uuid4().hex
+        delivery_id = target.delivery_id or uuid.uuid4().hex
         refusal = self.refusal(target, notification)
         if refusal is not None:
             return DeliveryReport(self.channel, describe_url(target.address), delivery_id, error=refusal)

@@ -37,6 +37,8 @@ class EventKind(StrEnum):
     RUN_COMPLETED = "run_completed"
     RUN_FAILED = "run_failed"
     SCHEDULE_MISSED = "schedule_missed"
+    SCHEDULE_FAILING = "schedule_failing"
+    REVIEW_REQUESTED = "review_requested"
     SUMMARY = "summary"
     PASSWORD_RESET = "password_reset"
     VERIFY_EMAIL = "verify_email"
@@ -232,6 +234,36 @@ def schedule_missed(
     context = {"agent_name": agent_name, "schedule_id": schedule_id, "missed_at": missed_at, "reason": reason}
     key = f"schedule_missed:{schedule_id}:{_jsonable(missed_at)}"
     return _notification(EventKind.SCHEDULE_MISSED, context, key)
+
+
+def schedule_failing(
+    *, agent_name: str, schedule_id: str, failures: int, error: str, url: str | None = None, since: str = ""
+) -> Notification:
+    """A schedule's runs failed ``failures`` times in a row, the last with ``error``; ``since`` (the
+    first failure of the streak) makes the dedupe key: one notice per streak."""
+    context = {
+        "agent_name": agent_name,
+        "schedule_id": schedule_id,
+        "failures": failures,
+        "error": clip(error, MAX_ERROR),
+        "url": _web_url(url, "url"),
+    }
+    return _notification(EventKind.SCHEDULE_FAILING, context, f"schedule_failing:{schedule_id}:{since}")
+
+
+def review_requested(
+    *, agent_name: str, run_id: str, review_id: str, name: str, link: str | None = None
+) -> Notification:
+    """A run waits for a person's review (``name``: what is to be reviewed); ``link``: a signed page
+    that answers it."""
+    context = {
+        "agent_name": agent_name,
+        "run_id": run_id,
+        "review_id": review_id,
+        "name": name,
+        "link": _web_url(link, "link"),
+    }
+    return _notification(EventKind.REVIEW_REQUESTED, context, f"review_requested:{review_id}")
 
 
 def _web_url_or_path(url: str | None, name: str) -> str | None:

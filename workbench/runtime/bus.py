@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from workbench.runtime.events import ExecutionEvent
+from workbench.runtime.events import EventType, ExecutionEvent
 
 
 class Subscription:
@@ -28,12 +28,17 @@ class Subscription:
         execution_id: str | None = None,
         graph_id: str | None = None,
         user_id: str | None = None,
+        types: Iterable[EventType] | None = None,
         maxsize: int = 10_000,
     ) -> None:
         self._bus = bus
         self.execution_id = execution_id
         self.graph_id = graph_id
         self.user_id = user_id
+        self.types = frozenset(types) if types is not None else None
+        """The event types wanted (None: all)."""
+        self.follows_runs = self.types is None or bool(self.types - {EventType.NOTIFICATION})
+        """Whether it takes execution events (not only notifications)."""
         self._buffer: deque[ExecutionEvent] = deque(maxlen=maxsize)
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
@@ -46,6 +51,7 @@ class Subscription:
             (self.execution_id is None or event.execution_id == self.execution_id)
             and (self.graph_id is None or event.graph_id == self.graph_id)
             and (self.user_id is None or event.user_id == self.user_id)
+            and (self.types is None or event.type in self.types)
         )
 
     def _push(self, event: ExecutionEvent) -> None:
@@ -99,6 +105,8 @@ class EventBus(ABC):
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        self._run_followers = 0
+        """Subscriptions that take execution events: with none, publishers need not build them."""
         self.gaps = 0
         """How many times events of other processes may have been missed (a Redis outage on either
         side). Watchers that need every event re-read state from the database when it grows."""
@@ -113,19 +121,28 @@ class EventBus(ABC):
         execution_id: str | None = None,
         graph_id: str | None = None,
         user_id: str | None = None,
+        types: Iterable[EventType] | None = None,
         maxsize: int = 10_000,
     ) -> Subscription:
-        """A new subscription; events published from now on that match reach it (``maxsize`` buffered)."""
+        """A new subscription; events published from now on that match reach it (``maxsize`` buffered).
+        ``types`` keeps only those event types (a page's notification bell takes ``NOTIFICATION``
+        alone, and then costs nothing while runs go on)."""
         sub = Subscription(
-            self, execution_id=execution_id, graph_id=graph_id, user_id=user_id, maxsize=maxsize
+            self,
+            execution_id=execution_id,
+            graph_id=graph_id,
+            user_id=user_id,
+            types=types,
+            maxsize=maxsize,
         )
         self._subs.append(sub)
+        self._run_followers += sub.follows_runs
         return sub
 
     @property
     def active(self) -> bool:
-        """Whether anyone may listen (publishers skip building events otherwise)."""
-        return bool(self._subs)
+        """Whether anyone may listen to execution events (publishers skip building them otherwise)."""
+        return self._run_followers > 0
 
     def _deliver(self, event: ExecutionEvent) -> None:
         """Hand ``event`` to this process's matching subscribers (never waits)."""
@@ -136,6 +153,7 @@ class EventBus(ABC):
     def _remove(self, sub: Subscription) -> None:
         if sub in self._subs:
             self._subs.remove(sub)
+            self._run_followers -= sub.follows_runs
 
     async def start(self) -> None:
         """Connect (no-op for the in-process bus)."""

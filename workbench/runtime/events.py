@@ -18,6 +18,9 @@ class EventType(enum.StrEnum):
     NODE_EXECUTED = "NODE_EXECUTED"
     NODE_STREAM = "NODE_STREAM"
     """A partial output while a node runs (LLM tokens); carries ``pin`` and ``chunk``; not stored."""
+    NOTIFICATION = "NOTIFICATION"
+    """A new in-app notification for ``user_id`` (``data`` is the notification; no execution or
+    graph id, so only subscribers to all of a user's events get it)."""
 
 
 FINAL_EVENTS = frozenset({EventType.EXECUTION_COMPLETED, EventType.EXECUTION_FAILED})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aio_pika
@@ -23,6 +24,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel, Abstrac
 from workbench import jsonutil
 from workbench.errors import ConfigError, StoreUnavailable
 from workbench.runtime.queue import PRIORITIES, DeadLetter, ExecutionQueue, Handler, Job
+from workbench.telemetry import metrics
 
 log = logging.getLogger(__name__)
 EXECUTION_EXCHANGE = "agent.execution"
@@ -145,7 +147,11 @@ class RabbitQueue(ExecutionQueue):
                 if self._stopping:
                     await message.nack(requeue=True)  # prefetched but not started: hand it back
                     return
-                await handler(job)
+                started = time.perf_counter()
+                try:
+                    await handler(job)
+                finally:
+                    metrics.queue_processed(queue_name(priority), time.perf_counter() - started)
         except DeadLetter as exc:
             log.error("execution %s dead-lettered: %s", job.execution_id, exc)
             await message.reject(requeue=False)
@@ -187,11 +193,12 @@ class RabbitQueue(ExecutionQueue):
     async def health(self) -> dict[str, Any]:
         ok = self._conn is not None and not self._conn.is_closed
         depth: dict[str, int] = {}
-        if ok and self._publish_channel is not None:
-            try:
-                for priority in (*PRIORITIES,):
-                    q = await self._publish_channel.declare_queue(queue_name(priority), passive=True)
-                    depth[priority] = q.declaration_result.message_count or 0
+        if ok and self._conn is not None:
+            try:  # a channel of its own: a robust channel answers a repeated declare from its cache
+                async with self._conn.channel() as channel:
+                    for priority in (*PRIORITIES,):
+                        q = await channel.declare_queue(queue_name(priority), passive=True)
+                        depth[priority] = q.declaration_result.message_count or 0
             except Exception:
                 ok = False
         return {

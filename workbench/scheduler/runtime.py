@@ -63,6 +63,7 @@ from tenacity import (
 
 from workbench.engine.state import fast_uuid
 from workbench.errors import NotFoundError, UserError
+from workbench.runtime.notify_queue import NotifyEvent
 from workbench.services.schedules import trigger_for
 from workbench.store.schedules import CHANNEL, ScheduleRecord, ScheduleRepository
 
@@ -446,7 +447,7 @@ class Scheduler:
             f"{count} fire time(s) missed, the latest {late:.0f}s ago: more than the grace period "
             f"({schedule.misfire_grace_seconds}s)"
         )
-        if await self._claim(
+        run_id = await self._claim(
             schedule,
             fire_time,
             execution_id=None,
@@ -454,9 +455,11 @@ class Scheduler:
             coalesced=count,
             next_run_at=following,
             error=reason,
-        ):
+        )
+        if run_id:
             self.missed += 1
             log.warning("schedule %s: %s", schedule.id, reason)
+            self._tell_notifier(schedule, run_id)
 
     async def _claim(self, schedule: ScheduleRecord, fire_time: datetime, **kwargs: Any) -> str | None:
         """Record the fire (once), retrying while the database hiccups, for up to the grace period."""
@@ -497,6 +500,7 @@ class Scheduler:
             reason = f"{exc} (the schedule is paused)" if graph_gone else str(exc)
             log.warning("schedule %s: cannot start its run: %s", schedule.id, reason)
             await self._repo.finish(run_id, "FAILED", reason)
+            self._tell_notifier(schedule, run_id)
             if graph_gone:
                 await self.wb.db.pool.execute(
                     """UPDATE schedules SET is_enabled = false, paused_at = now(), next_run_at = NULL,
@@ -516,6 +520,16 @@ class Scheduler:
         self.fires += 1
         self.last_fire_at = _utcnow()
         log.info("schedule %s fired: execution %s", schedule.id, execution_id)
+
+    def _tell_notifier(self, schedule: ScheduleRecord, run_id: str) -> None:
+        """A fire was missed or could not start a run: the notifier tells the user (it never waits)."""
+        queue = self.wb.notify_queue
+        if queue is not None:
+            queue.publish(
+                NotifyEvent(
+                    "schedule_fire", schedule.user_id, f"schedule_fire:{run_id}", {"schedule_run_id": run_id}
+                )
+            )
 
     async def _graph_exists(self, schedule: ScheduleRecord) -> bool:
         repo = self.wb.graphs.repo

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
+from urllib.parse import quote
 
 from workbench.config import Settings
 from workbench.notify.channel import Target
@@ -42,6 +43,10 @@ MailKind = Literal["reset", "verify", "signup_notice"]
 RESET_REQUEST_PATH = "/api/v1/auth/password-reset"
 RESET_CONFIRM_PATH = "/api/v1/auth/password-reset/confirm"
 VERIFY_PATH = "/api/v1/auth/verify-email"
+RESET_PAGE_PATH = "/reset-password"
+"""The page of the API server that completes a reset (``server/account_pages.py``)."""
+VERIFY_PAGE_PATH = "/verify-email"
+"""The page of the API server that confirms an address."""
 MAIL_RETRY = RetryPolicy(attempts=4, backoff=2.0, multiplier=3.0, max_backoff=60.0, jitter=0.1)
 """Up to 4 attempts of one account mail, waiting about 2 s, 6 s and 18 s between them (each
 attempt is bounded by the ``timeout`` of ``WORKBENCH_SMTP_URL``; ``RetryPolicy.timeout`` is unused)."""
@@ -139,8 +144,12 @@ class SmtpAccountMailer:
     """Account mails through SMTP: rendered from the notify templates, sent in the background,
     retryable failures tried again (``retry``), permanent ones logged and dropped.
 
-    The mails carry the one-time token and the API route it is sent to, under ``api_url`` (the
-    server's public root, ``https://wb.example.com``; None: the route's path alone)."""
+    With ``api_url`` (the server's public root, ``https://wb.example.com``) the reset and verification
+    mails link to the server's pages, the token in the link's fragment
+    (``https://wb.example.com/reset-password#token=…``: never sent to a server, so in no log or
+    ``Referer``; the page uses it only when the person submits). Without it (the server listens on
+    every address and no ``WORKBENCH_PUBLIC_URL`` says which one people use) they carry the token and
+    the API route to send it to, as a path."""
 
     def __init__(
         self,
@@ -161,19 +170,31 @@ class SmtpAccountMailer:
     def _url(self, path: str) -> str:
         return f"{self.api_url}{path}" if self.api_url else path
 
+    def _link(self, page: str, token: str | None) -> str | None:
+        """The page's link carrying ``token`` in its fragment; None without a root (no page to name)."""
+        if not self.api_url or not token:
+            return None
+        return f"{self.api_url}{page}#token={quote(token, safe='')}"
+
     def notification(self, mail: AccountMail) -> Notification:
         """What ``mail`` says, from the notify templates."""
         name = " ".join(mail.name.split()) if mail.name else None
         if mail.kind == "reset":
             minutes = int(mail.valid_for.total_seconds() // 60) if mail.valid_for else 60
             return password_reset(
+                link=self._link(RESET_PAGE_PATH, mail.token),
                 token=mail.token,
                 confirm_url=self._url(RESET_CONFIRM_PATH),
                 expires_in_minutes=minutes,
                 name=name,
             )
         if mail.kind == "verify":
-            return verify_email(token=mail.token, confirm_url=self._url(VERIFY_PATH), name=name)
+            return verify_email(
+                link=self._link(VERIFY_PAGE_PATH, mail.token),
+                token=mail.token,
+                confirm_url=self._url(VERIFY_PATH),
+                name=name,
+            )
         return signup_notice(name=name, reset_url=self._url(RESET_REQUEST_PATH))
 
     async def deliver(self, mail: AccountMail) -> None:

@@ -6,20 +6,26 @@
 - **Types**: the given media type when it is one, else sniffed from the bytes and the name.
 - **Who sees what**: every call names the user; another user's file is :class:`NotFoundError`, exactly
   as an unknown id is, so no answer tells whether someone else's file exists.
-- **Scanning**: an optional ``scan`` hook sees every file before it is kept (the virus scanner plugs in
-  there) and refuses one by raising.
+- **Scanning** (``WORKBENCH_FILE_SCAN``, :mod:`workbench.files.scanning`): :meth:`FileService.check`
+  is the one function every way in goes through: uploads (API, clients, web apps) and files blocks
+  store (:meth:`FileService.put`), files blocks read from outside without storing them
+  (:func:`workbench.files.read_media`), knowledge documents. An infected file is refused naming what
+  was found (:class:`~workbench.files.scanning.FileInfected`, 422); a scanner that cannot answer
+  refuses every file (:class:`~workbench.files.scanning.ScannerUnavailable`, 503).
 
-Storing writes the blob, then the record (a failure in between removes the blob); deleting removes the
-record, then the blob. A crash can leave an unreferenced blob, never a record without its bytes.
+Storing writes the blob, scans it, then writes the record: until the record exists nothing can reach
+the file (every read, listing and reference goes through the record), so a file is stored, then
+scanned, before any block sees it. A refusal or failure in between removes the blob. Deleting removes
+the record, then the blob. A crash can leave an unreferenced blob (never readable), never a record
+without its bytes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +42,7 @@ from workbench.files.model import (
     sanitize_name,
     sniff_content_type,
 )
+from workbench.files.scanning import FileScanner, NoScanner
 from workbench.files.sidecar import SidecarIndex
 from workbench.store.files import FileRepository
 
@@ -43,8 +50,6 @@ if TYPE_CHECKING:
     import asyncpg
 
 log = logging.getLogger(__name__)
-Scanner = Callable[[bytes, str], Awaitable[None]]
-"""``await scan(data, name)`` before a file is kept; it refuses the file by raising (a UserError)."""
 MAX_PAGE = 500
 
 
@@ -52,21 +57,25 @@ class FileService:
     """Store, read, list and delete users' files (see the module documentation)."""
 
     def __init__(
-        self, blobs: BlobStore, index: FileIndex, *, max_bytes: int, scan: Scanner | None = None
+        self, blobs: BlobStore, index: FileIndex, *, max_bytes: int, scanner: FileScanner | None = None
     ) -> None:
         self.blobs = blobs
         self.index = index
         self.max_bytes = max_bytes
-        self.scan = scan
+        self.scanner = scanner or NoScanner()
+        """Checks every file before anything uses it (:mod:`workbench.files.scanning`); started and
+        stopped by its owner (the Workbench), not by this service."""
         self._started = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, pool: asyncpg.Pool | None = None) -> FileService:
+    def from_settings(
+        cls, settings: Settings, pool: asyncpg.Pool | None = None, scanner: FileScanner | None = None
+    ) -> FileService:
         """The blob store ``WORKBENCH_FILE_STORE_URL`` names; records in PostgreSQL when there is a
-        ``pool``, else in JSON sidecars next to the blobs."""
+        ``pool``, else in JSON sidecars next to the blobs; files checked by ``scanner``."""
         blobs = open_blob_store(settings.file_store_url, settings.home)
         index: FileIndex = FileRepository(pool) if pool is not None else SidecarIndex(blobs)
-        return cls(blobs, index, max_bytes=settings.file_max_bytes)
+        return cls(blobs, index, max_bytes=settings.file_max_bytes, scanner=scanner)
 
     @classmethod
     def of(cls, wb: Any) -> FileService:
@@ -92,6 +101,11 @@ class FileService:
             self._started = False
             await self.blobs.stop()
 
+    async def check(self, data: bytes | str, name: str = "") -> None:
+        """Scan what a user brings in before anything uses it: returns when it is clean (or scanning
+        is off); FileInfected, ScannerUnavailable or FileTooLarge otherwise. Text is scanned as UTF-8."""
+        await self.scanner.check(data.encode("utf-8") if isinstance(data, str) else bytes(data), name)
+
     async def put(
         self,
         user_id: str,
@@ -109,8 +123,6 @@ class FileService:
         if kind in ("", DEFAULT_TYPE):
             kind = sniff_content_type(data, name)
         clean = sanitize_name(name, kind)
-        if self.scan is not None:
-            await self.scan(data, clean)
         file_id = str(uuid.uuid4())
         user = file_id_or_none(user_id)
         if user is None:
@@ -126,12 +138,15 @@ class FileService:
             created_at=datetime.now(UTC),
             graph_execution_id=file_id_or_none(graph_execution_id) if graph_execution_id else None,
         )
-        await self.blobs.put(record.storage_key, data, kind)
+        await self.blobs.put(record.storage_key, data, kind)  # no record yet: nothing can reach it
         try:
+            await self.check(data, clean)
             await self.index.add(record)
         except BaseException:
-            with contextlib.suppress(Exception):
+            try:
                 await self.blobs.delete(record.storage_key)
+            except Exception:
+                log.warning("file %s was refused or failed, and its bytes could not be removed", file_id)
             raise
         log.info("stored file %s (%d bytes, %s) for user %s", file_id, record.size, kind, user)
         return record

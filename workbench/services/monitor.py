@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from workbench.errors import InputError, NotFoundError, StoreUnavailable
 from workbench.services.executions import ExecutionResult, ExecutionService
+from workbench.services.reviews import UNCHANGED, ReviewService
 from workbench.store.database import reaching_database
 from workbench.store.monitor import (
     STATUSES,
@@ -31,6 +32,7 @@ from workbench.store.monitor import (
     RateBucket,
     Totals,
 )
+from workbench.store.reviews import ReviewRecord
 
 if TYPE_CHECKING:
     from workbench.app import Workbench
@@ -106,6 +108,8 @@ class RunDetail:
 
     result: ExecutionResult
     agent: str
+    reviews: tuple[ReviewRecord, ...] = ()
+    """Its reviews waiting for the user's answer (the run shows REVIEW while one does)."""
 
 
 def _uuid(value: str, what: str) -> str:
@@ -135,12 +139,14 @@ class MonitorService:
         registry: BlockRegistry,
         queue: ExecutionQueue | None = None,
         shared: SharedState | None = None,
+        reviews: ReviewService | None = None,
     ) -> None:
         self.repo = repo
         self.executions = executions
         self.registry = registry
         self.queue = queue
         self.shared = shared
+        self.reviews = reviews
 
     @classmethod
     def from_workbench(cls, wb: Workbench) -> MonitorService:
@@ -149,7 +155,7 @@ class MonitorService:
             raise InputError(
                 "the Monitor needs a durable workbench (this one is ephemeral: nothing is stored)"
             )
-        return cls(MonitorRepository(wb.db.pool), wb.executions, wb.registry, wb.queue, wb.shared)
+        return cls(MonitorRepository(wb.db.pool), wb.executions, wb.registry, wb.queue, wb.shared, wb.reviews)
 
     # ---- runs ----------------------------------------------------------------------------------
 
@@ -186,7 +192,26 @@ class MonitorService:
             if node.block_name is None and node.block_id in self.registry:
                 node.block_name = self.registry.get(node.block_id).name
         agents = dict(await self.agents(user_id))
-        return RunDetail(result, agents.get(result.graph_id, result.graph_id))
+        waiting: list[ReviewRecord] = []
+        if self.reviews is not None and not result.status.is_final:
+            waiting, _ = await _store(
+                self.reviews.list(user_id, status="WAITING", execution_id=execution_id, limit=100)
+            )
+        return RunDetail(result, agents.get(result.graph_id, result.graph_id), tuple(waiting))
+
+    async def decide(
+        self,
+        user_id: str,
+        review_id: str,
+        decision: str,
+        *,
+        data: Any = UNCHANGED,
+        message: str | None = None,
+    ) -> ReviewRecord:
+        """Answer one of the user's reviews (the review service's rules); the run goes on."""
+        if self.reviews is None:
+            raise InputError("reviews are not available here")
+        return await self.reviews.decide(review_id, user_id, decision, data=data, message=message, via="ui")
 
     async def cancel(self, user_id: str, execution_id: str) -> str:
         """Cancel a run of the user; returns its status after the request."""

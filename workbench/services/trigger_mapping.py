@@ -40,7 +40,8 @@ def path_problem(path: Any) -> str | None:
     return None
 
 
-def _parts(path: str) -> list[str]:
+def path_parts(path: str) -> list[str]:
+    """The keys and indexes ``path`` goes through (none: the whole payload)."""
     if path == "":
         return []
     if path.startswith("/"):
@@ -51,7 +52,7 @@ def _parts(path: str) -> list[str]:
 def resolve(payload: Any, path: str) -> tuple[bool, Any]:
     """``(True, value)`` at ``path`` in ``payload``, or ``(False, None)`` when there is nothing there."""
     here = payload
-    for part in _parts(path):
+    for part in path_parts(path):
         if isinstance(here, dict) and part in here:
             here = here[part]
         elif isinstance(here, list) and _INDEX.fullmatch(part) and int(part) < len(here):

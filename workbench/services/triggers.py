@@ -10,12 +10,15 @@ This module holds every rule about triggers; the API's routes and the clients ca
 * **Calls** (:meth:`TriggerService.fire`) are checked in this order: the body's size
   (``WORKBENCH_WEBHOOK_MAX_BYTES``, 413); the trigger (404 when there is none, or its owner's account
   is deactivated); the call's credentials (:mod:`workbench.services.trigger_signing`: an HMAC signature
-  with a timestamp within ``WORKBENCH_WEBHOOK_TOLERANCE`` seconds, or a bearer secret; 401, and nothing
-  starts); the trigger being enabled (409, told only to a caller that proved it holds the secret); the
-  replay guard (a signature accepted once is refused for the rest of its window, 401); the trigger's
-  rate limit (429 with ``retry_after``); the payload (JSON, 415 or 400; mapped to the agent's inputs by
-  :mod:`workbench.services.trigger_mapping`, 422 naming each unknown or missing input); then the run
-  is submitted as the owner, with the trigger's credentials, like ``POST /graphs/{id}/execute``.
+  with a timestamp within ``WORKBENCH_WEBHOOK_TOLERANCE`` seconds, GitHub's signature of the body
+  with a delivery id, or a bearer secret; 401, and nothing starts); the trigger being enabled (409,
+  told only to a caller that proved it holds the secret); the replay guard (a signature accepted once
+  is refused for the rest of its window; a GitHub delivery id or body for ``UNTIMED_REPLAY_WINDOW``;
+  401); the trigger's rate limit (429 with ``retry_after``); the payload (JSON, 415 or 400; mapped to
+  the agent's inputs by :mod:`workbench.services.trigger_mapping`, 422 naming each unknown or missing
+  input); then the run is submitted as the owner, with the trigger's credentials, like
+  ``POST /graphs/{id}/execute``. A call refused after the replay guard started nothing, so the guard
+  forgets it: the sender may send it again.
 * **Existence is not secret**: an unknown id is a 404, because trigger ids are random UUIDs that grant
   nothing without the secret, and a sender is better told that its trigger is gone than to retry
   forever. Whether a trigger is enabled, and every later check, is told only to holders of the secret.
@@ -32,7 +35,6 @@ Another user's trigger is "not found" on every operation.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import secrets
@@ -40,12 +42,10 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from workbench import jsonutil
 from workbench.auth import Principal
@@ -63,13 +63,22 @@ from workbench.services.credentials import CredentialVault
 from workbench.services.executions import ExecutionResult, ExecutionService
 from workbench.services.graphs import GraphService
 from workbench.services.trigger_mapping import map_inputs, path_problem
-from workbench.services.trigger_signing import SignatureRefused, verify_bearer, verify_signature
+from workbench.services.trigger_signing import (
+    SignatureRefused,
+    verify_bearer,
+    verify_github,
+    verify_signature,
+)
 from workbench.store.triggers import TriggerRecord, TriggerRepository
 
 log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "wbh_"
-AUTH_MODES = ("hmac", "bearer")
+AUTH_MODES = ("hmac", "bearer", "github")
+UNTIMED_REPLAY_WINDOW = timedelta(days=7)
+"""How long the replay guard remembers a call signed without a timestamp (``github``: its delivery
+id and body). GitHub lets a delivery be sent again for 3 days; a captured call replayed later than
+this is not recognized (the scheme carries no time to refuse it by)."""
 DEFAULT_RATE = 60
 MAX_RATE = 10_000
 MAX_MAPPING = 100
@@ -147,9 +156,7 @@ def hook_path(trigger_id: str) -> str:
 
 def _fernet(keys: Keys) -> Fernet:
     """The cipher of trigger secrets: a key of its own, derived from the vault's key."""
-    vault_key = base64.urlsafe_b64decode(keys.credentials)
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"workbench trigger secrets v1")
-    return Fernet(base64.urlsafe_b64encode(derived.derive(vault_key)))
+    return keys.cipher("workbench trigger secrets v1")
 
 
 def _is_uuid(text: Any) -> bool:
@@ -298,25 +305,22 @@ class TriggerService:
         if found is None:
             raise NotFoundError(f"trigger {trigger_id} not found")
         trigger, encrypted = found
-        signed = self._authenticate(trigger, encrypted, headers, body)
+        seen = self._authenticate(trigger, encrypted, headers, body)
         if not trigger.is_enabled:
             raise ConflictError(f"trigger {trigger.id} is disabled: its owner can enable it again")
-        if signed is not None:
-            digest, stamp = signed
-            until = datetime.fromtimestamp(stamp + self.tolerance, UTC)
-            if not await self.repo.remember_signature(trigger.id, digest, until):
-                log.info("trigger %s: refused a replayed call", trigger.id)
-                raise AuthError("this signed call was received before (a replay): sign each call anew")
-        wait_for = await self.repo.take_token(trigger.id)
-        if wait_for is not None:
-            retry = max(1, int(wait_for + 0.999))
-            raise RateLimited(
-                f"trigger {trigger.id} takes at most {trigger.rate_limit_per_minute} calls a minute: "
-                f"try again in {retry} s",
-                retry_after=retry,
-            )
-        inputs, absent = self._inputs(trigger, headers, body)
-        execution_id = await self._submit(trigger, inputs, absent)
+        if seen and not await self.repo.remember_signatures(trigger.id, seen):
+            log.info("trigger %s: refused a replayed call", trigger.id)
+            if trigger.auth_mode == "github":
+                raise AuthError(
+                    "this delivery was received before (a replay: the same delivery id or the same "
+                    "signed body)"
+                )
+            raise AuthError("this signed call was received before (a replay): sign each call anew")
+        try:
+            execution_id = await self._start(trigger, headers, body)
+        except (RateLimited, InputError, ConflictError):  # refused, nothing started: may come again
+            await self.repo.forget_signatures(trigger.id, [digest for digest, _ in seen])
+            raise
         await self.repo.record_fire(trigger.id, execution_id)
         log.info("trigger %s started execution %s", trigger.id, execution_id)
         result: ExecutionResult | None = None
@@ -327,11 +331,24 @@ class TriggerService:
             result = await self.executions.get(execution_id, trigger.user_id)
         return Fired(trigger.id, result)
 
+    async def _start(self, trigger: TriggerRecord, headers: Mapping[str, str], body: bytes) -> str:
+        """What follows the replay guard: the rate limit, the payload, the run; the run's id."""
+        wait_for = await self.repo.take_token(trigger.id)
+        if wait_for is not None:
+            retry = max(1, int(wait_for + 0.999))
+            raise RateLimited(
+                f"trigger {trigger.id} takes at most {trigger.rate_limit_per_minute} calls a minute: "
+                f"try again in {retry} s",
+                retry_after=retry,
+            )
+        inputs, absent = self._inputs(trigger, headers, body)
+        return await self._submit(trigger, inputs, absent)
+
     def _authenticate(
         self, trigger: TriggerRecord, encrypted: bytes, headers: Mapping[str, str], body: bytes
-    ) -> tuple[bytes, int] | None:
-        """Check the call's credentials: the signature's digest and timestamp (HMAC), None (bearer);
-        AuthError when they do not hold."""
+    ) -> list[tuple[bytes, datetime]]:
+        """Check the call's credentials: what the replay guard must remember of it, each digest with
+        the time until which (none for bearer calls); AuthError when they do not hold."""
         try:
             secret = self._cipher.decrypt(encrypted).decode()
         except InvalidToken:
@@ -345,8 +362,14 @@ class TriggerService:
         try:
             if trigger.auth_mode == "bearer":
                 verify_bearer(secret, headers)
-                return None
-            return verify_signature(secret, headers, body, now=self.clock(), tolerance=self.tolerance)
+                return []
+            if trigger.auth_mode == "github":
+                until = datetime.fromtimestamp(self.clock(), UTC) + UNTIMED_REPLAY_WINDOW
+                return [(digest, until) for digest in verify_github(secret, headers, body)]
+            digest, stamp = verify_signature(
+                secret, headers, body, now=self.clock(), tolerance=self.tolerance
+            )
+            return [(digest, datetime.fromtimestamp(stamp + self.tolerance, UTC))]
         except SignatureRefused as exc:
             log.info("trigger %s: refused a call: %s", trigger.id, exc)
             raise AuthError(str(exc)) from None
@@ -413,7 +436,11 @@ class TriggerService:
         mode = values.get("auth_mode") or "hmac"
         if mode not in AUTH_MODES:
             problems.append(
-                ("auth_mode", "must be hmac (a signature with a timestamp) or bearer (the secret)")
+                (
+                    "auth_mode",
+                    "must be hmac (a signature with a timestamp), github (GitHub's signature of the "
+                    "body, X-Hub-Signature-256) or bearer (the secret)",
+                )
             )
         out["auth_mode"] = mode
 

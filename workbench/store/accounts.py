@@ -15,6 +15,10 @@ from typing import Any
 
 import asyncpg
 
+from workbench.auth import LOCAL_USER_ID
+
+FIRST_ACCOUNT_LOCK = 0x776266697273742D  # "wbfirst-": serializes sign-ups while a database has no account
+
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
@@ -30,6 +34,8 @@ class UserRecord:
     password_hash: str | None = None
     token_generation: int = 0
     """Bumped whenever every session of the user ends; access tokens carry the one they were issued in."""
+    is_admin: bool = False
+    """May use the database manager's routes (``/api/v1/admin``); see migration 0018."""
 
     def to_dict(self) -> dict[str, Any]:
         """Public fields only."""
@@ -40,6 +46,7 @@ class UserRecord:
             "email_verified": self.email_verified,
             "timezone": self.timezone,
             "created_at": self.created_at.isoformat(),
+            "is_admin": self.is_admin,
         }
 
 
@@ -99,6 +106,7 @@ def _user(row: asyncpg.Record) -> UserRecord:
         created_at=row["created_at"],
         password_hash=row["password_hash"],
         token_generation=row["token_generation"],
+        is_admin=row["is_admin"],
     )
 
 
@@ -125,16 +133,38 @@ class AccountRepository:
     async def create_user(
         self, email: str, name: str | None, password_hash: str | None, verified: bool
     ) -> UserRecord | None:
-        """Insert a user; None when the email is taken."""
+        """Insert a user; None when the email is taken. The first account of a database (no account
+        but the local mode's user exists) is an administrator; concurrent first sign-ups are
+        serialized, so there is one such account."""
+        insert = """INSERT INTO users (email, name, password_hash, email_verified, is_admin)
+                    SELECT $1, $2, $3, $4, $5 AND NOT EXISTS (SELECT 1 FROM users WHERE id <> $6)
+                    ON CONFLICT (email) DO NOTHING RETURNING *"""
+        if await self.pool.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE id <> $1)", LOCAL_USER_ID):
+            row = await self.pool.fetchrow(insert, email, name, password_hash, verified, False, LOCAL_USER_ID)
+        else:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST_ACCOUNT_LOCK)
+                row = await conn.fetchrow(insert, email, name, password_hash, verified, True, LOCAL_USER_ID)
+        return _user(row) if row else None
+
+    async def set_admin(self, email: str, admin: bool) -> UserRecord | None:
+        """Make the user with this (normalized) address an administrator, or no longer one; the user
+        as it is now, or None when there is no such user."""
         row = await self.pool.fetchrow(
-            """INSERT INTO users (email, name, password_hash, email_verified) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (email) DO NOTHING RETURNING *""",
-            email,
-            name,
-            password_hash,
-            verified,
+            "UPDATE users SET is_admin = $2, updated_at = now() WHERE email = $1 RETURNING *", email, admin
         )
         return _user(row) if row else None
+
+    async def is_admin(self, user_id: str) -> bool:
+        """Whether the user is an active administrator (read now, never cached)."""
+        return bool(
+            await self.pool.fetchval("SELECT is_admin AND is_active FROM users WHERE id = $1", user_id)
+        )
+
+    async def admins(self) -> list[UserRecord]:
+        """Every administrator, oldest account first (the local mode's user included)."""
+        rows = await self.pool.fetch("SELECT * FROM users WHERE is_admin ORDER BY created_at, id")
+        return [_user(r) for r in rows]
 
     async def user_by_email(self, email: str) -> UserRecord | None:
         """The user with this (normalized) email."""

@@ -16,6 +16,7 @@ from workbench.config import Settings
 from workbench.errors import StoreUnavailable
 from workbench.store.embedded import embedded_url, release_embedded
 from workbench.store.migrate import applied_versions, discover, migrate
+from workbench.telemetry import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class TimedPool(asyncpg.Pool):
+    """asyncpg's pool, timing how long each acquire waits for a connection
+    (``workbench_db_pool_wait_seconds``: a pool too small for the work shows here first)."""
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        started = time.perf_counter()
+        try:
+            return await super()._acquire(timeout)
+        finally:
+            metrics.pool_waited(time.perf_counter() - started)
+
+
 async def _release_connection(conn: asyncpg.Connection) -> None:
     """What a connection goes through on its way back to the pool: nothing beyond asyncpg's own
     rollback of an unfinished transaction. asyncpg's default reset (advisory unlock, CLOSE ALL,
@@ -86,12 +99,17 @@ class Database:
             return
         self.url = self.settings.database_url or await embedded_url(self.settings.home)
         try:
-            self._pool = await asyncpg.create_pool(
+            self._pool = await TimedPool(
                 self.url,
                 min_size=1,
                 max_size=self.settings.pool_size,
+                max_queries=50_000,
+                max_inactive_connection_lifetime=300.0,
                 init=_init_connection,
                 reset=_release_connection,
+                loop=None,
+                connection_class=asyncpg.Connection,
+                record_class=asyncpg.Record,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL ({self.describe()}): {exc}") from exc

@@ -75,6 +75,8 @@ class ExecutionRecord:
     ended_at: datetime | None
     cancel_requested: bool = False
     credentials: dict[str, str] = field(default_factory=dict)
+    safe_mode: bool = True
+    """Whether blocks asking for a human review wait for one (``HumanInTheLoopBlock``)."""
     nodes: list[NodeExecutionRecord] = field(default_factory=list)
 
     def to_dict(self, *, with_nodes: bool = True) -> dict[str, Any]:
@@ -117,6 +119,7 @@ def _record(row: asyncpg.Record) -> ExecutionRecord:
         ended_at=row["ended_at"],
         cancel_requested=row["cancel_requested"],
         credentials=row.get("credentials") or {},
+        safe_mode=row.get("safe_mode", True) is not False,
     )
 
 
@@ -163,6 +166,7 @@ class ExecutionRepository:
         parent_node_execution_id: str | None = None,
         executor_key: int | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> None:
         """Insert a QUEUED graph execution owned by the process holding ``executor_key``.
 
@@ -177,8 +181,8 @@ class ExecutionRepository:
             await self.pool.execute(
                 """INSERT INTO graph_executions (id, graph_id, graph_version, user_id, status, inputs,
                                                  priority, parent_execution_id, parent_node_execution_id,
-                                                 executor_key, credentials)
-                   VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9, $10)""",
+                                                 executor_key, credentials, safe_mode)
+                   VALUES ($1, $2, $3, $4, 'QUEUED', $5, $6, $7, $8, $9, $10, $11)""",
                 execution_id,
                 graph_id,
                 graph_version,
@@ -189,6 +193,7 @@ class ExecutionRepository:
                 parent_node_execution_id,
                 executor_key,
                 credentials or {},
+                safe_mode,
             )
         except asyncpg.ForeignKeyViolationError:
             # The graph (or the parent run) was deleted a moment ago.
@@ -370,7 +375,8 @@ class ExecutionRepository:
         return replay
 
     async def request_cancel(self, execution_id: str, user_id: str | None) -> str | None:
-        """Flag a run for cancellation; QUEUED runs are cancelled at once. Returns the status, or None."""
+        """Flag a run for cancellation; QUEUED runs, and runs waiting for a review (which no executor
+        holds), are cancelled at once. Returns the status, or None."""
         async with self.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(
                 "SELECT status FROM graph_executions WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2) FOR UPDATE",
@@ -380,10 +386,23 @@ class ExecutionRepository:
             if row is None:
                 return None
             status = row["status"]
-            if status == "QUEUED":
+            if status in ("QUEUED", "REVIEW"):
+                # Nobody holds it: cancelled at once, with the node executions that wait for a review
+                # (a run queued again after a decision may have some) and the sub-graph runs paused
+                # under them (found through those node executions).
                 await conn.execute(
-                    """UPDATE graph_executions SET status = 'CANCELLED', error = 'cancelled', cancel_requested = true,
-                       ended_at = now(), updated_at = now() WHERE id = $1""",
+                    """WITH RECURSIVE tree(id) AS (
+                           SELECT $1::uuid
+                           UNION ALL
+                           SELECT g.id FROM tree t
+                           JOIN node_executions n ON n.graph_execution_id = t.id AND n.status = 'REVIEW'
+                           JOIN graph_executions g ON g.parent_node_execution_id = n.id),
+                       nodes AS (
+                           UPDATE node_executions SET status = 'CANCELLED', ended_at = now()
+                           WHERE status = 'REVIEW' AND graph_execution_id IN (SELECT id FROM tree))
+                       UPDATE graph_executions SET status = 'CANCELLED', error = 'cancelled',
+                           cancel_requested = true, ended_at = now(), updated_at = now()
+                       WHERE status IN ('QUEUED', 'REVIEW') AND id IN (SELECT id FROM tree)""",
                     execution_id,
                 )
                 return "CANCELLED"
@@ -397,7 +416,8 @@ class ExecutionRepository:
     async def delete(self, execution_id: str, user_id: str) -> bool:
         """Delete a finished execution and its node executions."""
         result = await self.pool.execute(
-            "DELETE FROM graph_executions WHERE id = $1 AND user_id = $2 AND status NOT IN ('QUEUED', 'RUNNING')",
+            "DELETE FROM graph_executions WHERE id = $1 AND user_id = $2 "
+            "AND status NOT IN ('QUEUED', 'RUNNING', 'REVIEW')",
             execution_id,
             user_id,
         )

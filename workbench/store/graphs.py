@@ -292,13 +292,14 @@ class GraphRepository:
                 return False
             active = await conn.fetch(
                 """SELECT id, status FROM graph_executions
-                   WHERE graph_id = $1 AND status IN ('QUEUED', 'RUNNING') ORDER BY created_at LIMIT 1000""",
+                   WHERE graph_id = $1 AND status IN ('QUEUED', 'RUNNING', 'REVIEW')
+                   ORDER BY created_at LIMIT 1000""",
                 graph_id,
             )
             if active:
                 raise ConflictError(
-                    f"graph {graph_id} has {len(active)} queued or running execution(s), e.g. "
-                    f"{active[0]['id']} ({active[0]['status']}): cancel them first"
+                    f"graph {graph_id} has {len(active)} queued or running execution(s) (or waiting for "
+                    f"a review), e.g. {active[0]['id']} ({active[0]['status']}): cancel them first"
                 )
             await conn.execute("DELETE FROM graphs WHERE id = $1 AND user_id = $2", graph_id, user_id)
         return True

@@ -19,8 +19,8 @@ from typing import Any
 
 import asyncpg
 
-STATUSES = ("QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
-"""Every status a run can have."""
+STATUSES = ("QUEUED", "RUNNING", "REVIEW", "COMPLETED", "FAILED", "CANCELLED")
+"""Every status a run can have (REVIEW: waiting for a person's review)."""
 SORT_MEMORY = "32MB"
 """PostgreSQL's ``work_mem`` for the per-block percentiles (a transaction's own setting)."""
 COUNT_CAP = 10_000
@@ -187,6 +187,8 @@ class Totals:
     running: int
     queued: int
     by_status: dict[str, int] = field(default_factory=dict)
+    waiting: int = 0
+    """Runs waiting for a person's review (REVIEW)."""
 
     @property
     def success_rate(self) -> float | None:
@@ -300,6 +302,7 @@ class MonitorRepository:
             running=by["RUNNING"],
             queued=by["QUEUED"],
             by_status=by,
+            waiting=by["REVIEW"],
         )
 
     async def rate(
@@ -312,6 +315,7 @@ class MonitorRepository:
                    SELECT date_bin($4, created_at, $2) AS t,
                           count(*) FILTER (WHERE status = 'QUEUED')::int AS queued,
                           count(*) FILTER (WHERE status = 'RUNNING')::int AS running,
+                          count(*) FILTER (WHERE status = 'REVIEW')::int AS review,
                           count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
                           count(*) FILTER (WHERE status = 'FAILED')::int AS failed,
                           count(*) FILTER (WHERE status = 'CANCELLED')::int AS cancelled
@@ -319,7 +323,7 @@ class MonitorRepository:
                    WHERE user_id = $1 AND parent_execution_id IS NULL AND created_at >= $2 AND created_at < $3
                    GROUP BY 1)
                SELECT b.t, coalesce(c.queued, 0) AS queued, coalesce(c.running, 0) AS running,
-                      coalesce(c.completed, 0) AS completed, coalesce(c.failed, 0) AS failed,
+                      coalesce(c.review, 0) AS review, coalesce(c.completed, 0) AS completed, coalesce(c.failed, 0) AS failed,
                       coalesce(c.cancelled, 0) AS cancelled
                FROM generate_series($2::timestamptz, $3::timestamptz - $4::interval, $4::interval) AS b(t)
                LEFT JOIN counted c ON c.t = b.t

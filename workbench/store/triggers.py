@@ -7,6 +7,7 @@ The encrypted secret never leaves this module inside a :class:`TriggerRecord`: o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,10 @@ COLUMNS = (
 """The columns a user's changes set (through the service, which validates them)."""
 WINDOW_SECONDS = 60.0
 """The rate limit's period: ``rate_limit_per_minute`` calls per minute, all of them at once at most."""
+
+
+class _Seen(Exception):
+    """A digest of the call being remembered was remembered already (ends the transaction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,23 +188,45 @@ class TriggerRepository:
         )
         return (_trigger(row), bytes(row["encrypted_secret"])) if row is not None else None
 
+    async def remember_signatures(self, trigger_id: str, entries: Sequence[tuple[bytes, datetime]]) -> bool:
+        """Record digests of a call (its signature; a delivery id and a body) as used, each until its
+        time; False, and nothing recorded, when any of them is recorded already and still within its
+        window (a replay). Expired entries of the trigger are dropped on the way."""
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "DELETE FROM trigger_signatures WHERE trigger_id = $1 AND seen_until < now()", trigger_id
+                )
+                for digest, seen_until in entries:
+                    fresh = await conn.fetchval(
+                        """INSERT INTO trigger_signatures (trigger_id, digest, seen_until) VALUES ($1, $2, $3)
+                           ON CONFLICT (trigger_id, digest) DO UPDATE SET seen_until = excluded.seen_until
+                           WHERE trigger_signatures.seen_until < now()
+                           RETURNING true""",
+                        trigger_id,
+                        digest,
+                        seen_until,
+                    )
+                    if not fresh:
+                        raise _Seen  # rolls the transaction back: the call's other digests stay unknown
+        except _Seen:
+            return False
+        return True
+
     async def remember_signature(self, trigger_id: str, digest: bytes, seen_until: datetime) -> bool:
-        """Record a signature as used until ``seen_until``; False when it is recorded already and
-        still within its window (a replay). Expired entries of the trigger are dropped on the way."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM trigger_signatures WHERE trigger_id = $1 AND seen_until < now()", trigger_id
-            )
-            fresh = await conn.fetchval(
-                """INSERT INTO trigger_signatures (trigger_id, digest, seen_until) VALUES ($1, $2, $3)
-                   ON CONFLICT (trigger_id, digest) DO UPDATE SET seen_until = excluded.seen_until
-                   WHERE trigger_signatures.seen_until < now()
-                   RETURNING true""",
+        """Record one signature as used until ``seen_until``; False when it is recorded already and
+        still within its window (a replay)."""
+        return await self.remember_signatures(trigger_id, [(digest, seen_until)])
+
+    async def forget_signatures(self, trigger_id: str, digests: Sequence[bytes]) -> None:
+        """Drop digests recorded for a call that then started nothing (refused by a later check), so
+        that the sender may send it again."""
+        if digests:
+            await self.pool.execute(
+                "DELETE FROM trigger_signatures WHERE trigger_id = $1 AND digest = ANY($2::bytea[])",
                 trigger_id,
-                digest,
-                seen_until,
+                list(digests),
             )
-        return bool(fresh)
 
     async def take_token(self, trigger_id: str) -> float | None:
         """Take one call from the trigger's allowance: None when admitted, else the seconds until the

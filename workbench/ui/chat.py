@@ -39,6 +39,7 @@ details.wb-step summary { cursor: pointer; color: #111827; }
 .wb-step-COMPLETED { color: #166534; font-weight: 600; }
 .wb-step-FAILED { color: #991b1b; font-weight: 600; }
 .wb-step-CANCELLED { color: #6b21a8; font-weight: 600; }
+.wb-step-REVIEW { color: #92400e; font-weight: 600; }
 .wb-step-RUNNING, .wb-step-QUEUED { color: #1e40af; font-weight: 600; }
 .wb-step-error { color: #991b1b; }
 """

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from workbench.app import Workbench
 from workbench.auth import Principal
+
+if TYPE_CHECKING:
+    from workbench.ui.notifications_data import LiveNotifications
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,9 @@ class UiContext:
     links: Mapping[str, str] = field(default_factory=dict)
     """Where things are, by the label the header shows: ``Home``, ``Chat``, ``Monitor`` (the pages
     present), ``API docs`` and ``Notebooks`` (URLs on other ports). Filled by the UI server."""
+    notifications: LiveNotifications | None = None
+    """The session's unread count and new notifications, live (the header's bell; the inbox page
+    listens to it); None without a database."""
 
     @property
     def principal(self) -> Principal:

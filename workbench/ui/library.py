@@ -1,9 +1,11 @@
 """Library (``/library``): the user's agents with their versions, schedules, recent runs and success
-rate; schedules created (with a preview of their next fire times), paused, resumed and deleted; an agent
-deleted (refused while it has live runs, the rule of every front door).
+rate; schedules created (with a preview of their next fire times), paused, resumed and deleted; webhook
+triggers made (the secret shown once, with a curl example), rotated and deleted; an agent deleted
+(refused while it has live runs, the rule of every front door).
 
 - :func:`agents_table`: every agent as an HTML row (the name links to ``?agent=<id>``, which selects it);
 - :class:`~workbench.ui.library_schedules.ScheduleForm` (its own module): a new schedule, previewed;
+- :class:`~workbench.ui.library_triggers.TriggerSection` (its own module): the agent's triggers;
 - :class:`LibraryPage`: the table, a search box, an agent picker and the picked agent's detail.
 
 The data and every action are a :class:`~workbench.ui.library_store.LibraryStore` (the services, as
@@ -28,6 +30,7 @@ from workbench.store.schedules import ScheduleRecord
 from workbench.ui.context import UiContext
 from workbench.ui.library_schedules import SCHEDULE_CSS, ScheduleForm, describe_when, fire_time, text_of
 from workbench.ui.library_store import RECENT_RUNS, LibraryAgent, LibraryStore
+from workbench.ui.library_triggers import TriggerSection, TriggerStore
 from workbench.ui.monitor_data import describe_error, format_seconds, run_href, short_id
 from workbench.ui.tables import TABLE_CSS, html_table, status_badge
 
@@ -158,6 +161,8 @@ class LibraryPage(Viewer):
         self._schedules_message = _alert()
         self._form_slot = pn.Column(sizing_mode="stretch_width")
         self._form: ScheduleForm | None = None
+        self._triggers_slot = pn.Column(sizing_mode="stretch_width")
+        self._trigger_section: TriggerSection | None = None
         self._runs = pn.pane.HTML("", stylesheets=[LIBRARY_CSS], sizing_mode="stretch_width")
         self._tool_switch = pn.widgets.Checkbox(
             label="Serve this agent as an MCP tool at /mcp", width=360, css_classes=["wb-mcp-switch"]
@@ -186,6 +191,10 @@ class LibraryPage(Viewer):
             self._schedules_message,
             self._schedules,
             self._form_slot,
+            pn.pane.Markdown(
+                "### Triggers\nWebhook URLs that start this agent when another system calls them."
+            ),
+            self._triggers_slot,
             pn.pane.Markdown(
                 f"### Recent runs\nThe latest ten; the success rate counts the last {RECENT_RUNS} finished."
             ),
@@ -271,6 +280,7 @@ class LibraryPage(Viewer):
             self._detail.visible = False
             return
         self._form_slot.objects = []
+        self._triggers_slot.objects = []
         await self.load_detail(new_form=True)
 
     def _agent(self) -> LibraryAgent | None:
@@ -294,6 +304,7 @@ class LibraryPage(Viewer):
             self._versions_message.object = describe_error(exc)
             self._versions_message.visible = True
             self._versions.objects, self._schedules.objects, self._form_slot.objects = [], [], []
+            self._triggers_slot.objects = []
             self._runs.object = ""
             self._detail.visible = True
             return
@@ -318,6 +329,11 @@ class LibraryPage(Viewer):
             self._form = form
             self._form_slot.objects = [form]
             await form.refresh_preview()
+            section = TriggerSection(store=TriggerStore(self.store.ctx), graph_id=graph_id, inputs=inputs)
+            self._trigger_section = section
+            self._triggers_slot.objects = [section]
+        if self._trigger_section is not None:
+            await self._trigger_section.refresh()
         self._runs.object = runs_table(runs)
         self._show_tool(tool)
         self._detail.visible = True

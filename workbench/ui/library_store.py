@@ -45,7 +45,7 @@ CROSS JOIN LATERAL (
 ) s
 CROSS JOIN LATERAL (
     SELECT count(*) AS runs,
-           count(*) FILTER (WHERE e.status IN ('QUEUED', 'RUNNING')) AS live,
+           count(*) FILTER (WHERE e.status IN ('QUEUED', 'RUNNING', 'REVIEW')) AS live,
            max(e.created_at) AS last_run_at
     FROM graph_executions e
     WHERE e.user_id = $1 AND e.graph_id = g.id AND e.parent_execution_id IS NULL

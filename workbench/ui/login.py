@@ -124,6 +124,7 @@ class LoginHandler(_GateHandler):
                 email=email,
                 providers=providers,
                 api_docs=f"{settings.api_url}/api/docs",
+                reset_url=f"{settings.api_url}/reset-password",
             )
         )
 

@@ -270,6 +270,7 @@ class Dashboards(Viewer):
             ("Runs", f"{totals.runs:,}"),
             ("Success rate", rate),
             ("Running now", f"{totals.running + totals.queued:,}"),
+            ("Waiting for review", f"{totals.waiting:,}"),
             ("Queue", waiting),
             ("Executors", executors),
         ]

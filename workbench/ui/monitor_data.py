@@ -5,7 +5,8 @@ the event bus.
   table; it applies execution events as they arrive (a run's status, its node count) and reads the
   database again only when it must (a new run on the first page, a run that ended);
 - :class:`DashboardStore`: the dashboards' aggregates for a window, as DataFrames for the charts;
-- :class:`RunStore`: one run and its node executions, with cancel and re-run;
+- :class:`RunStore`: one run and its node executions, with cancel, re-run and the answers to its
+  human reviews;
 - :class:`EventFeed`: the user's events from the bus, handed over in batches (no polling: it waits
   on the subscription, and what arrives while a batch is handled forms the next one), within the
   live pages' share of the loop (:mod:`workbench.ui.budget`).
@@ -18,20 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
 import param
 
+from workbench import jsonutil
 from workbench.errors import StoreError, StoreUnavailable, UserError
 from workbench.runtime.bus import EventBus, Subscription
 from workbench.runtime.events import EventType, ExecutionEvent
 from workbench.services.monitor import Dashboard, MonitorService, RunDetail, Window
+from workbench.services.reviews import UNCHANGED
 from workbench.store.monitor import STATUSES, Cursor, ExecutionFilter, ExecutionPage, ExecutionRow
 from workbench.ui.budget import PAGE_UPDATES, Metered, UpdateBudget
 
@@ -49,6 +53,7 @@ TIME_RANGES: dict[str, timedelta | None] = {
 STATUS_COLORS = {
     "QUEUED": "#8a8f98",
     "RUNNING": "#2f6fde",
+    "REVIEW": "#b7791f",
     "COMPLETED": "#1e9e5a",
     "FAILED": "#d64545",
     "CANCELLED": "#c48a12",
@@ -130,7 +135,8 @@ async def guarded(store: param.Parameterized, call: Awaitable[Any]) -> Any:
 
 
 class EventFeed:
-    """Hands the events of one user's runs to ``handle`` in batches until closed."""
+    """Hands the events of one user's runs to ``handle`` in batches until closed (``execution_id``:
+    one run's only; ``types``: those event types only)."""
 
     def __init__(
         self,
@@ -139,6 +145,7 @@ class EventFeed:
         handle: Callable[[list[ExecutionEvent]], Awaitable[None]],
         *,
         execution_id: str | None = None,
+        types: Iterable[EventType] | None = None,
         min_interval: float = 0.25,
         budget: UpdateBudget = PAGE_UPDATES,
     ) -> None:
@@ -151,7 +158,7 @@ class EventFeed:
         page shows a change at once, a busy one re-reads a few times a second, not once per event
         (every open page re-reads on the server's loop, which the API shares)."""
         self._last = float("-inf")
-        self._sub: Subscription = bus.subscribe(user_id=user_id, execution_id=execution_id)
+        self._sub: Subscription = bus.subscribe(user_id=user_id, execution_id=execution_id, types=types)
         self._task: asyncio.Task[None] | None = asyncio.get_running_loop().create_task(
             self._run(), name=f"monitor-feed-{user_id}"
         )
@@ -322,7 +329,7 @@ class ExecutionsStore(param.Parameterized):
             if event is _RESYNC:
                 reread = True
                 continue
-            if event.type == EventType.NODE_STREAM:
+            if event.type in (EventType.NODE_STREAM, EventType.NOTIFICATION):  # not about runs' states
                 continue
             if event.is_final:
                 self._live.pop(event.execution_id, None)
@@ -483,7 +490,7 @@ class DashboardStore(param.Parameterized):
 
 
 class RunStore(param.Parameterized):
-    """One run of the user and its node executions; cancel and re-run it."""
+    """One run of the user and its node executions; cancel and re-run it, answer its reviews."""
 
     execution_id = param.String(default="", doc="The run shown.")
     detail = param.Parameter(default=None, doc="The last :class:`RunDetail` read (None before).")
@@ -520,6 +527,33 @@ class RunStore(param.Parameterized):
         status = await guarded(self, self.service.cancel(self.user_id, self.execution_id))
         if status is not None:
             self.notice = f"Cancel requested: the run is {status}."
+            await self.refresh()
+
+    async def decide(
+        self, review_id: str, decision: str, *, data_text: str | None = None, message: str = ""
+    ) -> None:
+        """Answer one of the run's reviews: ``data_text`` is the data as JSON text (an editable review's
+        form; passed on instead when it differs from the data asked about)."""
+        waiting = {r.id: r for r in (self.detail.reviews if self.detail is not None else ())}
+        data: Any = UNCHANGED
+        asked = waiting.get(review_id)
+        if decision == "approve" and data_text is not None and asked is not None and asked.editable:
+            try:
+                value = json.loads(data_text)
+            except ValueError as exc:
+                self.error = f"The data is not valid JSON ({exc}): correct it, or approve it as it was."
+                return
+            if jsonutil.normalize(value) != jsonutil.normalize(asked.data):
+                data = value
+        done = await guarded(
+            self,
+            self.service.decide(
+                self.user_id, review_id, decision, data=data, message=message.strip() or None
+            ),
+        )
+        if done is not None:
+            verdict = "Approved" if done.status == "APPROVED" else "Rejected"
+            self.notice = f"{verdict} “{done.name}”: the run goes on."
             await self.refresh()
 
     async def rerun(self) -> None:

@@ -4,83 +4,46 @@ Everything goes through the services the REST API uses (``ctx.wb.accounts``, ``c
 so the rules are the same: a new API key is shown once (here, in a read-only field with a Copy
 button) and stored hashed; a credential's secret goes in through password inputs and never comes back
 (the table shows metadata only). Mistakes and outages are said in the section they happened in, never
-as a traceback. Notification preferences join the page once the notifier exists.
+as a traceback. Notifications (channels, preferences, the delivery log) are a section of their own
+(:mod:`workbench.ui.profile_notifications`).
 """
 
 from __future__ import annotations
 
 import html
-import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import panel as pn
 import param
 from panel.viewable import Viewer
 
 from workbench.auth import LOCAL_USER_ID, SCOPES, Principal
-from workbench.errors import StoreError, WorkbenchError
 from workbench.services.accounts import AccountService, timezone_names
 from workbench.services.credentials import CredentialMeta, CredentialVault
+from workbench.services.notifications.service import NotificationService
 from workbench.store.accounts import ApiKeyRecord
 from workbench.store.database import reaching_database
 from workbench.ui.action_table import ACTION_CSS, ActionTable, action_button
 from workbench.ui.context import UiContext
 from workbench.ui.credential_forms import BY_ID, FORMS, ProviderForm
+from workbench.ui.profile_notifications import NotificationSettings
+from workbench.ui.sections import (
+    COPY_JS,
+    KEY_FIELD_CSS,
+    SECTION_STYLE,
+    ConfirmBar,
+    on_page,
+    problem_text,
+    when,
+)
+from workbench.ui.sections import make_alert as _alert
+from workbench.ui.sections import say as _say
+from workbench.ui.sections import set_on_page as _set
 from workbench.ui.tables import html_table
-
-log = logging.getLogger(__name__)
 
 EXPIRIES: dict[str, int] = {"Never": 0, "In 7 days": 7, "In 30 days": 30, "In 90 days": 90, "In a year": 365}
 """The API key lifetimes offered (days; 0: the key does not expire)."""
-SECTION_STYLE = {"border": "1px solid #d1d5db", "border-radius": "6px", "padding": "0 14px 10px"}
-KEY_FIELD_CSS = (
-    ":host input:disabled { color: #111827; opacity: 1; background: #f9fafb; font-family: monospace; "
-    "font-size: 0.95rem; line-height: 1.5; height: auto; padding: 6px 8px; }"
-)
-"""The new key's read-only field: as readable as any text (a disabled input is grey by default)."""
-COPY_JS = """
-const text = field.value;
-const done = () => { btn.label = 'Copied'; };
-const fallback = () => {
-  const area = document.createElement('textarea');
-  area.value = text;
-  area.style.position = 'fixed';
-  area.style.opacity = '0';
-  document.body.appendChild(area);
-  area.select();
-  try { document.execCommand('copy'); done(); } finally { area.remove(); }
-};
-if (navigator.clipboard && window.isSecureContext) {
-  navigator.clipboard.writeText(text).then(done, fallback);
-} else {
-  fallback();
-}
-"""
-"""The Copy button: to the clipboard in the browser (the key never makes another trip to the server)."""
-
-
-def problem_text(exc: BaseException, what: str) -> str:
-    """What a person reads when ``what`` failed: the service's own words for a mistake, the database
-    gone, or something else (logged with its traceback, which the page never shows)."""
-    if isinstance(exc, StoreError):
-        return f"The database cannot be reached right now, so {what} did not happen; try again in a moment."
-    if isinstance(exc, WorkbenchError):
-        return str(exc)
-    log.error("Profile: %s failed: %s", what, exc, exc_info=exc)
-    return f"Something went wrong ({type(exc).__name__}), so {what} did not happen."
-
-
-def when(moment: datetime | None, zone: str) -> str:
-    """A time as the tables show it, in the user's timezone ('' for none)."""
-    if moment is None:
-        return ""
-    try:
-        tz = ZoneInfo(zone)
-    except (KeyError, ValueError):
-        tz = ZoneInfo("UTC")
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
 def keys_table(keys: Sequence[ApiKeyRecord], zone: str, now: datetime) -> str:
@@ -136,89 +99,6 @@ def credentials_table(credentials: Sequence[CredentialMeta], zone: str) -> str:
     )
 
 
-def on_page(apply: Callable[[], object]) -> None:
-    """Make the widget changes of ``apply`` in a locked callback of the page's document, held, so that
-    Bokeh sends them as one patch when the callback ends.
-
-    Left to itself, Panel sends a change made outside a hold on its own (``panel.io.document.unlocked``),
-    and queues it when the websocket is busy writing; in Panel 1.9.4 a queued message can be stranded (a
-    finishing ``_dispatch_msgs`` clears the write block while a newer dispatch is pending, which then
-    returns without writing) until the page's next change: a click's outcome never reached the browser
-    (the revoked key still listed, no "Saved", the deleted credential still there). Without a live
-    session (the page being built, tests) ``apply`` runs at once.
-    """
-    doc = pn.state.curdoc
-    if doc is None or doc.session_context is None:
-        apply()
-        return
-
-    def held() -> None:
-        doc.hold("combine")
-        try:
-            apply()
-        finally:
-            doc.unhold()
-
-    doc.add_next_tick_callback(held)
-
-
-def _set(obj: param.Parameterized, **values: object) -> None:
-    """Set parameters of a widget or pane through :func:`on_page`."""
-    on_page(lambda: obj.param.update(**values))
-
-
-def _alert(kind: str = "danger") -> pn.pane.Alert:
-    return pn.pane.Alert("", alert_type=kind, visible=False, sizing_mode="stretch_width")
-
-
-def _say(alert: pn.pane.Alert, text: str | None, kind: str = "danger") -> None:
-    def show() -> None:
-        alert.alert_type = kind
-        alert.object = text or ""
-        alert.visible = text is not None
-
-    on_page(show)
-
-
-class ConfirmBar(Viewer):
-    """'Do this? [Yes] [Cancel]' under a table: what a row button asks before it deletes."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__()
-        self._text = pn.pane.HTML("", stylesheets=[ACTION_CSS], sizing_mode="stretch_width", align="center")
-        self.yes = pn.widgets.Button(name=label, button_type="danger", width=120)
-        self._no = pn.widgets.Button(name="Cancel", width=100)
-        self._no.on_click(lambda _event: self.close())
-        self.target: str | None = None
-        self._layout = pn.Row(
-            self._text,
-            self.yes,
-            self._no,
-            visible=False,
-            sizing_mode="stretch_width",
-            styles={"background": "#fef2f2", "border": "1px solid #fecaca", "border-radius": "6px"},
-        )
-
-    def ask(self, target: str, question_html: str) -> None:
-        """Show the question about ``target``."""
-        self.target = target
-
-        def show() -> None:
-            self._text.object = question_html
-            self._layout.visible = True
-
-        on_page(show)
-
-    def close(self) -> None:
-        """Hide it."""
-        self.target = None
-        on_page(lambda: setattr(self._layout, "visible", False))
-
-    def __panel__(self) -> pn.viewable.Viewable:
-        """The bar."""
-        return self._layout
-
-
 class Profile(Viewer):
     """The Profile page of one user."""
 
@@ -226,10 +106,18 @@ class Profile(Viewer):
     email = param.String(default=None, allow_None=True, doc="The address; None: the local user.")
     timezone = param.String(default="UTC", doc="The account's timezone (times are shown in it).")
 
-    def __init__(self, accounts: AccountService, vault: CredentialVault, **params: object) -> None:
+    def __init__(
+        self,
+        accounts: AccountService,
+        vault: CredentialVault,
+        notifications: NotificationSettings | None = None,
+        **params: object,
+    ) -> None:
         super().__init__(**params)
         self.accounts = accounts
         self.vault = vault
+        self.notifications = notifications
+        """The Notifications section (None: the server has no notifications)."""
         self._principal = Principal(self.user_id, via="local" if self.is_local else "token")
         self._keys: dict[str, ApiKeyRecord] = {}
         self._credentials: dict[str, CredentialMeta] = {}
@@ -282,6 +170,10 @@ class Profile(Viewer):
         self.timezone = user.timezone
         _say(self.account_alert, f"Saved: timezone {user.timezone}.", "success")
         await self.refresh_tables()
+        if self.notifications is not None:
+            self.notifications.timezone = user.timezone
+            await self.notifications.refresh_channels()
+            await self.notifications.refresh_log()
 
     async def _on_save(self, _event: object) -> None:
         await self.save_account()
@@ -507,6 +399,9 @@ class Profile(Viewer):
             _set(self.name_input, value=user.name or "")
             _set(self.zone_input, value=user.timezone)
         await self.refresh_tables()
+        if self.notifications is not None:
+            self.notifications.timezone = self.timezone
+            await self.notifications.load()
 
     async def refresh_tables(self) -> None:
         """Read the keys and credentials again."""
@@ -586,7 +481,21 @@ class Profile(Viewer):
             styles=SECTION_STYLE,
             margin=(0, 0, 18, 0),
         )
-        return pn.Column(account, keys, credentials, sizing_mode="stretch_width", max_width=1200)
+        notifications = (
+            [
+                pn.Column(
+                    self.notifications,
+                    sizing_mode="stretch_width",
+                    styles=SECTION_STYLE,
+                    margin=(0, 0, 18, 0),
+                )
+            ]
+            if self.notifications is not None
+            else []
+        )
+        return pn.Column(
+            account, keys, credentials, *notifications, sizing_mode="stretch_width", max_width=1200
+        )
 
 
 def create(ctx: UiContext) -> pn.viewable.Viewable:
@@ -597,6 +506,14 @@ def create(ctx: UiContext) -> pn.viewable.Viewable:
             alert_type="danger",
             sizing_mode="stretch_width",
         )
-    page = Profile(ctx.wb.accounts, ctx.wb.credentials, user_id=ctx.user_id, email=ctx.email)
+    settings = None
+    if ctx.wb.db is not None and ctx.wb.keys is not None:
+        notifier = ctx.wb.notifier
+        settings = NotificationSettings(
+            NotificationService.of(ctx.wb),
+            notifier.forget if notifier is not None else None,
+            user_id=ctx.user_id,
+        )
+    page = Profile(ctx.wb.accounts, ctx.wb.credentials, settings, user_id=ctx.user_id, email=ctx.email)
     pn.state.onload(page.load)
     return page

@@ -1,11 +1,13 @@
 """One run's page (``/monitor/run?id=<run id>``): a timeline of its node executions, each node's inputs,
-outputs and error, and the Cancel and Re-run buttons.
+outputs and error, the Cancel and Re-run buttons, and a form for each human review it waits for.
 
 - :class:`RunTimeline`: a Gantt chart (HoloViews ``Segments``), one bar per node execution from its
   start to its end (to now while it runs), colored by status;
 - :class:`NodeTable`: the node executions in a table, values shown as text a person reads (a text as
   itself, a small dict as ``key: value``), each row unfolding to the full inputs and outputs;
-- :class:`RunPage`: both under the run's summary and actions, re-read as the run's events arrive.
+- :class:`ReviewForms`: what each waiting review is about, its data (editable as JSON when the review
+  allows it), a message, Approve and Reject;
+- :class:`RunPage`: all of it under the run's summary and actions, re-read as the run's events arrive.
 
 The data is a :class:`~workbench.ui.monitor_data.RunStore`; actions go through the monitor service
 (``wb.executions.cancel`` / ``submit`` as the logged-in user).
@@ -241,8 +243,102 @@ class NodeTable(Viewer):
         return self._table
 
 
+REVIEW_STYLE = {
+    "border": "1px solid #e0b252",
+    "border-left": "6px solid #b7791f",
+    "border-radius": "6px",
+    "background": "#fffaf0",
+    "padding": "2px 10px 10px",
+}
+"""The review form's look (an amber panel: the run waits for the person reading it)."""
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+class ReviewForms(Viewer):
+    """The run's reviews waiting for the user: what each is about, its data, a message, Approve, Reject."""
+
+    store = param.ClassSelector(class_=RunStore, doc="The run whose reviews are shown and answered.")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._forms: dict[str, pn.viewable.Viewable] = {}
+        """The form of each review shown, kept while it waits: what the person typed survives the
+        run's other events."""
+
+    @param.depends("store.detail")
+    def __panel__(self) -> pn.viewable.Viewable:
+        """One form per waiting review (nothing when none waits)."""
+        detail = self.store.detail
+        reviews = detail.reviews if detail is not None else ()
+        self._forms = {r.id: self._forms.get(r.id) or self._form(r) for r in reviews}
+        if not self._forms:
+            return pn.Spacer(height=0)
+        return pn.Column(*self._forms.values(), sizing_mode="stretch_width")
+
+    def _form(self, review: Any) -> pn.viewable.Viewable:
+        facts = [f"node {review.node_id}"]
+        if review.expires_at is not None:
+            facts.append(f"{review.default_decision} by default at {format_time(review.expires_at)} UTC")
+        head = pn.pane.HTML(
+            "<div style='font-size:17px;font-weight:600;color:#78350f;margin:8px 0 2px'>Waiting for your "
+            f"review: {html.escape(review.name or 'data')}</div>"
+            f"<div style='color:#4b5563;font-size:13px'>{html.escape(' · '.join(facts))}</div>",
+            sizing_mode="stretch_width",
+        )
+        text = _json_text(review.data)
+        data: pn.viewable.Viewable
+        if review.editable:
+            data = pn.widgets.TextAreaInput(
+                name="Data (JSON: change it before approving if you like)",
+                value=text,
+                height=min(320, 60 + 18 * text.count("\n")),
+                sizing_mode="stretch_width",
+            )
+        else:
+            data = pn.pane.HTML(
+                "<pre style='background:#f3f4f6;padding:8px 10px;border-radius:4px;white-space:pre-wrap;"
+                f"margin:4px 0;max-height:320px;overflow:auto'>{html.escape(text)}</pre>",
+                sizing_mode="stretch_width",
+            )
+        message = pn.widgets.TextInput(
+            name="Message (optional: passed on to the agent)",
+            placeholder="Why, or what to do next",
+            sizing_mode="stretch_width",
+        )
+        approve = pn.widgets.Button(label="Approve", color="success", width=120)
+        reject = pn.widgets.Button(label="Reject", color="danger", width=120)
+
+        async def answer(decision: str) -> None:
+            approve.disabled = reject.disabled = True
+            edited = data.value if isinstance(data, pn.widgets.TextAreaInput) else None
+            await self.store.decide(review.id, decision, data_text=edited, message=message.value or "")
+            approve.disabled = reject.disabled = False
+
+        async def on_approve(_event: param.parameterized.Event) -> None:
+            await answer("approve")
+
+        async def on_reject(_event: param.parameterized.Event) -> None:
+            await answer("reject")
+
+        approve.on_click(on_approve)
+        reject.on_click(on_reject)
+        return pn.Column(
+            head,
+            data,
+            message,
+            pn.Row(approve, reject),
+            css_classes=["wb-review"],
+            styles=REVIEW_STYLE,
+            sizing_mode="stretch_width",
+            margin=(8, 10),
+        )
+
+
 class RunPage(Viewer):
-    """One run: its summary, Cancel and Re-run, the timeline and the node table; live."""
+    """One run: its summary, Cancel and Re-run, its reviews, the timeline and the node table; live."""
 
     store = param.ClassSelector(class_=RunStore, doc="The run shown and its actions.")
 
@@ -259,6 +355,7 @@ class RunPage(Viewer):
         self._run = pn.Column(
             self._summary,
             pn.Row(self._cancel, self._rerun),
+            ReviewForms(store=self.store),
             RunTimeline(store=self.store),
             NodeTable(store=self.store),
             sizing_mode="stretch_width",
@@ -306,7 +403,7 @@ class RunPage(Viewer):
             ("Agent", detail.agent),
             ("Run", result.execution_id),
             ("Started", format_time(result.started_at or result.created_at)),
-            ("Duration", format_seconds(result.duration) or "running"),
+            ("Duration", format_seconds(result.duration) or _not_ended(str(result.status))),
             ("Inputs", readable(result.inputs) or "(none)"),
         ]
         if result.error:
@@ -353,6 +450,10 @@ class RunPage(Viewer):
             self._run,
             sizing_mode="stretch_width",
         )
+
+
+def _not_ended(status: str) -> str:
+    return "waiting for a review" if status == "REVIEW" else "running"
 
 
 def create(ctx: UiContext) -> pn.viewable.Viewable:

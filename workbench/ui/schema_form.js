@@ -1,6 +1,8 @@
 // The browser side of workbench/ui/schema_form.py: draws the fields Python describes (model.spec) and
 // sends each committed edit back as {field, value}: a text as typed, a checkbox's state, a choice's
-// index, a list's items. Python reads the value, keeps it and answers with model.errors.
+// index, a list's items. Python reads the value, keeps it and answers with model.errors. A file
+// field's picker (model.uploads) sends the picked file as {field, upload: {name, type, data}} (data in
+// base64); Python stores it and answers with model.files (the field's new text, a note) or an error.
 
 let counter = 0
 
@@ -113,6 +115,50 @@ function listControl(f, send, label) {
   return wrap
 }
 
+function fileControl(f, id, send, model) {
+  const wrap = make("div", "wb-file")
+  const input = textControl({ ...f, kind: "text" }, id)
+  input.addEventListener("change", () => send(input.value))
+  wrap.append(input)
+  const note = make("div", "wb-file-note")
+  note.setAttribute("aria-live", "polite")
+  if (model.uploads) {
+    const picker = make("input", "wb-file-pick")
+    picker.type = "file"
+    picker.setAttribute("aria-label", `Upload a file for ${f.label}`)
+    picker.addEventListener("change", () => {
+      const file = picker.files && picker.files[0]
+      if (!file) return
+      if (file.size > model.max_upload) {
+        note.textContent = `${file.name} is larger than ${model.max_upload.toLocaleString()} bytes: upload it through the API or the Python client and paste its workspace:// reference.`
+        picker.value = ""
+        return
+      }
+      note.textContent = `Reading ${file.name}…`
+      const reader = new FileReader()
+      reader.onload = () => {
+        const url = String(reader.result)
+        model.send_msg({ field: f.name, upload: { name: file.name, type: file.type, data: url.slice(url.indexOf(",") + 1) } })
+        picker.value = ""
+      }
+      reader.onerror = () => {
+        note.textContent = `${file.name} could not be read.`
+      }
+      reader.readAsDataURL(file)
+    })
+    wrap.append(picker)
+  }
+  wrap.append(note)
+  return {
+    el: wrap,
+    show(state) {
+      if (!state) return
+      if (typeof state.text === "string" && state.text) input.value = state.text
+      note.textContent = state.note || ""
+    },
+  }
+}
+
 function field(f, uid, index, model) {
   const id = `wb-sf-${uid}-${index}`
   const box = make("div", `wb-field wb-kind-${f.kind}`)
@@ -126,6 +172,7 @@ function field(f, uid, index, model) {
     return mark
   }
   let body = null
+  let file = null
   if (f.kind === "bool") {
     const label = make("label", "wb-check")
     const check = make("input")
@@ -144,6 +191,9 @@ function field(f, uid, index, model) {
       if (f.kind === "select" || f.kind === "credentials") {
         body = selectControl(f.options, f.selected, id)
         body.addEventListener("change", () => send(Number(body.value)))
+      } else if (f.kind === "file") {
+        file = fileControl(f, id, send, model)
+        body = file.el
       } else {
         body = textControl(f, id)
         body.addEventListener("change", () => send(readText(body)))
@@ -165,6 +215,7 @@ function field(f, uid, index, model) {
   box.append(error)
   return {
     el: box,
+    file,
     update(message, linked) {
       box.classList.toggle("wb-field-error", !!message)
       error.textContent = message || ""
@@ -204,11 +255,15 @@ export function render({ model, el }) {
   const update = () => {
     const errors = model.errors || {}
     const linked = new Set(model.linked || [])
-    for (const [name, built] of fields) built.update(errors[name], linked.has(name))
+    const files = model.files || {}
+    for (const [name, built] of fields) {
+      built.update(errors[name], linked.has(name))
+      if (built.file) built.file.show(files[name])
+    }
     notes.replaceChildren(...(model.notes || []).map((text) => make("div", "", text)))
     notes.hidden = !(model.notes || []).length
   }
   update()
-  model.on(["errors", "linked", "notes"], update)
+  model.on(["errors", "linked", "notes", "files"], update)
   el.append(root)
 }

@@ -4,7 +4,11 @@ Run form (the agent's input schema).
 :class:`SchemaForm` shows one widget per property, chosen from the property's schema:
 
 - ``string``: a text input (a text area for long text: ``format: long-text``, prompts, templates,
-  SQL...; a password input for ``secret`` / ``format: password``);
+  SQL...; a password input for ``secret`` / ``format: password``); a file (``format: file``, an
+  agent's file input) is a text input for a ``workspace://`` reference, a URL or a ``data:`` URI, with
+  a file picker when the form is given an ``upload`` callback: the picked file is uploaded through it
+  (stored in the person's files, virus-scanned when scanning is on) and the field then holds its
+  reference; a refusal (an infected file, the scanner unavailable, too large) shows under the field;
 - ``integer`` / ``number``: number inputs bounded by ``minimum`` / ``maximum``;
 - ``boolean``: a checkbox;
 - ``enum``, ``const`` alternatives, ``$ref`` to an enum in ``$defs``: a select;
@@ -22,10 +26,13 @@ person set. ``advanced`` fields go into a collapsed "More" card.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import json
 import math
 import re
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,9 @@ from typing import Any
 import param
 from panel.custom import JSComponent
 from panel.viewable import Viewable, Viewer
+
+from workbench.errors import UserError, WorkbenchError
+from workbench.files.scanning import ScannerUnavailable
 
 __all__ = [
     "UNSET",
@@ -47,6 +57,11 @@ __all__ = [
 ]
 
 HERE = Path(__file__).parent
+MAX_UPLOAD = 10_000_000
+"""Largest file the form's picker sends (it travels base64 in one WebSocket message); larger ones go
+through the API or the Python client, and their reference into the field."""
+Upload = Callable[[str, bytes, str], Awaitable[str]]
+"""``await upload(name, data, content_type)``: store a picked file; its ``workspace://`` reference."""
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ class FieldSpec:
 
     name: str
     kind: str
-    """text, longtext, secret, int, float, bool, select, union, list, json, credentials."""
+    """text, longtext, secret, file, int, float, bool, select, union, list, json, credentials."""
     schema: Mapping[str, Any]
     label: str
     help: str
@@ -217,6 +232,8 @@ def field_spec(name: str, raw: Mapping[str, Any], defs: Mapping[str, Any], requi
         if kind == "string":
             if prop.get("secret") or one.get("format") == "password" or one.get("writeOnly"):
                 return FieldSpec(kind="secret", **{**base, "schema": one})
+            if one.get("format") == "file":
+                return FieldSpec(kind="file", **{**base, "schema": one})
             return FieldSpec(kind="longtext" if _is_long(name, one) else "text", **{**base, "schema": one})
         if kind in ("integer", "number"):
             return FieldSpec(kind="int" if kind == "integer" else "float", **{**base, "schema": one})
@@ -345,6 +362,8 @@ def _fits(spec: FieldSpec, value: Any) -> bool:
         return isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
     if kind in ("text", "longtext", "secret", "union"):
         return isinstance(value, str | int | float | bool)
+    if kind == "file":
+        return isinstance(value, str)
     return True
 
 
@@ -354,6 +373,32 @@ def _number_bound(schema: Mapping[str, Any], inclusive: str, exclusive: str, ste
     if exclusive in schema:
         return schema[exclusive] + step if schema.get("type") == "integer" else schema[exclusive]
     return None
+
+
+def _picked_file(upload: Any, limit: int) -> tuple[str, str, bytes]:
+    """``(name, type, bytes)`` of what the picker sent; a ValueError a person can read otherwise."""
+    if not isinstance(upload, Mapping) or not isinstance(upload.get("data"), str):
+        raise ValueError("The file did not arrive: pick it again")
+    if len(upload["data"]) > (limit + 2) // 3 * 4 + 4:
+        raise ValueError(
+            f"The file is larger than {limit:,} bytes: upload it through the API or the Python client "
+            "and paste its workspace:// reference here"
+        )
+    try:
+        data = base64.b64decode(upload["data"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("The file did not arrive whole: pick it again") from None
+    name = upload.get("name") if isinstance(upload.get("name"), str) else ""
+    kind = upload.get("type") if isinstance(upload.get("type"), str) else ""
+    return name[:1000], kind[:200], data
+
+
+def _upload_refusal(exc: WorkbenchError) -> str:
+    """What a person reads under a file field when its upload was refused."""
+    text = str(exc)
+    if isinstance(exc, UserError | ScannerUnavailable) and text:
+        return text[:1].upper() + text[1:]
+    return f"The file could not be stored: {type(exc).__name__}: {exc}"
 
 
 class _Choices:
@@ -407,17 +452,33 @@ class SchemaFormView(JSComponent):
     linked = param.List(default=[], doc="The fields fed by a link (disabled).")
     notes = param.List(default=[], doc="Messages about no field of this form, shown at the top.")
     heading = param.String(default="", doc="The form's title.")
+    uploads = param.Boolean(default=False, doc="File fields have a file picker (the form can upload).")
+    max_upload = param.Integer(default=MAX_UPLOAD, doc="Largest file the picker sends, in bytes.")
+    files = param.Dict(
+        default={}, doc="By file field: the text Python put in it (an uploaded file's reference) and a note."
+    )
 
     _esm = HERE / "schema_form.js"
     _stylesheets = [(HERE / "schema_form.css").read_text(encoding="utf-8")]
 
-    def __init__(self, receive: Callable[[str, Any], None], **params: Any) -> None:
+    def __init__(
+        self,
+        receive: Callable[[str, Any], None],
+        receive_file: Callable[[str, Any], None] | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self._receive = receive
+        self._receive_file = receive_file
 
     def _handle_msg(self, data: Any) -> None:
-        if isinstance(data, Mapping) and isinstance(data.get("field"), str):
-            self._receive(data["field"], data.get("value"))
+        if not isinstance(data, Mapping) or not isinstance(data.get("field"), str):
+            return
+        if "upload" in data:
+            if self._receive_file is not None:
+                self._receive_file(data["field"], data["upload"])
+            return
+        self._receive(data["field"], data.get("value"))
 
 
 class SchemaForm(Viewer):
@@ -427,7 +488,8 @@ class SchemaForm(Viewer):
     credentials field offers; ``linked`` the fields fed by a link (shown disabled, "from a link").
     ``on_change(field, value)`` is called once per committed edit, with None when the person emptied
     the field (it then leaves :attr:`values`). Text that cannot be read (broken JSON, a word in a
-    number field) shows as the field's error and leaves the value as it was.
+    number field) shows as the field's error and leaves the value as it was. ``upload`` gives file
+    fields a file picker (see :data:`Upload` and the module's documentation).
     """
 
     def __init__(
@@ -439,10 +501,13 @@ class SchemaForm(Viewer):
         linked: Collection[str] = (),
         on_change: Callable[[str, Any], None] | None = None,
         title: str | None = None,
+        upload: Upload | None = None,
     ) -> None:
         super().__init__()
         self._values: dict[str, Any] = dict(values or {})
         self._on_change = on_change
+        self._upload = upload
+        self._uploading: set[asyncio.Future[Any]] = set()
         self._external: dict[str, str] = {}
         self._local: dict[str, str] = {}
         self._specs: dict[str, FieldSpec] = {}
@@ -459,6 +524,8 @@ class SchemaForm(Viewer):
             drawn.append(self._draw(spec, given, credentials))
         self._view = SchemaFormView(
             self._receive,
+            self._receive_file,
+            uploads=upload is not None,
             spec=drawn,
             linked=[n for n in linked if n in self._specs],
             heading=title or "",
@@ -520,6 +587,30 @@ class SchemaForm(Viewer):
             return
         self._commit(field, value)
 
+    async def attach(self, field: str, data: bytes, *, name: str, content_type: str = "") -> str | None:
+        """Upload a file for a file field, as its picker does: through the ``upload`` callback (the
+        file service: stored, scanned); the field then holds the file's reference, which is returned.
+        A refusal (infected, scanner unavailable, too large) is the field's error, and None."""
+        spec = self._specs.get(field)
+        if spec is None or spec.kind != "file":
+            raise KeyError(f"no file field {field!r} in this form")
+        if self._upload is None:
+            raise RuntimeError("this form was made without an upload callback")
+        self._note(field, f"Uploading {name or 'the file'}, {len(data):,} bytes…")
+        try:
+            ref = await self._upload(name, data, content_type)
+        except WorkbenchError as exc:
+            self._note(field, "")
+            self._local[field] = _upload_refusal(exc)
+            self._view.errors = self._shown_errors()
+            return None
+        self._view.files = {
+            **self._view.files,
+            field: {"text": ref, "note": f"Uploaded {name or 'the file'}."},
+        }
+        self._commit(field, ref)
+        return ref
+
     def __panel__(self) -> Viewable:
         return self._view
 
@@ -528,6 +619,26 @@ class SchemaForm(Viewer):
     def _receive(self, field: str, raw: Any) -> None:
         if field in self._specs:
             self.enter(field, raw)
+
+    def _receive_file(self, field: str, upload: Any) -> None:
+        """A file the browser's picker sent ({name, type, data: base64}): uploaded in the background."""
+        spec = self._specs.get(field)
+        if spec is None or spec.kind != "file" or self._upload is None or field in self._view.linked:
+            return
+        try:
+            name, content_type, data = _picked_file(upload, self._view.max_upload)
+        except ValueError as exc:
+            self._local[field] = str(exc)
+            self._view.errors = self._shown_errors()
+            return
+        task = asyncio.ensure_future(self.attach(field, data, name=name, content_type=content_type))
+        self._uploading.add(task)
+        task.add_done_callback(self._uploading.discard)
+
+    def _note(self, field: str, note: str) -> None:
+        shown = dict(self._view.files.get(field) or {})
+        shown["note"] = note
+        self._view.files = {**self._view.files, field: shown}
 
     def _draw(self, spec: FieldSpec, given: Any, vault: Sequence[CredentialChoice]) -> dict[str, Any]:
         """The field as the browser draws it."""

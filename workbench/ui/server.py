@@ -2,7 +2,9 @@
 
 :func:`start_ui` builds it from the page table :data:`PAGES`: each entry maps a URL path to a page
 module exposing ``create(ctx: UiContext) -> Viewable``; entries whose module is not there are left
-out, so pages plug in by being written. Every page is wrapped in the :class:`~workbench.ui.shell.Shell`.
+out, so pages plug in by being written. Every page is wrapped in the :class:`~workbench.ui.shell.Shell`,
+whose header has the notification bell when the inbox page is there (one live count per browser
+session: :mod:`workbench.ui.bell`).
 
 Besides the pages it serves ``/login`` and ``/logout`` (``workbench.ui.login``), its own files under
 ``/ui-static/`` (``workbench/ui/static``: the shell's stylesheet and the Tabler icon font Bokeh would
@@ -35,11 +37,12 @@ from tornado.web import RequestHandler, StaticFileHandler
 from workbench.app import Workbench
 from workbench.errors import ConfigError
 from workbench.net.origin import is_loopback_host, normalize_origin, split_host
+from workbench.ui.bell import session_bell
 from workbench.ui.context import UiContext
 from workbench.ui.gate import Gate, UiSettings
 from workbench.ui.login import LoginHandler, LogoutHandler
 from workbench.ui.session import REFRESH_COOKIE, SESSION_COOKIE, TICKET_HEADER, SessionResolver
-from workbench.ui.shell import STATIC_URL, NavLink, Shell
+from workbench.ui.shell import BELL_LABEL, STATIC_URL, NavLink, Shell
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("/library", "workbench.ui.library", "Library", nav="Library"),
     PageSpec("/marketplace", "workbench.ui.marketplace", "Marketplace", nav="Marketplace"),
     PageSpec("/profile", "workbench.ui.profile", "Profile", nav="Profile"),
+    PageSpec("/notifications", "workbench.ui.notifications", "Notifications", section=BELL_LABEL),
 )
 """The pages, in navigation order."""
+INBOX_PATH = "/notifications"
+"""The inbox, where the header's bell leads (no bell when its page is absent)."""
 
 
 def available_pages(pages: tuple[PageSpec, ...] = PAGES) -> list[PageSpec]:
@@ -128,8 +134,11 @@ def _failure(message: str) -> pn.viewable.Viewable:
     return pn.pane.Alert(message, alert_type="danger", sizing_mode="stretch_width")
 
 
-def page_app(page: PageSpec, wb: Workbench, gate: Gate, links: list[NavLink]) -> Callable[[], Any]:
-    """The function Panel calls once per browser session of ``page``: the page in the shell."""
+def page_app(
+    page: PageSpec, wb: Workbench, gate: Gate, links: list[NavLink], bell: str | None = None
+) -> Callable[[], Any]:
+    """The function Panel calls once per browser session of ``page``: the page in the shell, with the
+    notification bell (leading to ``bell``) when there is an inbox."""
 
     hrefs = {link.label: link.href for link in links}
 
@@ -138,7 +147,19 @@ def page_app(page: PageSpec, wb: Workbench, gate: Gate, links: list[NavLink]) ->
         identity = gate.identity_of_ticket(request.headers.get(TICKET_HEADER))
         if identity is None:
             return _failure("This page could not tell who you are: reload it, or log in again at /login.")
-        ctx = UiContext(wb=wb, user_id=identity.user_id, email=identity.email, links=hrefs)
+        live = None
+        if bell:
+            try:
+                live = session_bell(wb, identity.user_id)
+            except Exception:  # the page works without its bell
+                log.exception("the notification bell failed to start")
+        ctx = UiContext(
+            wb=wb,
+            user_id=identity.user_id,
+            email=identity.email,
+            links=hrefs,
+            notifications=live[0] if live else None,
+        )
         try:
             body = importlib.import_module(page.module).create(ctx)
         except Exception as exc:  # one broken page must not take the others down
@@ -150,6 +171,8 @@ def page_app(page: PageSpec, wb: Workbench, gate: Gate, links: list[NavLink]) ->
             links=links,
             email=identity.email,
             can_log_out=not gate.settings.local,
+            bell=bell if live else None,
+            badge=live[1] if live else None,
         )
         shell.install(pn.state.curdoc)
         return shell
@@ -216,7 +239,8 @@ async def start_ui(wb: Workbench, settings: UiSettings, host: str, port: int) ->
     pages = available_pages()
     _import_pages(pages)
     links = nav_links(pages, settings)
-    apps = {page.path: page_app(page, wb, gate, links) for page in pages}
+    bell = INBOX_PATH if any(page.path == INBOX_PATH for page in pages) else None
+    apps = {page.path: page_app(page, wb, gate, links, bell) for page in pages}
     titles = {page.path: f"{page.title} · Agent Workbench" for page in pages}
     extra_patterns = [
         (r"/login", LoginHandler, {"gate": gate}),

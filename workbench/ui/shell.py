@@ -1,5 +1,6 @@
 """The frame every page of the apps sits in: a header with the product name, the pages, the API docs
-and the notebooks, the user's address and a Log out link, above the page's own content.
+and the notebooks, the notification bell (the unread count, live: :mod:`workbench.ui.bell`), the
+user's address and a Log out link, above the page's own content.
 
 The header is plain HTML in the page's template (``templates/page.jinja``, extending Panel's), not a
 Bokeh model: the browser paints it as soon as the HTML arrives, while Bokeh's and Panel's scripts
@@ -40,12 +41,29 @@ class NavLink:
     href: str
 
 
+BELL_LABEL = "Notifications"
+"""The bell's name, and the ``current`` of the inbox page (the bell is then marked ``aria-current``)."""
+
+
 def render_header(
-    links: list[NavLink], current: str, email: str | None, *, show_user: bool, can_log_out: bool
+    links: list[NavLink],
+    current: str,
+    email: str | None,
+    *,
+    show_user: bool,
+    can_log_out: bool,
+    bell: str | None = None,
 ) -> str:
-    """The header's HTML: ``current`` is the label of the page shown (marked ``aria-current``)."""
+    """The header's HTML: ``current`` is the label of the page shown (marked ``aria-current``);
+    ``bell`` the inbox's address (None: no bell)."""
     return TEMPLATES.get_template("header.html").render(
-        links=links, current=current, email=email, show_user=show_user, can_log_out=can_log_out
+        links=links,
+        current=current,
+        email=email,
+        show_user=show_user,
+        can_log_out=can_log_out,
+        bell=bell,
+        bell_label=BELL_LABEL,
     )
 
 
@@ -61,11 +79,18 @@ class Shell(Viewer):
     links = param.List(default=[], item_type=NavLink, doc="The navigation entries, in order.")
     email = param.String(default=None, allow_None=True, doc="The user's address; None: the local user.")
     can_log_out = param.Boolean(default=True, doc="Whether a Log out link is shown (not without accounts).")
+    bell = param.String(default=None, allow_None=True, doc="The inbox's address; None: no bell.")
+    badge = param.Parameter(default=None, doc="What keeps the bell's count live (a viewable), or None.")
 
     def header(self) -> str:
         """The header's HTML."""
         return render_header(
-            self.links, self.current, self.email, show_user=True, can_log_out=self.can_log_out
+            self.links,
+            self.current,
+            self.email,
+            show_user=True,
+            can_log_out=self.can_log_out,
+            bell=self.bell,
         )
 
     def install(self, doc: Document) -> None:
@@ -75,4 +100,5 @@ class Shell(Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         """The page's content, with the page's margins."""
-        return pn.Column(self.body, sizing_mode="stretch_width", margin=(10, 20), css_classes=["wb-body"])
+        parts = [self.body] if self.badge is None else [self.badge, self.body]
+        return pn.Column(*parts, sizing_mode="stretch_width", margin=(10, 20), css_classes=["wb-body"])

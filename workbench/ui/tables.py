@@ -26,6 +26,7 @@ table.wb-table { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
 .wb-status-COMPLETED { color: #166534; }
 .wb-status-FAILED { color: #991b1b; }
 .wb-status-CANCELLED { color: #6b21a8; }
+.wb-status-REVIEW { color: #92400e; }
 .wb-status-RUNNING, .wb-status-QUEUED, .wb-status-INCOMPLETE { color: #1e40af; }
 .wb-links a { color: #1d4ed8; }
 ul.wb-links { margin: 0; padding-left: 1.25rem; }

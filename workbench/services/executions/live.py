@@ -23,6 +23,8 @@ from workbench.engine.run import GraphRun, RunSpec
 from workbench.engine.state import NodeExec
 from workbench.runtime.bus import EventBus
 from workbench.services.executions.results import ExecutionResult
+from workbench.telemetry import metrics, tracing
+from workbench.telemetry.context import CURRENT_EXECUTION
 
 log = logging.getLogger(__name__)
 RECENT_EPHEMERAL = 1000
@@ -97,12 +99,26 @@ class LiveRuns:
 
     async def _drive(self, run: GraphRun) -> GraphRun:
         execution_id = run.spec.execution_id
+        CURRENT_EXECUTION.set(execution_id)  # this task's own context: log lines of the run name it
         try:
+            if tracing.ENABLED:
+                attributes = {
+                    "workbench.execution_id": execution_id,
+                    "workbench.graph_id": run.spec.graph_id,
+                    "workbench.graph_version": run.spec.graph_version,
+                }
+                with tracing.span(f"execution {run.plan.graph.name}", attributes) as span:
+                    await run.run()
+                    tracing.set_attributes(span, {"workbench.status": str(run.status)})
+                    return run
             return await run.run()
         except Exception:
             log.exception("run %s crashed", execution_id)
             raise
         finally:
+            if run.status.is_final:
+                took = run.ended_at - run.started_at if run.ended_at and run.started_at else None
+                metrics.execution_done(str(run.status), run.spec.graph_id, took)
             if not run.recorder.durable and run.status.is_final:
                 self._recent[execution_id] = ExecutionResult.from_run(run)
                 while len(self._recent) > RECENT_EPHEMERAL:

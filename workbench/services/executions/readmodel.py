@@ -60,7 +60,8 @@ class ReadModel:
         return ExecutionResult.from_record(rec)
 
     async def wait(self, execution_id: str, timeout: float | None, user_id: str | None) -> ExecutionResult:
-        """Wait for a run to end; TimeoutError after ``timeout`` seconds (the run goes on).
+        """Wait for a run to end; TimeoutError after ``timeout`` seconds (the run goes on). A run
+        waiting for a human review (REVIEW) has not ended: this waits for the answer and the rest.
 
         A run going on here is awaited in memory. Any other (queued, or running in another process)
         is read from storage whenever one of its events arrives, and every ``POLL_INTERVAL`` seconds
@@ -72,8 +73,10 @@ class ReadModel:
             while True:
                 if self.live.get(execution_id, user_id) is not None:
                     ended = await self.live.wait(execution_id, _left(deadline))
-                    if ended is not None:
+                    if ended is not None and ended.status.is_final:
                         return self.live.recent(execution_id, None) or live_result(ended)
+                    if ended is not None:
+                        continue  # paused for a review: wait for it to be queued again and end
                 recent = self.live.recent(execution_id, user_id)
                 if recent is not None:
                     return recent

@@ -22,7 +22,7 @@ from workbench.config import Settings
 from workbench.engine.plan import Plan
 from workbench.engine.recorder import NullRecorder
 from workbench.engine.run import RunSpec
-from workbench.engine.state import fast_uuid
+from workbench.engine.state import ExecutionStatus, fast_uuid
 from workbench.errors import ConflictError, InputError, NotFoundError
 from workbench.graph.model import Graph
 from workbench.graph.validate import pin_value_problem
@@ -141,9 +141,11 @@ class ExecutionService:
         priority: int = 0,
         execution_id: str | None = None,
         credentials: dict[str, str] | None = None,
+        safe_mode: bool = True,
     ) -> str:
         """Start a run and return its execution id at once: stored and queued, or (``ephemeral``, or
-        without a database) started here storing nothing."""
+        without a database) started here storing nothing. Without ``safe_mode`` blocks that ask for
+        a human review (``HumanInTheLoopBlock``) are approved at once."""
         inputs = dict(inputs or {})
         credentials = dict(credentials or {})
         stored = self.durable and not ephemeral
@@ -152,7 +154,13 @@ class ExecutionService:
         await self._check_credentials(user_id, credentials)
         graph = plan.graph
         spec = RunSpec(
-            execution_id or fast_uuid(), graph.id, graph.version, user_id, inputs, credentials=credentials
+            execution_id or fast_uuid(),
+            graph.id,
+            graph.version,
+            user_id,
+            inputs,
+            credentials=credentials,
+            safe_mode=safe_mode,
         )
         if not stored:
             self.live.start(plan, spec, NullRecorder())
@@ -171,6 +179,7 @@ class ExecutionService:
             # run is claimed, the next start finds it with the orphans.
             executor_key=self.executor_key if in_process else None,
             credentials=credentials,
+            safe_mode=safe_mode,
         )
         job = Job(
             spec.execution_id, PRIORITY_NAMES.get(priority, "normal"), plan=plan if in_process else None
@@ -186,6 +195,23 @@ class ExecutionService:
             )
             await self.repo.mark_unpublished(spec.execution_id)
         return spec.execution_id
+
+    def requeue_owner(self) -> int | None:
+        """The executor key a stored run queued again from here gets: this process's with the
+        in-process queue (it runs here, and is found with the orphans if this process dies before),
+        none with a shared queue (any executor may take it)."""
+        return self.executor_key if self.queue is not None and self.queue.in_process else None
+
+    async def publish(self, execution_id: str, priority: int = 0) -> None:
+        """Hand a stored QUEUED run to the queue again (after a pause for a review); a failed publish
+        is left to the sweeper."""
+        assert self.repo is not None and self.queue is not None
+        await self._consume_own_queue()
+        try:
+            await self.queue.publish_job(Job(execution_id, PRIORITY_NAMES.get(priority, "normal")))
+        except Exception as exc:
+            log.warning("publishing execution %s failed (%s); it will be published again", execution_id, exc)
+            await self.repo.mark_unpublished(execution_id)
 
     async def _consume_own_queue(self) -> None:
         own = self._own_queue
@@ -291,7 +317,9 @@ class ExecutionService:
         run = self.live.get(execution_id, user_id)
         if run is not None:
             await self.live.cancel(run)
-            return str(run.status)
+            if run.status != ExecutionStatus.REVIEW:
+                return str(run.status)
+            # It was pausing for a review as the cancel came: what is stored decides (below).
         if self.repo is None:
             ended = self.live.recent(execution_id, user_id)
             if ended is None:
@@ -303,7 +331,8 @@ class ExecutionService:
         return status
 
     async def delete(self, execution_id: str, user_id: str = LOCAL_USER_ID) -> None:
-        """Delete a finished run and its node executions; ConflictError while it is queued or running."""
+        """Delete a finished run and its node executions; ConflictError while it is queued, running or
+        waiting for a review."""
         result = await self.get(execution_id, user_id)
         if not result.status.is_final:
             raise ConflictError(f"execution {execution_id} is {result.status}: cancel it first")

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from workbench.block.context import SubgraphRunner
+from workbench.block.review import AwaitingReview
 from workbench.config import Settings
 from workbench.engine.recorder import NullRecorder, Recorder
 from workbench.engine.run import GraphRun, RunSpec
@@ -147,9 +148,16 @@ class SubgraphRuns:
                 parent.spec.execution_id,
                 depth=depth,
                 root_execution_id=root_id,
+                safe_mode=parent.spec.safe_mode,
             )
             child = self.live.new(plan, spec, recorder, replay)
             await child.run()
+            if child.status == ExecutionStatus.REVIEW:
+                # A node of the child waits for a person: this node waits with it. Run again after
+                # the answer, it finds the same child (stored, linked to this node execution) and
+                # resumes it, and the child's node gets the answer.
+                first = next(iter(child.waiting.values()))
+                raise AwaitingReview(str(first.get("review_id")), first)
             if child.status != ExecutionStatus.COMPLETED:
                 limit = self._limit_hit.get(root_id)
                 if limit is not None and limit in (child.error or ""):

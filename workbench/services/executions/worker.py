@@ -5,7 +5,9 @@ rest. :meth:`Worker.handle` claims the run (it must be QUEUED or RUNNING and not
 executor; the attempt is counted), runs it (replaying what an earlier attempt finished) and returns
 once its final state is stored, so the delivery is acknowledged only then. Redelivery is harmless. A
 run taken more than ``MAX_ATTEMPTS`` times (it keeps killing its executors) ends FAILED and its
-message is dead-lettered.
+message is dead-lettered. A run that pauses for a human review ends its attempt in REVIEW: stored,
+settled and acknowledged like a finished one, held by no executor (``on_review`` then queues it again
+at once if a person answered while it was pausing).
 
 :class:`Sweeper` is the safety net for lost messages: it publishes again the runs whose publish
 failed or whose executor died.
@@ -16,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from workbench.engine.plan import Plan
 from workbench.engine.recorder import Replay
 from workbench.engine.run import RunSpec
+from workbench.engine.state import ExecutionStatus
 from workbench.errors import GraphValidationError, NotFoundError
 from workbench.runtime.queue import DeadLetter, ExecutionQueue, Job
 from workbench.services.executions.live import LiveRuns
@@ -40,7 +44,13 @@ STALE_SECONDS = 60.0
 def spec_of(rec: ExecutionRecord) -> RunSpec:
     """The engine's description of a stored top-level run."""
     return RunSpec(
-        rec.id, rec.graph_id, rec.graph_version, rec.user_id, rec.inputs, credentials=rec.credentials
+        rec.id,
+        rec.graph_id,
+        rec.graph_version,
+        rec.user_id,
+        rec.inputs,
+        credentials=rec.credentials,
+        safe_mode=rec.safe_mode,
     )
 
 
@@ -60,6 +70,9 @@ class Worker:
         self.repo = repo
         self.writer = writer
         self.executor_key = executor_key
+        self.on_review: Callable[[str], Awaitable[object]] | None = None
+        """Called (awaited) with the id of a run whose attempt ended in REVIEW, once that is stored:
+        the review service queues it again if a decision came meanwhile."""
         self._claiming: set[str] = set()
 
     async def handle(self, job: Job) -> None:
@@ -97,7 +110,10 @@ class Worker:
             plan = await self._plan(rec)
             if plan is None:
                 return None
-        replay = await self.repo.load_replay(rec.id) if attempts > 1 or rec.status == "RUNNING" else None
+        # An earlier attempt left state to replay: it crashed (RUNNING, attempts) or paused for a
+        # review (started before, queued again by the decision).
+        started = attempts > 1 or rec.status == "RUNNING" or rec.started_at is not None
+        replay = await self.repo.load_replay(rec.id) if started else None
         return plan, rec, replay
 
     async def _plan(self, rec: ExecutionRecord) -> Plan | None:
@@ -112,14 +128,21 @@ class Worker:
 
     def run(self, plan: Plan, rec: ExecutionRecord, replay: Replay | None) -> None:
         """Step 2: start the claimed run here, recording into storage."""
-        self.live.start(plan, spec_of(rec), StoreRecorder(self.writer, rec.id), replay)
+        run = self.live.start(plan, spec_of(rec), StoreRecorder(self.writer, rec.id), replay)
+        if rec.started_at is not None:  # resumed: its time counts from its first start
+            run.started_at = rec.started_at.timestamp()
 
     async def settle(self, execution_id: str) -> None:
-        """Step 3: return once the run has ended and its final state is stored (cancelled: the run
-        is handed back, still resumable)."""
+        """Step 3: return once the run has ended, or paused for a review, and its state is stored
+        (cancelled: the run is handed back, still resumable)."""
         run = self.live.get(execution_id, None)
         if run is not None:
             await self.live.settle(run)
+            if run.status == ExecutionStatus.REVIEW and self.on_review is not None:
+                try:
+                    await self.on_review(execution_id)
+                except Exception as exc:  # the sweep queues it again later
+                    log.warning("checking the reviews of %s failed (%s)", execution_id, exc)
 
     async def resume_interrupted(self) -> list[str]:
         """Claim the runs whose owning process died and run them here; returns their ids."""

@@ -81,6 +81,14 @@ class BuilderBackend:
         ):
             yield event
 
+    async def upload(self, name: str, data: bytes, content_type: str = "") -> str:
+        """Keep a file the person picked for a file input (the file service: stored, then scanned for
+        viruses when scanning is on); its ``workspace://`` reference."""
+        from workbench.services.files import FileService
+
+        record = await FileService.of(self.wb).put(self.user_id, data, name=name, content_type=content_type)
+        return record.ref
+
     async def cancel(self, execution_id: str) -> None:
         """Stop a run."""
         await self.wb.executions.cancel(execution_id, self.user_id)

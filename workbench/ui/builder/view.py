@@ -489,7 +489,9 @@ class BuilderView(Viewer):
         if unsaved and await self.save() is None:
             return
         schema = await self.backend.input_schema(self.editor.graph.id, self.editor.graph.version)
-        self._run_form = SchemaForm(schema, {}, credentials=self._credentials, title="Inputs")
+        self._run_form = SchemaForm(
+            schema, {}, credentials=self._credentials, title="Inputs", upload=self.backend.upload
+        )
         self.run_form_box.objects = (
             [self._run_form]
             if schema.get("properties")
