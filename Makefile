@@ -49,10 +49,13 @@ browser:
 	    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clamav-daemon clamav >/dev/null; }; \
 	  else echo "the virus scanning tests need clamd: sudo apt-get install -y --no-install-recommends clamav-daemon clamav" >&2; fi; }
 
-## Run the whole test suite against real PostgreSQL (embedded, started by the tests).
+## Run the whole test suite against real PostgreSQL (embedded, started by the tests) in TEST_WORKERS
+## processes (pytest-xdist), each with its own embedded database and servers, given a test file at a
+## time (a file's tests share their fixtures). `$(BIN)/pytest` alone runs it in one process.
+TEST_WORKERS ?= 2
 test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
@@ -72,6 +75,9 @@ bench: $(TEST_STAMP)
 	$(BIN)/python tests/benchmarks/bench_oneshot.py
 	$(BIN)/python tests/benchmarks/bench_execute_wait.py
 	$(BIN)/python tests/benchmarks/bench_ui.py
+	$(BIN)/python tests/benchmarks/bench_notify.py
+	$(BIN)/python tests/benchmarks/bench_metrics.py
+	$(BIN)/python tests/benchmarks/bench_dbmanager.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

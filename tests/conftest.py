@@ -20,6 +20,27 @@ pytest_plugins = ["tests.support.servers", "tests.support.clamd"]
 os.environ.setdefault("WORKBENCH_UI", "off")
 
 
+SLOW_FILES = (
+    "server/test_schemathesis.py",
+    "store/test_embedded_start.py",
+    "kernel/test_notebook_icons.py",
+    "notebooks/test_notebooks.py",
+)
+"""Files that take a minute or more besides the browser tests (``make test --durations`` shows them)."""
+
+
+def _slow(path: Path) -> bool:
+    relative = path.relative_to(Path(__file__).parent).as_posix()
+    return relative.startswith("ui/") or "browser" in path.name or relative in SLOW_FILES
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow files first (the page tests, the fuzzer, the notebooks), each file's tests in their
+    order: ``make test``'s workers take a file at a time in this order, so the run ends on short
+    tests rather than on one worker's last page test while the other has nothing left to do."""
+    items.sort(key=lambda item: not _slow(item.path))
+
+
 @pytest.fixture(autouse=True)
 def fresh_page_budget() -> None:
     """Live pages opened by a test share a loop-time budget of their own (none left over)."""

@@ -91,17 +91,66 @@ def api(
     )
 
 
+class SessionAuth(httpx.Auth):
+    """A logged-in session's tokens, used as a client uses them: the access token on each request,
+    traded for new tokens with the refresh token when it has expired (a session-wide user outlives
+    its 15 minutes on a slow machine). Only an expired token is refreshed: a revoked one stays 401."""
+
+    requires_response_body = True
+    FRESH_FOR = 10 * 60.0
+    """Seconds a token is handed out (``User.access_token``) before it is refreshed first."""
+
+    def __init__(self, server: ServerProcess, access_token: str, refresh_token: str) -> None:
+        self.server = server
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.issued = time.monotonic()
+
+    def current(self) -> str:
+        """An access token with minutes left (refreshed when this one is getting old)."""
+        if time.monotonic() - self.issued > self.FRESH_FOR:
+            self.refresh()
+        return self.access_token
+
+    def refresh(self) -> None:
+        """Trade the refresh token for new tokens."""
+        with api(self.server) as anonymous:
+            r = anonymous.post("/auth/refresh", json={"refresh_token": self.refresh_token})
+        assert r.status_code == 200, r.text
+        tokens = r.json()
+        self.access_token, self.refresh_token = tokens["access_token"], tokens["refresh_token"]
+        self.issued = time.monotonic()
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        response = yield request
+        if response.status_code == 401 and b"ExpiredTokenError" in response.content:
+            self.refresh()
+            request.headers["Authorization"] = f"Bearer {self.access_token}"
+            yield request
+
+
 @dataclass
 class User:
-    """An account on a server, with a client authenticated by its access token."""
+    """An account on a server, with a client authenticated by its session's tokens (refreshed when
+    they expire)."""
 
     server: ServerProcess
     email: str
     password: str
     id: str
-    access_token: str
-    refresh_token: str
+    session: SessionAuth = field(repr=False)
     client: httpx.Client = field(repr=False)
+
+    @property
+    def access_token(self) -> str:
+        """The session's access token, with minutes left."""
+        return self.session.current()
+
+    @property
+    def refresh_token(self) -> str:
+        """The session's current refresh token."""
+        return self.session.refresh_token
 
     def key(self, *scopes: str, name: str = "test key") -> tuple[str, dict[str, Any]]:
         """A new API key of this user: (the key, its metadata)."""
@@ -135,12 +184,12 @@ def login(server: ServerProcess, email: str, password: str = PASSWORD) -> User:
         r = anonymous.post("/auth/login", json={"email": email, "password": password})
     assert r.status_code == 200, r.text
     tokens = r.json()
-    client = api(server, token=tokens["access_token"])
+    session = SessionAuth(server, tokens["access_token"], tokens["refresh_token"])
+    client = api(server)
+    client.auth = session
     me = client.get("/auth/me")
     assert me.status_code == 200, me.text
-    return User(
-        server, email, password, me.json()["id"], tokens["access_token"], tokens["refresh_token"], client
-    )
+    return User(server, email, password, me.json()["id"], session, client)
 
 
 # ---- graphs ----------------------------------------------------------------------------------------

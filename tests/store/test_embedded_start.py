@@ -15,7 +15,8 @@ import pytest
 from tests.support.postgres_processes import postgres_of
 from tests.support.servers import ROOT, free_port
 
-ATTEMPTS = 10
+# Each attempt is a fresh race; WORKBENCH_TEST_REPEAT=10 (or more) searches harder than the suite does.
+ATTEMPTS = int(os.environ.get("WORKBENCH_TEST_REPEAT", "4"))
 OTHERS = 3
 
 

@@ -20,6 +20,10 @@ CHROMIUM_ARGS = [
 ]
 """Headless, and nothing of Chromium's own that reaches for the network."""
 
+TIMEOUT = 60_000
+"""Milliseconds a page test waits for what a person would see: an upper bound, never a pause. Generous
+because CI shares two cores between the suite's workers, their servers and the browsers."""
+
 
 def async_playwright() -> Any:
     """Playwright's async entry point; the test fails (never skips) when the browser or the package is

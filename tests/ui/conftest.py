@@ -90,8 +90,27 @@ class Browser:
         shutil.copy(path, SHOTS / path.name)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test (``browser`` looks at it to save what a failure showed)."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+async def _shoot_what_failed(chromium: Any, name: str) -> None:
+    """A screenshot of every page still open when a test failed: /tmp/shots/ui/failed-<test>-<n>.png."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pages = [page for context in chromium.contexts for page in context.pages]
+    for n, page in enumerate(pages):
+        try:
+            await page.screenshot(path=str(SHOTS / f"failed-{name}-{n}.png"), full_page=True, timeout=10_000)
+        except Exception:  # a crashed or closing page: nothing to keep
+            pass
+
+
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+async def browser(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
     """A browser for one test; the test fails if any page asked for something off this machine."""
     async_playwright = browser_entry()
     shots = tmp_path / "shots"
@@ -102,6 +121,9 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
         try:
             yield recorder
         finally:
+            call = getattr(request.node, "report_call", None)
+            if call is not None and call.failed:
+                await _shoot_what_failed(chromium, request.node.name)
             await chromium.close()
     assert not recorder.foreign, f"the pages asked for something outside this machine: {recorder.foreign}"
     assert not recorder.page_errors, f"uncaught errors in the pages: {recorder.page_errors}"

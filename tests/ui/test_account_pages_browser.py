@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from tests.notify.peers import MailHandler, smtp_server
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tests.ui.conftest import PASSWORD, Browser, sign_up
 
-TIMEOUT = 30_000
 NEW_PASSWORD = "a brand new passphrase"
 
 

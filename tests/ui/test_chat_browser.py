@@ -21,11 +21,12 @@ from blocks.text import FillTextTemplateBlock
 from blocks.time import CountdownTimerBlock
 from tests.engine.graphs import graph, inp, link, node, out
 from tests.server.api_support import signup
+from tests.support.browser import TIMEOUT
 from tests.support.openai_server import LLMServer, serve
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tests.ui.conftest import Browser
 
-PAGE_TIMEOUT = 30_000
+PAGE_TIMEOUT = TIMEOUT
 REPLY = "Foxes are quick and clever animals that live almost everywhere."
 LONG_REPLY = "Once upon a time " + "a fox ran through the woods and " * 30 + "slept."
 

@@ -24,13 +24,13 @@ import pytest
 
 from blocks.text import FillTextTemplateBlock
 from tests.engine.graphs import graph, inp, link, node, out
+from tests.support.browser import TIMEOUT
 from tests.support.postgres_processes import postgres_of, wait_postgres_gone
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tests.ui.conftest import Browser
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 30_000
 DOWN = re.compile(r"database cannot be reached", re.IGNORECASE)
 """What every page says while the database is gone."""
 AGENT = "Outage echo"

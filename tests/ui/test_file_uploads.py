@@ -15,6 +15,7 @@ import panel as pn
 import pytest
 
 from blocks.files import AgentFileInputBlock
+from tests.support.browser import TIMEOUT
 from tests.support.clamd import EICAR, SIGNATURE, Clamd
 from tests.support.servers import free_port
 from tests.ui.conftest import Browser
@@ -31,7 +32,6 @@ from workbench.ui.builder.backend import BuilderBackend
 from workbench.ui.schema_form import SchemaForm
 
 CLEAN = b"name,amount\nAda,12\n"
-TIMEOUT = 20_000
 
 
 def file_agent_schema() -> dict[str, Any]:

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 
 from tests.server.api_support import hello_graph
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess
 from tests.ui.conftest import Browser
 from workbench.services.trigger_signing import sign
 
-TIMEOUT = 30_000
 PAGE_TEXT = "document.body.innerText + [...document.querySelectorAll('input, textarea')].map(e => e.value)"
 
 

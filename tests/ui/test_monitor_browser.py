@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess
 from tests.ui.conftest import PASSWORD, Browser, sign_up
 
-TIMEOUT = 30_000
 INPUT = "c0a8e994-ebf1-4a9c-a4d8-89d09c86741b"
 OUTPUT = "363ae599-353e-4804-937e-b2ee3cef3da4"
 COUNTDOWN = "d67a9c52-5e4e-11e2-bcfd-0800200c9a71"

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 
 from tests.server.api_support import hello_graph
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess
 from tests.ui.conftest import PASSWORD, Browser, sign_up
 from tests.ui.test_profile_browser import PAGE_TEXT
 
-TIMEOUT = 30_000
 BELL = "header a.wb-bell"
 COUNT = "header a.wb-bell .wb-bell-count"
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess
 from tests.ui.conftest import PASSWORD, Browser, sign_up
 
-TIMEOUT = 30_000
 SECRET = "sk-test-Profile-SECRET-8d1f0c"
 PAGE_TEXT = """
 () => {

@@ -12,10 +12,9 @@ from typing import Any
 import httpx
 
 from tests.reviews.test_api import review_graph
+from tests.support.browser import TIMEOUT
 from tests.support.servers import ServerProcess
 from tests.ui.conftest import Browser
-
-TIMEOUT = 30_000
 
 
 class Api:

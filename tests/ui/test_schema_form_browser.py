@@ -10,11 +10,11 @@ from typing import Any
 import panel as pn
 import pytest
 
+from tests.support.browser import TIMEOUT
 from tests.support.servers import free_port
 from tests.ui.conftest import Browser
 from workbench.ui.schema_form import CredentialChoice, SchemaForm
 
-TIMEOUT = 20_000
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "$defs": {"Level": {"enum": ["info", "warning", "error"], "type": "string"}},

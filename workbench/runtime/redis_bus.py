@@ -250,9 +250,9 @@ class RedisBus(EventBus):
                         pipe.publish(self._channel(event), self._encode(event))
                     await pipe.execute()
             except (RedisError, OSError, TimeoutError) as exc:
+                self._down("publisher", exc)  # first: the outage's count includes this batch
                 self.dropped += len(batch) + len(self._outbox)
                 self._outbox.clear()
-                self._down("publisher", exc)
                 await self._forget_idle_connections()
             except Exception:  # a bug must not end event delivery
                 self.dropped += len(batch)
