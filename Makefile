@@ -55,7 +55,7 @@ browser:
 TEST_WORKERS ?= 2
 test: $(TEST_STAMP) browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

@@ -3,7 +3,8 @@ the ones still to be added, the ones other exporters provide, and the environmen
 reads. Shared by the tests of deploy/k8s, deploy/prometheus and deploy/grafana.
 
 The exported metrics are not a hand-kept list only: :func:`exported_samples` calls each process's real
-metrics probe (``launch/executor.py``, ``launch/scheduler.py``, ``launch/notifier.py``, and
+metrics probe (``launch/executor.py``, ``launch/scheduler.py``, ``launch/notifier.py``,
+``launch/dbmanager.py``, and
 ``launch/health.py`` for the memory every worker adds) on stand-ins for the queue, database and
 scheduler, and :data:`EXPORTED` must name exactly what they return.
 """
@@ -31,7 +32,13 @@ DASHBOARD = DEPLOY / "grafana" / "workbench.json"
 
 # ---- metrics ----------------------------------------------------------------------------------------
 
-JOBS = ("workbench-api", "workbench-executor", "workbench-scheduler", "workbench-notifier")
+JOBS = (
+    "workbench-api",
+    "workbench-executor",
+    "workbench-scheduler",
+    "workbench-notifier",
+    "workbench-dbmanager",
+)
 
 
 def _registered() -> set[str]:
@@ -86,7 +93,18 @@ EXPORTED: dict[str, set[str]] = {
     "workbench_notifier_queue_dead_lettered_total": {"workbench-notifier"},
     "workbench_notifier_queue_messages_ready": {"workbench-notifier"},
     "workbench_notifier_deliveries": {"workbench-notifier"},
-    "workbench_db_pool_size": {"workbench-api"},
+    "workbench_retention_passes_total": {"workbench-dbmanager"},
+    "workbench_retention_failures_total": {"workbench-dbmanager"},
+    "workbench_retention_busy_total": {"workbench-dbmanager"},
+    "workbench_retention_runs_removed_total": {"workbench-dbmanager"},
+    "workbench_retention_node_executions_removed_total": {"workbench-dbmanager"},
+    "workbench_retention_last_pass_seconds": {"workbench-dbmanager"},
+    "workbench_retention_last_pass_timestamp_seconds": {"workbench-dbmanager"},
+    "workbench_db_pool_free": {"workbench-dbmanager"},
+    "workbench_db_size_bytes": {"workbench-dbmanager"},
+    "workbench_db_connections": {"workbench-dbmanager"},
+    "workbench_db_max_connections": {"workbench-dbmanager"},
+    "workbench_db_pool_size": {"workbench-api", "workbench-dbmanager"},
     "workbench_db_pool_idle": {"workbench-api"},
     "workbench_db_pool_max": {"workbench-api"},
     "workbench_websockets_open": {"workbench-api"},
@@ -112,6 +130,7 @@ JOB_OF_PROCESS = {
     "executor": "workbench-executor",
     "scheduler": "workbench-scheduler",
     "notifier": "workbench-notifier",
+    "dbmanager": "workbench-dbmanager",
 }
 """The Prometheus job of each process (its app.kubernetes.io/component label in deploy/k8s)."""
 
@@ -153,13 +172,44 @@ class _Pool:
         return [("pending", 1)]
 
 
+class _Connection:
+    """Stands in for a connection of the dbmanager's pool: PostgreSQL's statistics views."""
+
+    async def fetch(self, query: str, *args: object) -> list[dict[str, Any]]:
+        return [{"state": "active", "n": 1, "oldest_xact_s": 0.0}]
+
+    async def fetchval(self, query: str, *args: object) -> int:
+        return 100
+
+
+class _DbPool:
+    """Stands in for the dbmanager's asyncpg pool."""
+
+    def get_size(self) -> int:
+        return 1
+
+    def get_idle_size(self) -> int:
+        return 1
+
+    def acquire(self) -> Any:
+        import contextlib
+
+        @contextlib.asynccontextmanager
+        async def connection() -> Any:
+            yield _Connection()
+
+        return connection()
+
+
 async def _probe_samples() -> dict[str, dict[str, float]]:
+    from launch.dbmanager import DbManagerProcess
     from launch.executor import executor_probes
     from launch.notifier import NotifierProcess
     from launch.scheduler import SchedulerProcess
     from workbench.config import Settings
     from workbench.scheduler.runtime import Scheduler
     from workbench.secrets import Keys
+    from workbench.services.dbmanager import RetentionLoop
     from workbench.services.notifications.notifier import Notifier
 
     settings = Settings.from_env({})
@@ -182,11 +232,16 @@ async def _probe_samples() -> dict[str, dict[str, float]]:
     )
     notifier_process = NotifierProcess(settings, workbench=notifier_wb)  # type: ignore[arg-type]
 
+    dbmanager = DbManagerProcess(settings)
+    dbmanager.db = SimpleNamespace(pool=_DbPool())  # type: ignore[assignment]
+    dbmanager.loop = RetentionLoop(None, settings.retention_interval)  # type: ignore[arg-type]
+
     memory = dict.fromkeys(REGISTERED, 0.0)  # every process's registered metrics (launch/health.py)
     return {
         "workbench-executor": {**(await executor_metrics()), **memory},
         "workbench-scheduler": {**(await scheduler.metrics()), **memory},
         "workbench-notifier": {**(await notifier_process.metrics()), **memory},
+        "workbench-dbmanager": {**(await dbmanager.metrics()), **memory},
     }
 
 

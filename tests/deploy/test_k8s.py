@@ -42,8 +42,13 @@ SECRET_ENV = {
 }
 REQUIRED_SECRET_ENV = SECRET_ENV - {"WORKBENCH_SMTP_URL", "WORKBENCH_METRICS_TOKEN"}
 """What every process needs; the metrics token only the API (its /metrics), mail where it is sent."""
-PROCESS_PORTS = {"api": 8006, "executor": 8002, "scheduler": 8003, "notifier": 8007}
-HEALTH_PATHS = {"api": "/api/v1/health", "executor": "/health", "scheduler": "/health", "notifier": "/health"}
+ONLY_THE_DATABASE = {"dbmanager"}
+"""Processes that need nothing but PostgreSQL (no queue, no bus, no credentials to decrypt)."""
+PROCESS_PORTS = {"api": 8006, "executor": 8002, "scheduler": 8003, "notifier": 8007, "dbmanager": 8005}
+HEALTH_PATHS = {
+    "api": "/api/v1/health",
+    **dict.fromkeys(("executor", "scheduler", "notifier", "dbmanager"), "/health"),
+}
 NAMESPACE = "workbench"
 
 RESOURCES = manifests()
@@ -159,7 +164,10 @@ def test_secrets_come_only_from_the_secret() -> None:
         assert not re.search(r"://[^/\s]*:[^/\s]*@", value), f"a password in the ConfigMap: {value}"
     for component, deployment in deployments().items():
         env = {e["name"]: e for e in container(deployment).get("env", [])}
-        assert set(env) >= REQUIRED_SECRET_ENV, component
+        if component in ONLY_THE_DATABASE:
+            assert set(env) == {"DATABASE_URL"}, component
+        else:
+            assert set(env) >= REQUIRED_SECRET_ENV, component
         for name in SECRET_ENV & set(env):
             assert "value" not in env[name], f"{component}: {name} is given literally"
             ref = env[name]["valueFrom"]["secretKeyRef"]
@@ -239,6 +247,7 @@ def test_replicas() -> None:
     assert d["scheduler"]["spec"]["replicas"] == 2, "one leads, one stands by"
     assert d["api"]["spec"]["replicas"] >= 2
     assert d["notifier"]["spec"]["replicas"] >= 2
+    assert d["dbmanager"]["spec"]["replicas"] == 1, "one prunes at a time: more would only wait"
     assert "replicas" not in d["executor"]["spec"], "the ScaledObject owns the executors' replicas"
 
 

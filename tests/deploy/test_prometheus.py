@@ -128,7 +128,7 @@ def test_the_problem_finder_finds_problems(samples: dict[str, dict[str, float]])
         selectors("sum(rate(workbench_queue_acked_total[5m])")
 
 
-def test_the_scrape_config_finds_the_four_processes() -> None:
+def test_the_scrape_config_finds_every_process() -> None:
     """One job per process; its keep rule matches the process's pods in deploy/k8s and their port."""
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     assert config["rule_files"] == [ALERTS.name]
