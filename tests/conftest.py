@@ -36,8 +36,9 @@ def _slow(path: Path) -> bool:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The slow files first (the page tests, the fuzzer, the notebooks), each file's tests in their
-    order: ``make test``'s workers take a file at a time in this order (``--no-loadscope-reorder``), so the run ends on short
-    tests rather than on one worker's last page test while the other has nothing left to do."""
+    order: ``make test``'s workers take a file at a time in this order (``--no-loadscope-reorder``),
+    so the run ends on short tests rather than on one worker's last page test while the other has
+    nothing left to do."""
     items.sort(key=lambda item: not _slow(item.path))
 
 
