@@ -24,7 +24,7 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from launch import dbcli
@@ -418,6 +418,18 @@ def _log_level_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _worker_parser(sub: Any, name: str, text: str, port: int, handler: Callable[..., int]) -> None:
+    """The parser of a worker process (executor, scheduler, notifier, dbmanager): where its
+    /health and /metrics listen, and its log level."""
+    p = sub.add_parser(name, help=text)
+    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
+    p.add_argument(
+        "--port", type=int, default=port, help=f"port of the health/metrics endpoint (default {port})"
+    )
+    _log_level_option(p)
+    p.set_defaults(handler=handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(
@@ -449,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_blocks)
 
     # db (migrate, health, backup, restore, optimize, prune), admin and dbmanager: launch/dbcli.py
-    dbcli.add_parsers(sub, _log_level_option)
+    dbcli.add_parsers(sub, _worker_parser)
 
     p = sub.add_parser("graphs", help="list stored graphs")
     p.add_argument("--search")
@@ -570,31 +582,24 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--json", action="store_true")
         t.set_defaults(handler=cmd_triggers)
 
-    p = sub.add_parser("executor", help="take executions from RabbitMQ (AMQP_URL) and run them")
-    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
-    p.add_argument(
-        "--port", type=int, default=8002, help="port of the health/metrics endpoint (default 8002)"
+    _worker_parser(
+        sub, "executor", "take executions from RabbitMQ (AMQP_URL) and run them", 8002, cmd_executor
     )
-    _log_level_option(p)
-    p.set_defaults(handler=cmd_executor)
 
-    p = sub.add_parser(
-        "scheduler", help="fire schedules on time (one leader at a time; start more as standbys)"
+    _worker_parser(
+        sub,
+        "scheduler",
+        "fire schedules on time (one leader at a time; start more as standbys)",
+        8003,
+        cmd_scheduler,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address of the health endpoint")
-    p.add_argument("--port", type=int, default=8003, help="port of the health endpoint (default 8003)")
-    _log_level_option(p)
-    p.set_defaults(handler=cmd_scheduler)
-
-    p = sub.add_parser(
-        "notifier", help="send notifications: mail, webhooks, Slack, Discord, the in-app inbox (any number)"
+    _worker_parser(
+        sub,
+        "notifier",
+        "send notifications: mail, webhooks, Slack, Discord, the in-app inbox (any number)",
+        8007,
+        cmd_notifier,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
-    p.add_argument(
-        "--port", type=int, default=8007, help="port of the health/metrics endpoint (default 8007)"
-    )
-    _log_level_option(p)
-    p.set_defaults(handler=cmd_notifier)
 
     p = sub.add_parser("resume", help="resume executions interrupted by a crash and wait for them")
     p.add_argument("--timeout", type=float, default=None)

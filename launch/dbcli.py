@@ -284,7 +284,7 @@ def cmd_dbmanager(args: argparse.Namespace) -> int:
 # ---- parsers -------------------------------------------------------------------------------------
 
 
-def add_parsers(sub: Any, log_level_option: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_parsers(sub: Any, worker_parser: Callable[..., None]) -> None:
     """Add ``db``, ``admin`` and ``dbmanager`` to the ``workbench`` command's subparsers."""
     p = sub.add_parser("db", help="database commands: migrate, health, backup, restore, optimize, prune")
     dbsub = p.add_subparsers(dest="db_command", required=True)
@@ -334,12 +334,10 @@ def add_parsers(sub: Any, log_level_option: Callable[[argparse.ArgumentParser], 
     a.add_argument("--json", action="store_true")
     a.set_defaults(handler=cmd_admin)
 
-    p = sub.add_parser(
-        "dbmanager", help="prune by the retention policy in the background, with /health and /metrics"
+    worker_parser(
+        sub,
+        "dbmanager",
+        "prune by the retention policy in the background, with /health and /metrics",
+        8005,
+        cmd_dbmanager,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address of the health/metrics endpoint")
-    p.add_argument(
-        "--port", type=int, default=8005, help="port of the health/metrics endpoint (default 8005)"
-    )
-    log_level_option(p)
-    p.set_defaults(handler=cmd_dbmanager)
